@@ -1,0 +1,96 @@
+"""build(spec) -> nn.Module: the only code that reads an ArchSpec. Pure: no I/O.
+
+Example:
+    >>> import torch
+    >>> from spaces import build, get_preset
+    >>> spec = get_preset("s3d", frames=8, crop=64, num_classes=10).scaled(width=0.25, depth=0.5)
+    >>> build(spec)(torch.randn(2, 3, 8, 64, 64)).shape
+    torch.Size([2, 10])
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spaces.blocks import Bottleneck, ClassifierHead, InceptionMixed, TOSABlock, conv_stem_layer
+from spaces.spec import ArchSpec, BottleneckBlock, Family, Gate, InceptionBlock, StageSpec, TemporalOp, VoVBlock
+
+
+class VideoNet(nn.Module):
+    """stem -> stages -> head; input (B, 3, T, H, W), output logits (B, num_classes)."""
+
+    def __init__(self, *, stem: nn.Module, stages: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.stem, self.stages, self.head = stem, stages, head
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))  # (B, C, T', H', W')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))  # (B, num_classes)
+
+
+def build(spec: ArchSpec) -> VideoNet:
+    """Build the network a spec describes (weights freshly initialized)."""
+    stem, channels = _build_stem(spec)
+    stages = []
+    frames_in = spec.frames_after_stem()
+    for stage, frames_out in zip(spec.stages, spec.stage_frames()):
+        module, channels = _build_stage(spec, stage, channels, frames_in, frames_out)
+        stages.append(module)
+        frames_in = frames_out
+    head = ClassifierHead(in_channels=channels, num_classes=spec.num_classes, pre_channels=spec.head.pre_channels,
+                          hidden_channels=spec.head.hidden_channels, dropout=spec.head.dropout,
+                          temporal_window=spec.head.temporal_window)
+    return VideoNet(stem=stem, stages=nn.Sequential(*stages), head=head)
+
+
+def _build_stem(spec: ArchSpec) -> tuple[nn.Sequential, int]:
+    layers, channels = [], 3
+    last = len(spec.stem) - 1
+    for i, conv in enumerate(spec.stem):
+        temporal = conv.temporal_op is not TemporalOp.TWO_D
+        gate = (spec.gate is Gate.TEMPORAL and temporal) or (spec.gate is Gate.BRANCHES and i == last)
+        layers.append(conv_stem_layer(
+            in_channels=channels, out_channels=conv.out_channels, kernel=conv.kernel, stride=conv.stride,
+            temporal_op=conv.temporal_op, temporal_kernel=conv.temporal_kernel,
+            temporal_stride=conv.temporal_stride, pool=conv.pool, gate=gate, gate_bias=spec.gate_bias))
+        channels = conv.out_channels
+    return nn.Sequential(*layers), channels
+
+
+def _build_stage(spec: ArchSpec, stage: StageSpec, channels: int, frames_in: int,
+                 frames_out: int) -> tuple[nn.Sequential, int]:
+    """Inception stages enter through a max pool; VoV and ResNet stride their first block."""
+    layers: list[nn.Module] = []
+    common = dict(gate=spec.gate, gate_bias=spec.gate_bias)
+    if spec.family is Family.INCEPTION and (stage.spatial_stride > 1 or stage.temporal_stride > 1):
+        layers.append(_entry_pool(stage.spatial_stride, stage.temporal_stride))
+    for i, block in enumerate(stage.blocks):
+        s, ts = (stage.spatial_stride, stage.temporal_stride) if i == 0 else (1, 1)
+        frames = frames_in if i == 0 else frames_out
+        if isinstance(block, InceptionBlock):
+            layers.append(InceptionMixed(
+                in_channels=channels, branch_channels=block.branch_channels, temporal_op=block.temporal_op,
+                temporal_kernel=block.temporal_kernel, frames=frames_out, big_view=block.big_view, **common))
+        elif isinstance(block, VoVBlock):
+            layers.append(TOSABlock(
+                in_channels=channels, out_channels=block.out_channels, inner_channels=block.inner_channels,
+                depth=block.tosa_depth, squeeze_excite=block.squeeze_excite.value,
+                temporal_op=block.temporal_op, temporal_kernel=block.temporal_kernel, stride=s,
+                temporal_stride=ts, frames=frames, big_view=block.big_view, **common))
+        elif isinstance(block, BottleneckBlock):
+            layers.append(Bottleneck(
+                in_channels=channels, mid_channels=block.mid_channels, out_channels=block.out_channels,
+                temporal_op=block.temporal_op, temporal_kernel=block.temporal_kernel, stride=s,
+                temporal_stride=ts, frames=frames, big_view=block.big_view, **common))
+        channels = block.out_channels
+    return nn.Sequential(*layers), channels
+
+
+def _entry_pool(spatial_stride: int, temporal_stride: int) -> nn.MaxPool3d:
+    """S3D's 3a (1x3x3, stride 1,2,2), 4a (3x3x3, stride 2). Its 5a is 2x2x2 with stride 2: the
+    same output shape for even sizes and no parameters or multiply-adds; this uses 3x3x3."""
+    kernel = (3 if temporal_stride > 1 else 1, 3 if spatial_stride > 1 else 1, 3 if spatial_stride > 1 else 1)
+    padding = tuple(k // 2 for k in kernel)
+    return nn.MaxPool3d(kernel, stride=(temporal_stride, spatial_stride, spatial_stride), padding=padding)

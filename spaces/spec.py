@@ -1,0 +1,500 @@
+"""The architecture as data: a frozen, validated dataclass tree that round-trips through JSON.
+
+One `ArchSpec` describes any network of the unified space: the family of the backbone
+(Inception as in I3D/S3D, VoV with T-OSA blocks as in VoV3D, ResNet bottlenecks as in
+TSN/SmallBigNet), the temporal form of every spatio-temporal conv, feature gating, T-OSA depth,
+SmallBig big views, widths, depths, strides and the head. `spaces.build(spec)` is the only code
+that turns it into a network.
+
+Example:
+    >>> from spaces import get_preset, ArchSpec
+    >>> spec = get_preset("s3d_g", frames=16)
+    >>> ArchSpec.from_json(spec.to_json()) == spec
+    True
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+
+class Family(str, Enum):
+    """Backbone family: decides the block type, how stages downsample, and the default head."""
+
+    INCEPTION = "inception"  # I3D / S3D / S3D-G: Mixed blocks, max-pool downsampling
+    VOV = "vov"  # VoV3D: T-OSA blocks of D(2+1)D layers, strided convs
+    RESNET = "resnet"  # TSN / SmallBigNet: bottleneck blocks, strided convs
+
+
+class TemporalOp(str, Enum):
+    """Temporal form of a spatio-temporal conv (spatial kernel k, temporal kernel kt)."""
+
+    TWO_D = "2d"  # 1 x k x k
+    THREE_D = "3d"  # kt x k x k
+    SEPARABLE = "separable"  # S3D: 1 x k x k -> BN -> ReLU -> kt x 1 x 1, no mid width
+    DEPTHWISE = "depthwise"  # VoV3D D(2+1)D: depthwise 1 x k x k -> depthwise kt x 1 x 1
+
+
+class Gate(str, Enum):
+    """S3D-G feature gating y = sigmoid(W avgpool(x) + b) * x: where it is applied."""
+
+    OFF = "off"
+    TEMPORAL = "temporal"  # after each conv with a temporal extent (the paper's text)
+    BRANCHES = "branches"  # after the stem and every block branch (the official TF code)
+
+
+class BigView(str, Enum):
+    """SmallBigNet big view: the convs also see a 3x3x3 max-pooled context."""
+
+    OFF = "off"
+    SHARED = "shared"  # same conv weights, separate zero-init BNs (the paper)
+    SEPARATE = "separate"  # own conv weights (the paper's unshared ablation)
+
+
+class SqueezeExcite(str, Enum):
+    """Where a T-OSA block puts squeeze-excitation among its D(2+1)D layers."""
+
+    OFF = "off"
+    ALTERNATE = "alternate"  # layers 1, 3, 5, ... (VoV3D, X3D)
+    ALL = "all"
+
+
+class SpecError(ValueError):
+    """An invalid spec: names the field (as a path), the value and the rule."""
+
+    def __init__(self, path: str, value: Any, rule: str) -> None:
+        self.path, self.value, self.rule = path, value, rule
+        super().__init__(f"invalid {path}={value!r}: {rule}")
+
+    def at(self, prefix: str) -> SpecError:
+        return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.value, self.rule)
+
+
+# ----------------------------------------------------------------------------------------------
+# Field checking shared by every dataclass of the tree.
+
+
+def _check_fields(obj: Any) -> None:
+    """Coerce str -> Enum and list -> tuple, and check every field's type against its hint."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = _coerce(getattr(obj, f.name), hints[f.name], f.name)
+        object.__setattr__(obj, f.name, value)
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):  # a block of any family: the family check comes later
+        if isinstance(value, typing.get_args(hint)):
+            return value
+        names = ", ".join(t.__name__ for t in typing.get_args(hint))
+        raise SpecError(path, value, f"must be one of {names}")
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise SpecError(path, value, "must be a list")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in hint)
+            raise SpecError(path, value, f"must be one of {allowed}") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SpecError(path, value, "must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(path, value, "must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(path, value, "must be a finite number")
+        return float(value)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise SpecError(path, value, f"must be a {hint.__name__}")
+        return value
+    raise TypeError(f"unsupported field type {hint!r} at {path}")  # a bug in this module
+
+
+def _at_least(path: str, value: int, low: int) -> None:
+    if value < low:
+        raise SpecError(path, value, f"must be >= {low}")
+
+
+def _one_of(path: str, value: int, allowed: tuple[int, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(path, value, f"must be one of {', '.join(map(str, allowed))}")
+
+
+def _check_temporal(op: TemporalOp, kernel: int) -> None:
+    """`2d` has temporal kernel 1; every other form an odd temporal kernel >= 3."""
+    if op is TemporalOp.TWO_D and kernel != 1:
+        raise SpecError("temporal_kernel", kernel, "must be 1 when temporal_op is '2d'")
+    if op is not TemporalOp.TWO_D and (kernel < 3 or kernel % 2 == 0):
+        raise SpecError(
+            "temporal_kernel", kernel, f"must be odd and >= 3 when temporal_op is '{op.value}' "
+            "(use temporal_op '2d' for no temporal extent)"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The tree.
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One stem conv (conv -> BN -> ReLU), e.g. S3D's Conv3d_1a_7x7 or Conv3d_2c_3x3."""
+
+    out_channels: int
+    kernel: int  # spatial kernel k
+    stride: int = 1  # spatial stride
+    temporal_op: TemporalOp = TemporalOp.TWO_D
+    temporal_kernel: int = 1
+    temporal_stride: int = 1
+    pool: bool = False  # a 1x3x3 max pool, stride (1, 2, 2), after this conv
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _at_least("out_channels", self.out_channels, 1)
+        _at_least("kernel", self.kernel, 1)
+        _one_of("stride", self.stride, (1, 2))
+        _one_of("temporal_stride", self.temporal_stride, (1, 2))
+        _check_temporal(self.temporal_op, self.temporal_kernel)
+
+
+@dataclass(frozen=True)
+class InceptionBlock:
+    """An Inception-v1 "Mixed" block: 1x1 | 1x1 -> kxk | 1x1 -> kxk | pool -> 1x1, concatenated."""
+
+    branch_channels: tuple[int, ...]  # (b0, b1 reduce, b1, b2 reduce, b2, b3), as in S3D's code
+    temporal_op: TemporalOp = TemporalOp.THREE_D
+    temporal_kernel: int = 3
+    big_view: BigView = BigView.OFF
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        if len(self.branch_channels) != 6:
+            raise SpecError("branch_channels", list(self.branch_channels),
+                            "must have 6 widths (b0, b1 reduce, b1, b2 reduce, b2, b3)")
+        for i, c in enumerate(self.branch_channels):
+            _at_least(f"branch_channels[{i}]", c, 1)
+        _check_temporal(self.temporal_op, self.temporal_kernel)
+
+    @property
+    def out_channels(self) -> int:
+        b0, _, b1, _, b2, b3 = self.branch_channels
+        return b0 + b1 + b2 + b3
+
+
+@dataclass(frozen=True)
+class VoVBlock:
+    """A VoV3D block: ReLU(shortcut(x) + T-OSA(x)), T-OSA aggregating `tosa_depth` D(2+1)D layers."""
+
+    out_channels: int
+    inner_channels: int  # expansion width inside each D(2+1)D layer
+    tosa_depth: int = 5
+    squeeze_excite: SqueezeExcite = SqueezeExcite.ALTERNATE
+    temporal_op: TemporalOp = TemporalOp.DEPTHWISE
+    temporal_kernel: int = 3
+    big_view: BigView = BigView.OFF
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _at_least("out_channels", self.out_channels, 1)
+        _at_least("inner_channels", self.inner_channels, 1)
+        if not 1 <= self.tosa_depth <= MAX_TOSA_DEPTH:
+            raise SpecError("tosa_depth", self.tosa_depth, f"must be in 1..{MAX_TOSA_DEPTH}")
+        _check_temporal(self.temporal_op, self.temporal_kernel)
+
+
+@dataclass(frozen=True)
+class BottleneckBlock:
+    """A ResNet bottleneck: 1x1 -> kxk (temporal form) -> 1x1, plus the shortcut."""
+
+    out_channels: int
+    mid_channels: int
+    temporal_op: TemporalOp = TemporalOp.TWO_D
+    temporal_kernel: int = 1
+    big_view: BigView = BigView.OFF
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _at_least("out_channels", self.out_channels, 1)
+        _at_least("mid_channels", self.mid_channels, 1)
+        _check_temporal(self.temporal_op, self.temporal_kernel)
+
+
+Block = Union[InceptionBlock, VoVBlock, BottleneckBlock]
+BLOCK_TYPES: dict[Family, type] = {
+    Family.INCEPTION: InceptionBlock, Family.VOV: VoVBlock, Family.RESNET: BottleneckBlock,
+}
+MAX_TOSA_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Blocks at one resolution. The stage downsamples on entry: Inception by a max pool,
+    VoV and ResNet by striding the first block's spatio-temporal conv and shortcut."""
+
+    blocks: tuple[Block, ...]
+    spatial_stride: int = 2
+    temporal_stride: int = 1
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        if not self.blocks:
+            raise SpecError("blocks", [], "must hold at least one block")
+        _one_of("spatial_stride", self.spatial_stride, (1, 2))
+        _one_of("temporal_stride", self.temporal_stride, (1, 2))
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Classifier: [1x1 conv+BN+ReLU] -> average pool -> [linear+ReLU] -> dropout -> linear."""
+
+    pre_channels: int = 0  # X3D's conv5 before pooling; 0 = none
+    hidden_channels: int = 0  # X3D's 2048-wide layer after pooling (no BN, no bias); 0 = none
+    dropout: float = 0.5
+    temporal_window: int = 0  # S3D: average over windows of this many frames, classify each,
+    #                           average the logits; 0 = one global average
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _at_least("pre_channels", self.pre_channels, 0)
+        _at_least("hidden_channels", self.hidden_channels, 0)
+        _at_least("temporal_window", self.temporal_window, 0)
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError("dropout", self.dropout, "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A whole network. Input clips are (B, 3, frames, crop, crop)."""
+
+    family: Family
+    stem: tuple[ConvSpec, ...]
+    stages: tuple[StageSpec, ...]
+    head: HeadSpec = field(default_factory=HeadSpec)
+    frames: int = 16
+    crop: int = 224
+    num_classes: int = 400
+    gate: Gate = Gate.OFF
+    gate_bias: bool = False
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _at_least("frames", self.frames, 1)
+        _at_least("crop", self.crop, 1)
+        _at_least("num_classes", self.num_classes, 1)
+        if not self.stem:
+            raise SpecError("stem", [], "must hold at least one conv")
+        if not self.stages:
+            raise SpecError("stages", [], "must hold at least one stage")
+        if self.gate is Gate.OFF and self.gate_bias:
+            raise SpecError("gate_bias", True, "must be false when gate is 'off'")
+        block_type = BLOCK_TYPES[self.family]
+        for s, stage in enumerate(self.stages):
+            for b, block in enumerate(stage.blocks):
+                if not isinstance(block, block_type):
+                    raise SpecError(f"stages[{s}].blocks[{b}]", type(block).__name__,
+                                    f"family '{self.family.value}' takes {block_type.__name__} blocks")
+        self._check_geometry()
+
+    # -- geometry ------------------------------------------------------------------------------
+
+    def _check_geometry(self) -> None:
+        """Every temporal kernel must fit the frames that reach it: with 'same' padding, taps
+        beyond 2*frames-1 only ever see zeros."""
+        frames = self.frames
+        for i, conv in enumerate(self.stem):
+            _check_fits(f"stem[{i}].temporal_kernel", conv.temporal_kernel, frames)
+            frames = _ceil_div(frames, conv.temporal_stride)
+        for s, stage in enumerate(self.stages):
+            if self.family is Family.INCEPTION:  # the entry pool strides before the blocks
+                frames = _ceil_div(frames, stage.temporal_stride)
+            for b, block in enumerate(stage.blocks):
+                _check_fits(f"stages[{s}].blocks[{b}].temporal_kernel", block.temporal_kernel, frames)
+                if b == 0 and self.family is not Family.INCEPTION:
+                    frames = _ceil_div(frames, stage.temporal_stride)
+        window = self.head.temporal_window
+        if window > frames:
+            raise SpecError("head.temporal_window", window,
+                            f"must be <= the {frames} frames left after the last stage")
+
+    def frames_after_stem(self) -> int:
+        frames = self.frames
+        for conv in self.stem:
+            frames = _ceil_div(frames, conv.temporal_stride)
+        return frames
+
+    def stage_frames(self) -> tuple[int, ...]:
+        """Frames at the output of each stage (the big view's global pool spans these)."""
+        frames, out = self.frames_after_stem(), []
+        for stage in self.stages:
+            frames = _ceil_div(frames, stage.temporal_stride)
+            out.append(frames)
+        return tuple(out)
+
+    def stem_frames(self) -> tuple[int, ...]:
+        """Frames at the input of each stem conv."""
+        frames, out = self.frames, []
+        for conv in self.stem:
+            out.append(frames)
+            frames = _ceil_div(frames, conv.temporal_stride)
+        return tuple(out)
+
+    # -- derived specs ------------------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> ArchSpec:
+        """A copy with top-level fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8) -> ArchSpec:
+        """Shrink (or grow) widths and blocks per stage, keeping where temporal convs, gates and
+        big views are: the kept blocks are spread evenly over each stage, first and last included.
+
+        Example:
+            >>> small = get_preset("s3d").scaled(width=0.25, depth=0.5)  # doctest: +SKIP
+        """
+        if width <= 0 or depth <= 0:
+            raise SpecError("width" if width <= 0 else "depth", width if width <= 0 else depth,
+                            "scale factors must be > 0")
+        w = lambda c: make_divisible(c * width, divisor) if c else 0  # noqa: E731
+        stem = tuple(dataclasses.replace(c, out_channels=w(c.out_channels)) for c in self.stem)
+        stages = tuple(
+            dataclasses.replace(st, blocks=tuple(_scale_block(b, w) for b in _spread(st.blocks, depth)))
+            for st in self.stages
+        )
+        head = dataclasses.replace(self.head, pre_channels=w(self.head.pre_channels),
+                                   hidden_channels=w(self.head.hidden_channels))
+        return dataclasses.replace(self, stem=stem, stages=stages, head=head)
+
+    def slug(self) -> str:
+        """A short human-readable name for run names; never parsed back."""
+        short = {"2d": "2", "3d": "3", "separable": "s", "depthwise": "d"}
+        ops = "".join(short[st.blocks[0].temporal_op.value] for st in self.stages)
+        big = "".join("b" if st.blocks[0].big_view is not BigView.OFF else "-" for st in self.stages)
+        gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value]
+        width = self.stages[-1].blocks[-1].out_channels
+        depth = sum(len(st.blocks) for st in self.stages)
+        return f"{self.family.value}-{ops}-{big}{gate}-w{width}-d{depth}-{self.frames}x{self.crop}"
+
+    # -- JSON ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArchSpec:
+        if not isinstance(data, dict):
+            raise SpecError("spec", data, "must be a JSON object")
+        family = _coerce(data.get("family"), Family, "family")
+        return _decode(cls, data, "", BLOCK_TYPES[family])
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpecError("spec", text[:40], f"is not valid JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(data)
+
+
+def _encode(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, tuple):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def _decode(cls: type, data: Any, path: str, block_type: type) -> Any:
+    """Build dataclass `cls` from plain JSON data, rejecting unknown keys; errors carry the path."""
+    where = path or "spec"
+    if not isinstance(data, dict):
+        raise SpecError(where, data, f"must be a JSON object ({cls.__name__})")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
+                        f"unknown key for {cls.__name__}; valid keys: {', '.join(names)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        kwargs[name] = _decode_value(hints[name], value, sub, block_type)
+    try:
+        return cls(**kwargs)
+    except SpecError as e:
+        raise (e.at(path) if path else e) from None
+    except TypeError as e:  # a required key is missing
+        raise SpecError(where, "{...}", f"{cls.__name__} {e}".replace("__init__() ", "")) from None
+
+
+def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return _decode(block_type, value, path, block_type)
+    if dataclasses.is_dataclass(hint):
+        return _decode(hint, value, path, block_type)
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return [_decode_value(item, v, f"{path}[{i}]", block_type) for i, v in enumerate(value)]
+    return value  # primitives and enums are checked by the dataclass itself
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """Round a channel count to the nearest multiple of `divisor`, never below `min_value`
+    (default: divisor) nor more than 10% below `value` (the rounding of MobileNet/timm/X3D)."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _check_fits(path: str, kernel: int, frames: int) -> None:
+    if kernel > 2 * frames - 1:
+        raise SpecError(path, kernel, f"must be <= 2*frames-1 = {2 * frames - 1}: only {frames} frame(s) "
+                        "reach this conv and taps beyond that see only padding; use a smaller "
+                        "temporal_kernel, temporal_op '2d', or more input frames")
+
+
+def _spread(blocks: tuple[Block, ...], depth: float) -> tuple[Block, ...]:
+    """Keep max(1, round(n * depth)) blocks evenly spaced over the stage, first and last kept;
+    growing repeats blocks in place."""
+    n = len(blocks)
+    keep = max(1, round(n * depth))
+    if keep == 1:
+        return blocks[:1]
+    return tuple(blocks[round(i * (n - 1) / (keep - 1))] for i in range(keep))
+
+
+def _scale_block(block: Block, w: typing.Callable[[int], int]) -> Block:
+    if isinstance(block, InceptionBlock):
+        return dataclasses.replace(block, branch_channels=tuple(w(c) for c in block.branch_channels))
+    if isinstance(block, VoVBlock):
+        return dataclasses.replace(block, out_channels=w(block.out_channels),
+                                   inner_channels=w(block.inner_channels))
+    return dataclasses.replace(block, out_channels=w(block.out_channels), mid_channels=w(block.mid_channels))
