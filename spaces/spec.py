@@ -330,26 +330,19 @@ class ArchSpec:
             raise SpecError("head.temporal_window", window,
                             f"must be <= the {frames} frames left after the last stage")
 
-    def frames_after_stem(self) -> int:
-        frames = self.frames
+    def frames_after_stem(self, frames: int | None = None) -> int:
+        """Frames entering the first stage, for this spec's input (or `frames` input frames)."""
+        frames = self.frames if frames is None else frames
         for conv in self.stem:
             frames = _ceil_div(frames, conv.temporal_stride)
         return frames
 
-    def stage_frames(self) -> tuple[int, ...]:
+    def stage_frames(self, frames: int | None = None) -> tuple[int, ...]:
         """Frames at the output of each stage (the big view's global pool spans these)."""
-        frames, out = self.frames_after_stem(), []
+        frames, out = self.frames_after_stem(frames), []
         for stage in self.stages:
             frames = _ceil_div(frames, stage.temporal_stride)
             out.append(frames)
-        return tuple(out)
-
-    def stem_frames(self) -> tuple[int, ...]:
-        """Frames at the input of each stem conv."""
-        frames, out = self.frames, []
-        for conv in self.stem:
-            out.append(frames)
-            frames = _ceil_div(frames, conv.temporal_stride)
         return tuple(out)
 
     # -- derived specs ------------------------------------------------------------------------
@@ -432,6 +425,11 @@ def _decode(cls: type, data: Any, path: str, block_type: type) -> Any:
     if unknown:
         raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
                         f"unknown key for {cls.__name__}; valid keys: {', '.join(names)}")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise SpecError(where, "{...}", f"missing required key(s) {', '.join(missing)} of {cls.__name__}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
@@ -441,8 +439,6 @@ def _decode(cls: type, data: Any, path: str, block_type: type) -> Any:
         return cls(**kwargs)
     except SpecError as e:
         raise (e.at(path) if path else e) from None
-    except TypeError as e:  # a required key is missing
-        raise SpecError(where, "{...}", f"{cls.__name__} {e}".replace("__init__() ", "")) from None
 
 
 def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
@@ -482,10 +478,10 @@ def _check_fits(path: str, kernel: int, frames: int) -> None:
 
 
 def _spread(blocks: tuple[Block, ...], depth: float) -> tuple[Block, ...]:
-    """Keep max(1, round(n * depth)) blocks evenly spaced over the stage, first and last kept;
-    growing repeats blocks in place."""
+    """Keep ceil(n * depth) blocks evenly spaced over the stage, first and last kept (a cut point
+    inside a stage moves to the nearest kept block); growing repeats blocks in place."""
     n = len(blocks)
-    keep = max(1, round(n * depth))
+    keep = max(1, math.ceil(n * depth - 1e-9))
     if keep == 1:
         return blocks[:1]
     return tuple(blocks[round(i * (n - 1) / (keep - 1))] for i in range(keep))

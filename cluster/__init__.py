@@ -1,0 +1,1 @@
+"""vidnas.cluster: running searches on a Ray cluster with a shared MLflow server."""

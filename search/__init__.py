@@ -1,0 +1,1 @@
+"""vidnas.search: running a search (data, one trial, Ray Tune + Optuna, MLflow, reports, CLI)."""

@@ -1,0 +1,150 @@
+"""The `vidnas` command line: a small table of subcommands, each an (add_arguments, run) pair.
+
+    vidnas presets [--names-only]
+    vidnas cost (--preset NAME | --spec FILE) [--frames N --crop N --classes N] [--json]
+    vidnas spec --preset NAME [--frames N --crop N --classes N]
+
+User errors print one line (`vidnas: error: ...`) and exit with status 2; a traceback is a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from spaces import PRESETS, ArchSpec, SpecError, cost, get_preset
+
+
+class UsageError(ValueError):
+    """Bad user input that is not a spec error (missing file, conflicting flags)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# presets
+
+
+def _add_presets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--names-only", action="store_true", help="print only the preset names")
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    if args.names_only:
+        print("\n".join(PRESETS))
+        return 0
+    header = (f"{'preset':<26} {'family':<9} {'input':>8} {'params':>12} {'GMACs':>8} "
+              f"{'ref params':>12} {'ref GMACs':>9} {'d params':>8} {'d GMACs':>8}")
+    print(header)
+    print("-" * len(header))
+    for name, preset in PRESETS.items():
+        spec, c = preset.spec, cost(preset.spec)
+        ref_p = f"{preset.params:,}" if preset.params else "-"
+        ref_g = f"{preset.gmacs:.2f}" if preset.gmacs else "-"
+        d_p = f"{100 * (c.params / preset.params - 1):+.2f}%" if preset.params else "-"
+        d_g = f"{100 * (c.gmacs / preset.gmacs - 1):+.2f}%" if preset.gmacs else "-"
+        print(f"{name:<26} {spec.family.value:<9} {f'{spec.frames}x{spec.crop}':>8} {c.params:>12,} "
+              f"{c.gmacs:>8.2f} {ref_p:>12} {ref_g:>9} {d_p:>8} {d_g:>8}")
+    print("\nparams = parameter count; GMACs = multiply-adds / 1e9 per clip (GFLOPs = 2 x GMACs), "
+          "batch 1, 400 classes; ref = the papers' reference code (see spaces/presets.py)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# cost and spec
+
+
+def _add_spec_source(p: argparse.ArgumentParser, *, allow_file: bool) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", help="a preset name (see `vidnas presets --names-only`)")
+    if allow_file:
+        source.add_argument("--spec", type=Path, help="an ArchSpec JSON file")
+    p.add_argument("--frames", type=int, help="input frames (overrides the spec)")
+    p.add_argument("--crop", type=int, help="input crop size in pixels (overrides the spec)")
+    p.add_argument("--classes", type=int, help="number of classes (overrides the spec)")
+
+
+def _load_spec(args: argparse.Namespace) -> ArchSpec:
+    if getattr(args, "spec", None) is not None:
+        if not args.spec.is_file():
+            raise UsageError(f"--spec {args.spec}: no such file")
+        spec = ArchSpec.from_json(args.spec.read_text())
+    else:
+        spec = get_preset(args.preset)
+    overrides = {k: v for k, v in (("frames", args.frames), ("crop", args.crop),
+                                   ("num_classes", args.classes)) if v is not None}
+    return spec.replace(**overrides) if overrides else spec
+
+
+def _add_cost(p: argparse.ArgumentParser) -> None:
+    _add_spec_source(p, allow_file=True)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _run_cost(args: argparse.Namespace) -> int:
+    spec = _load_spec(args)
+    c = cost(spec)
+    if args.json:
+        print(json.dumps({"params": c.params, "gmacs": c.gmacs, "gflops": c.gflops, "frames": spec.frames,
+                          "crop": spec.crop, "num_classes": spec.num_classes}))
+    else:
+        print(f"{spec.slug()}\n  params: {c.params:,}\n  GMACs (multiply-adds / 1e9): {c.gmacs:.3f}\n"
+              f"  GFLOPs (2 x GMACs): {c.gflops:.3f}\n  input: {spec.frames} x {spec.crop} x {spec.crop}")
+    return 0
+
+
+def _add_spec(p: argparse.ArgumentParser) -> None:
+    _add_spec_source(p, allow_file=False)
+
+
+def _run_spec(args: argparse.Namespace) -> int:
+    print(_load_spec(args).to_json(indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "presets": Command("the papers' architectures: params and GMACs, ours vs reference", _add_presets, _run_presets),
+    "cost": Command("params and GMACs of a preset or spec file", _add_cost, _run_cost),
+    "spec": Command("print a preset's ArchSpec JSON", _add_spec, _run_spec),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own prints usage too)
+        self.exit(2, f"vidnas: error: {message}\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidnas", description="Architecture search for efficient video networks.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (SpecError, UsageError) as e:
+        print(f"vidnas: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `vidnas presets | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

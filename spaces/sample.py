@@ -1,0 +1,235 @@
+"""The Optuna search space over the unified design space (define-by-run, no compute but a
+meta-device cost count for the GMACs constraint).
+
+A point is: a backbone skeleton (its family, widths and blocks), a width and a depth multiplier,
+the input frames, global gating, and per stage the temporal form and kernel, the big view, and
+for VoV the T-OSA depth and squeeze-excitation. Parameter names are flat (`s2_temporal_op`), values
+primitive, so Ray Tune and Optuna storages keep them as they are.
+
+Example:
+    >>> import optuna
+    >>> from spaces.sample import SpaceBounds, sample_arch
+    >>> bounds = SpaceBounds(frames=(16,), crop=112, num_classes=10)
+    >>> study = optuna.create_study()
+    >>> spec = sample_arch(study.ask(), bounds)
+    >>> sample_arch(optuna.trial.FixedTrial(study.trials[0].params), bounds) == spec
+    True
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from spaces.cost import cost
+from spaces.presets import PRESETS, inception, resnet50, vov3d
+from spaces.spec import (
+    ArchSpec, BigView, ConvSpec, Family, Gate, SpecError, SqueezeExcite, StageSpec, TemporalOp, VoVBlock,
+)
+
+# Skeletons: the papers' widths and blocks with every spatio-temporal conv in its 3D form, so each
+# conv carries the temporal kernel it takes when a sampled form gives it one (1a: 7, VoV stem: 5,
+# a 3D ResNet conv1: 5 as in I3D-ResNet).
+BACKBONES: dict[str, ArchSpec] = {
+    "inception_v1": inception(lambda layer: TemporalOp.THREE_D),
+    "vov3d_m": vov3d(40, (1, 2, 3, 2), crop=256),
+    "vov3d_l": vov3d(48, (1, 2, 5, 3), crop=224),
+    "resnet50": resnet50(BigView.OFF).replace(stem=(ConvSpec(
+        out_channels=64, kernel=7, stride=2, pool=True, temporal_op=TemporalOp.THREE_D, temporal_kernel=5),)),
+}
+
+
+@dataclass(frozen=True)
+class SpaceBounds:
+    """What the search may choose from. Values are plain strings/numbers (YAML-friendly)."""
+
+    families: tuple[str, ...] = tuple(f.value for f in Family)
+    backbones: tuple[str, ...] = tuple(BACKBONES)
+    widths: tuple[float, ...] = (0.25, 0.5, 1.0)  # multipliers of the skeleton's channels
+    depths: tuple[float, ...] = (0.5, 1.0)  # multipliers of the skeleton's blocks per stage
+    frames: tuple[int, ...] = (16,)
+    crop: int = 224
+    num_classes: int = 400
+    temporal_ops: tuple[str, ...] = tuple(op.value for op in TemporalOp)
+    temporal_kernels: tuple[int, ...] = (3, 5)
+    gates: tuple[str, ...] = tuple(g.value for g in Gate)
+    big_views: tuple[str, ...] = tuple(b.value for b in BigView)
+    tosa_depths: tuple[int, ...] = (1, 2, 3, 4, 5)
+    squeeze_excites: tuple[str, ...] = tuple(s.value for s in SqueezeExcite)
+    max_gmacs: float | None = None  # feasibility constraint (Optuna `set_constraint`), GMACs per clip
+    divisor: int = 8  # channel rounding of `ArchSpec.scaled`
+
+    def __post_init__(self) -> None:
+        for name, enum in (("families", Family), ("temporal_ops", TemporalOp), ("gates", Gate),
+                           ("big_views", BigView), ("squeeze_excites", SqueezeExcite)):
+            _check_choices(name, getattr(self, name), [m.value for m in enum])
+        _check_choices("backbones", self.backbones, list(BACKBONES))
+        if not self.backbone_choices():
+            raise SpecError("backbones", list(self.backbones), f"none is of the families {list(self.families)}")
+        for name in ("widths", "depths"):
+            _check_numbers(name, getattr(self, name), low=0.0, strict=True)
+        _check_numbers("frames", self.frames, low=1)
+        _check_numbers("temporal_kernels", self.temporal_kernels, low=3)
+        if any(k % 2 == 0 for k in self.temporal_kernels):
+            raise SpecError("temporal_kernels", list(self.temporal_kernels), "must all be odd")
+        _check_numbers("tosa_depths", self.tosa_depths, low=1)
+        for name in ("crop", "num_classes", "divisor"):
+            if getattr(self, name) < 1:
+                raise SpecError(name, getattr(self, name), "must be >= 1")
+        if self.max_gmacs is not None and self.max_gmacs <= 0:
+            raise SpecError("max_gmacs", self.max_gmacs, "must be > 0 (or null for no budget)")
+
+    def backbone_choices(self) -> list[str]:
+        return [b for b in self.backbones if BACKBONES[b].family.value in self.families]
+
+
+def sample_arch(trial: optuna.trial.BaseTrial, bounds: SpaceBounds) -> ArchSpec:
+    """Sample one architecture; sets the constraint `gmacs - max_gmacs <= 0` when budgeted."""
+    backbone = trial.suggest_categorical("backbone", bounds.backbone_choices())
+    skeleton = BACKBONES[backbone]
+    frames = trial.suggest_categorical("frames", list(bounds.frames))
+    width = trial.suggest_categorical("width", list(bounds.widths))
+    depth = trial.suggest_categorical("depth", list(bounds.depths))
+    gate = trial.suggest_categorical("gate", list(bounds.gates))
+    gate_bias = trial.suggest_categorical("gate_bias", [False, True]) if gate != Gate.OFF.value else False
+    stem_op = trial.suggest_categorical("stem_temporal_op", list(bounds.temporal_ops))
+    stages = []
+    for i in range(1, len(skeleton.stages) + 1):
+        choice: dict[str, Any] = {"temporal_op": trial.suggest_categorical(f"s{i}_temporal_op", list(bounds.temporal_ops))}
+        choice["temporal_kernel"] = (1 if choice["temporal_op"] == TemporalOp.TWO_D.value else
+                                     trial.suggest_categorical(f"s{i}_temporal_kernel", list(bounds.temporal_kernels)))
+        choice["big_view"] = trial.suggest_categorical(f"s{i}_big_view", list(bounds.big_views))
+        if skeleton.family is Family.VOV:
+            choice["tosa_depth"] = trial.suggest_categorical(f"s{i}_tosa_depth", list(bounds.tosa_depths))
+            choice["squeeze_excite"] = trial.suggest_categorical(f"s{i}_squeeze_excite", list(bounds.squeeze_excites))
+        stages.append(choice)
+    spec = configure(skeleton.scaled(width=width, depth=depth, divisor=bounds.divisor), frames=frames,
+                     crop=bounds.crop, num_classes=bounds.num_classes, gate=gate, gate_bias=gate_bias,
+                     stem_op=stem_op, stages=stages)
+    if bounds.max_gmacs is not None:
+        trial.set_constraint("gmacs_over_budget", cost(spec).gmacs - bounds.max_gmacs)
+    return spec
+
+
+def configure(skeleton: ArchSpec, *, frames: int, crop: int, num_classes: int, gate: str, gate_bias: bool,
+              stem_op: str, stages: list[dict[str, Any]]) -> ArchSpec:
+    """Put per-stage choices on a skeleton. A temporal kernel longer than the frames reaching a
+    conv allows is shortened, and to `2d` if no frames are left to mix (kept valid, not rejected)."""
+    frames_at = [frames]
+    for conv in skeleton.stem[:-1]:
+        frames_at.append(-(-frames_at[-1] // conv.temporal_stride))
+    stem = tuple(
+        conv if conv.kernel == 1 else dataclasses.replace(
+            conv, **_temporal(stem_op, conv.temporal_kernel, frames_in))
+        for conv, frames_in in zip(skeleton.stem, frames_at)
+    )
+    new_stages = []
+    stage_frames = skeleton.stage_frames(frames)
+    for stage, frames_out, choice in zip(skeleton.stages, stage_frames, stages):
+        # every block of a stage sees at least the stage's output frames
+        kernel = _temporal(choice["temporal_op"], choice["temporal_kernel"], frames_out)
+        extra = {k: v for k, v in choice.items() if k in ("tosa_depth", "squeeze_excite")}
+        blocks = tuple(dataclasses.replace(b, **kernel, big_view=choice["big_view"], **extra) for b in stage.blocks)
+        new_stages.append(dataclasses.replace(stage, blocks=blocks))
+    window = min(skeleton.head.temporal_window, stage_frames[-1])
+    return dataclasses.replace(skeleton, stem=stem, stages=tuple(new_stages), frames=frames, crop=crop,
+                               num_classes=num_classes, gate=gate, gate_bias=gate_bias,
+                               head=dataclasses.replace(skeleton.head, temporal_window=window))
+
+
+def _temporal(op: str, kernel: int, frames: int) -> dict[str, Any]:
+    kernel = min(kernel, 2 * frames - 1)
+    if op == TemporalOp.TWO_D.value or kernel < 3:
+        return {"temporal_op": TemporalOp.TWO_D, "temporal_kernel": 1}
+    return {"temporal_op": op, "temporal_kernel": kernel if kernel % 2 else kernel - 1}
+
+
+def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: float = 1.0,
+                  frames: int | None = None) -> dict[str, Any]:
+    """Trial params that replay preset `name` (scaled by width/depth, at `frames`) through
+    `sample_arch`, for warm starts (`study.enqueue_trial`). Raises if the preset is not a point of
+    the per-stage space (e.g. a cut inside a stage) or needs a choice outside `bounds`."""
+    if name not in PRESETS:
+        raise SpecError("preset", name, f"unknown preset; available: {', '.join(PRESETS)}")
+    preset = PRESETS[name].spec
+    frames = bounds.frames[0] if frames is None else frames
+    params = {"frames": frames, "width": width, "depth": depth, "gate": preset.gate.value}
+    if preset.gate is not Gate.OFF:
+        params["gate_bias"] = preset.gate_bias
+    stem_ops = {c.temporal_op.value for c in preset.stem if c.kernel > 1}
+    params["stem_temporal_op"] = _uniform(name, "stem temporal_op", stem_ops)
+    for i, stage in enumerate(preset.stages, start=1):
+        blocks = stage.blocks
+        params[f"s{i}_temporal_op"] = _uniform(name, f"stage {i} temporal_op", {b.temporal_op.value for b in blocks})
+        if params[f"s{i}_temporal_op"] != TemporalOp.TWO_D.value:
+            params[f"s{i}_temporal_kernel"] = _uniform(name, f"stage {i} temporal_kernel",
+                                                       {b.temporal_kernel for b in blocks})
+        params[f"s{i}_big_view"] = _uniform(name, f"stage {i} big_view", {b.big_view.value for b in blocks})
+        if isinstance(blocks[0], VoVBlock):
+            params[f"s{i}_tosa_depth"] = _uniform(name, f"stage {i} tosa_depth", {b.tosa_depth for b in blocks})
+            params[f"s{i}_squeeze_excite"] = _uniform(name, f"stage {i} squeeze_excite",
+                                                      {b.squeeze_excite.value for b in blocks})
+    target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
+    for backbone in bounds.backbone_choices():
+        params["backbone"] = backbone
+        trial = optuna.trial.FixedTrial(params)
+        try:
+            replayed = sample_arch(trial, dataclasses.replace(bounds, max_gmacs=None))
+            expected = configure(target.scaled(width=width, depth=depth, divisor=bounds.divisor), frames=frames,
+                                 crop=bounds.crop, num_classes=bounds.num_classes, gate=preset.gate.value,
+                                 gate_bias=preset.gate_bias, stem_op=params["stem_temporal_op"],
+                                 stages=_stage_choices(params, len(preset.stages)))
+        except (SpecError, ValueError):
+            continue
+        if replayed == expected:
+            _check_in_bounds(name, params, bounds)
+            return params
+    raise SpecError("preset", name, "is not a point of this space (its skeleton is not among "
+                    f"backbones {bounds.backbone_choices()}, or it changes form inside a stage)")
+
+
+def _stage_choices(params: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    keys = ("temporal_op", "temporal_kernel", "big_view", "tosa_depth", "squeeze_excite")
+    out = []
+    for i in range(1, n + 1):
+        choice = {k: params[f"s{i}_{k}"] for k in keys if f"s{i}_{k}" in params}
+        choice.setdefault("temporal_kernel", 1)
+        out.append(choice)
+    return out
+
+
+def _uniform(name: str, what: str, values: set[Any]) -> Any:
+    if len(values) != 1:
+        raise SpecError("preset", name, f"mixes {what} {sorted(values)} within one stage; the search space "
+                        "chooses one per stage")
+    return next(iter(values))
+
+
+def _check_in_bounds(name: str, params: dict[str, Any], bounds: SpaceBounds) -> None:
+    allowed = {"frames": bounds.frames, "width": bounds.widths, "depth": bounds.depths, "gate": bounds.gates,
+               "temporal_op": bounds.temporal_ops, "temporal_kernel": bounds.temporal_kernels,
+               "big_view": bounds.big_views, "tosa_depth": bounds.tosa_depths,
+               "squeeze_excite": bounds.squeeze_excites}
+    for key, value in params.items():
+        field = key.split("_", 1)[1] if key.startswith("s") and key[1].isdigit() else key
+        field = "temporal_op" if field == "stem_temporal_op" else field
+        if field in allowed and value not in allowed[field]:
+            raise SpecError("preset", name, f"needs {key}={value!r}, outside the bounds {list(allowed[field])}")
+
+
+def _check_choices(name: str, values: tuple[str, ...], valid: list[str]) -> None:
+    if not values:
+        raise SpecError(name, [], "must list at least one choice")
+    for v in values:
+        if v not in valid:
+            raise SpecError(name, v, f"unknown choice; valid: {', '.join(valid)}")
+
+
+def _check_numbers(name: str, values: tuple[float, ...], *, low: float, strict: bool = False) -> None:
+    if not values:
+        raise SpecError(name, [], "must list at least one choice")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (v <= low if strict else v < low):
+            raise SpecError(name, v, f"must be a number {'>' if strict else '>='} {low}")
