@@ -1,19 +1,22 @@
 # One command each on a fresh machine with Python 3.11 and pip: `make demo`, `make test`.
+SHELL       := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 # Pin torch so these machines take the local CPU wheel; on a CUDA machine the same pin
-# resolves to PyPI's CUDA build.
+# resolves to PyPI's CUDA build. pyproject's range admits it, so it is never replaced.
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
+QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo test venv clean
+.PHONY: demo test bench venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET)
+	$(PY) -m pip install -q "$(TORCH)" 2>&1 | $(QUIET)
+	$(PY) -m pip install -q -e ".[dev]" 2>&1 | $(QUIET)
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,6 +26,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/bench_convs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -171,6 +171,7 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
             params[f"s{i}_tosa_depth"] = _uniform(name, f"stage {i} tosa_depth", {b.tosa_depth for b in blocks})
             params[f"s{i}_squeeze_excite"] = _uniform(name, f"stage {i} squeeze_excite",
                                                       {b.squeeze_excite.value for b in blocks})
+    _check_in_bounds(name, params, bounds)
     target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
     for backbone in bounds.backbone_choices():
         params["backbone"] = backbone
@@ -184,7 +185,6 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
         except (SpecError, ValueError):
             continue
         if replayed == expected:
-            _check_in_bounds(name, params, bounds)
             return params
     raise SpecError("preset", name, "is not a point of this space (its skeleton is not among "
                     f"backbones {bounds.backbone_choices()}, or it changes form inside a stage)")
@@ -233,3 +233,14 @@ def _check_numbers(name: str, values: tuple[float, ...], *, low: float, strict: 
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (v <= low if strict else v < low):
             raise SpecError(name, v, f"must be a number {'>' if strict else '>='} {low}")
+
+
+class ArchSpace:
+    """The define-by-run space for Ray Tune's `OptunaSearch`: a picklable callable returning only
+    constants, `{"arch": spec JSON}` (Tune pickles the searcher with it at every checkpoint)."""
+
+    def __init__(self, bounds: SpaceBounds) -> None:
+        self.bounds = bounds
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> dict[str, str]:
+        return {"arch": sample_arch(trial, self.bounds).to_json()}

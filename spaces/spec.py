@@ -361,7 +361,7 @@ class ArchSpec:
         if width <= 0 or depth <= 0:
             raise SpecError("width" if width <= 0 else "depth", width if width <= 0 else depth,
                             "scale factors must be > 0")
-        w = lambda c: make_divisible(c * width, divisor) if c else 0  # noqa: E731
+        w = lambda c: make_divisible(c * width, divisor) if c and width != 1.0 else c  # noqa: E731
         stem = tuple(dataclasses.replace(c, out_channels=w(c.out_channels)) for c in self.stem)
         stages = tuple(
             dataclasses.replace(st, blocks=tuple(_scale_block(b, w) for b in _spread(st.blocks, depth)))
