@@ -3,8 +3,8 @@
 Example:
     >>> import torch
     >>> from spaces import build, get_preset
-    >>> spec = get_preset("s3d", frames=8, crop=64, num_classes=10).scaled(width=0.25, depth=0.5)
-    >>> build(spec)(torch.randn(2, 3, 8, 64, 64)).shape
+    >>> spec = get_preset("s3d", frames=16, crop=64, num_classes=10).scaled(width=0.25, depth=0.5)
+    >>> build(spec)(torch.randn(2, 3, 16, 64, 64)).shape
     torch.Size([2, 10])
 """
 from __future__ import annotations

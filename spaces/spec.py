@@ -356,7 +356,10 @@ class ArchSpec:
         big views are: the kept blocks are spread evenly over each stage, first and last included.
 
         Example:
-            >>> small = get_preset("s3d").scaled(width=0.25, depth=0.5)  # doctest: +SKIP
+            >>> from spaces import get_preset
+            >>> small = get_preset("s3d").scaled(width=0.25, depth=0.5)
+            >>> [len(s.blocks) for s in small.stages], small.stem[-1].out_channels
+            ([1, 3, 1], 48)
         """
         if width <= 0 or depth <= 0:
             raise SpecError("width" if width <= 0 else "depth", width if width <= 0 else depth,
