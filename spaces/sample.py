@@ -26,7 +26,7 @@ import optuna
 from spaces.cost import cost
 from spaces.presets import PRESETS, inception, resnet50, vov3d
 from spaces.spec import (
-    ArchSpec, BigView, ConvSpec, Family, Gate, SpecError, SqueezeExcite, StageSpec, TemporalOp, VoVBlock,
+    ArchSpec, BigView, ConvSpec, Family, Gate, SpecError, SqueezeExcite, TemporalOp, VoVBlock,
 )
 
 # Skeletons: the papers' widths and blocks with every spatio-temporal conv in its 3D form, so each

@@ -17,11 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import types
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
+
+from spaces.schema import SpecError, at_least, check_fields, coerce, decode, encode, one_of
 
 
 class Family(str, Enum):
@@ -65,76 +66,6 @@ class SqueezeExcite(str, Enum):
     ALL = "all"
 
 
-class SpecError(ValueError):
-    """An invalid spec: names the field (as a path), the value and the rule."""
-
-    def __init__(self, path: str, value: Any, rule: str) -> None:
-        self.path, self.value, self.rule = path, value, rule
-        super().__init__(f"invalid {path}={value!r}: {rule}")
-
-    def at(self, prefix: str) -> SpecError:
-        return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.value, self.rule)
-
-
-# ----------------------------------------------------------------------------------------------
-# Field checking shared by every dataclass of the tree.
-
-
-def _check_fields(obj: Any) -> None:
-    """Coerce str -> Enum and list -> tuple, and check every field's type against its hint."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = _coerce(getattr(obj, f.name), hints[f.name], f.name)
-        object.__setattr__(obj, f.name, value)
-
-
-def _coerce(value: Any, hint: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):  # a block of any family: the family check comes later
-        if isinstance(value, typing.get_args(hint)):
-            return value
-        names = ", ".join(t.__name__ for t in typing.get_args(hint))
-        raise SpecError(path, value, f"must be one of {names}")
-    if origin is tuple:
-        if not isinstance(value, (tuple, list)):
-            raise SpecError(path, value, "must be a list")
-        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        return tuple(_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            allowed = ", ".join(m.value for m in hint)
-            raise SpecError(path, value, f"must be one of {allowed}") from None
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise SpecError(path, value, "must be true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(path, value, "must be an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SpecError(path, value, "must be a finite number")
-        return float(value)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, hint):
-            raise SpecError(path, value, f"must be a {hint.__name__}")
-        return value
-    raise TypeError(f"unsupported field type {hint!r} at {path}")  # a bug in this module
-
-
-def _at_least(path: str, value: int, low: int) -> None:
-    if value < low:
-        raise SpecError(path, value, f"must be >= {low}")
-
-
-def _one_of(path: str, value: int, allowed: tuple[int, ...]) -> None:
-    if value not in allowed:
-        raise SpecError(path, value, f"must be one of {', '.join(map(str, allowed))}")
-
-
 def _check_temporal(op: TemporalOp, kernel: int) -> None:
     """`2d` has temporal kernel 1; every other form an odd temporal kernel >= 3."""
     if op is TemporalOp.TWO_D and kernel != 1:
@@ -163,11 +94,11 @@ class ConvSpec:
     pool: bool = False  # a 1x3x3 max pool, stride (1, 2, 2), after this conv
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _at_least("out_channels", self.out_channels, 1)
-        _at_least("kernel", self.kernel, 1)
-        _one_of("stride", self.stride, (1, 2))
-        _one_of("temporal_stride", self.temporal_stride, (1, 2))
+        check_fields(self)
+        at_least("out_channels", self.out_channels, 1)
+        at_least("kernel", self.kernel, 1)
+        one_of("stride", self.stride, (1, 2))
+        one_of("temporal_stride", self.temporal_stride, (1, 2))
         _check_temporal(self.temporal_op, self.temporal_kernel)
 
 
@@ -181,12 +112,12 @@ class InceptionBlock:
     big_view: BigView = BigView.OFF
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         if len(self.branch_channels) != 6:
             raise SpecError("branch_channels", list(self.branch_channels),
                             "must have 6 widths (b0, b1 reduce, b1, b2 reduce, b2, b3)")
         for i, c in enumerate(self.branch_channels):
-            _at_least(f"branch_channels[{i}]", c, 1)
+            at_least(f"branch_channels[{i}]", c, 1)
         _check_temporal(self.temporal_op, self.temporal_kernel)
 
     @property
@@ -208,9 +139,9 @@ class VoVBlock:
     big_view: BigView = BigView.OFF
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _at_least("out_channels", self.out_channels, 1)
-        _at_least("inner_channels", self.inner_channels, 1)
+        check_fields(self)
+        at_least("out_channels", self.out_channels, 1)
+        at_least("inner_channels", self.inner_channels, 1)
         if not 1 <= self.tosa_depth <= MAX_TOSA_DEPTH:
             raise SpecError("tosa_depth", self.tosa_depth, f"must be in 1..{MAX_TOSA_DEPTH}")
         _check_temporal(self.temporal_op, self.temporal_kernel)
@@ -227,9 +158,9 @@ class BottleneckBlock:
     big_view: BigView = BigView.OFF
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _at_least("out_channels", self.out_channels, 1)
-        _at_least("mid_channels", self.mid_channels, 1)
+        check_fields(self)
+        at_least("out_channels", self.out_channels, 1)
+        at_least("mid_channels", self.mid_channels, 1)
         _check_temporal(self.temporal_op, self.temporal_kernel)
 
 
@@ -250,11 +181,11 @@ class StageSpec:
     temporal_stride: int = 1
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         if not self.blocks:
             raise SpecError("blocks", [], "must hold at least one block")
-        _one_of("spatial_stride", self.spatial_stride, (1, 2))
-        _one_of("temporal_stride", self.temporal_stride, (1, 2))
+        one_of("spatial_stride", self.spatial_stride, (1, 2))
+        one_of("temporal_stride", self.temporal_stride, (1, 2))
 
 
 @dataclass(frozen=True)
@@ -268,10 +199,10 @@ class HeadSpec:
     #                           average the logits; 0 = one global average
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _at_least("pre_channels", self.pre_channels, 0)
-        _at_least("hidden_channels", self.hidden_channels, 0)
-        _at_least("temporal_window", self.temporal_window, 0)
+        check_fields(self)
+        at_least("pre_channels", self.pre_channels, 0)
+        at_least("hidden_channels", self.hidden_channels, 0)
+        at_least("temporal_window", self.temporal_window, 0)
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError("dropout", self.dropout, "must be in [0, 1)")
 
@@ -291,10 +222,10 @@ class ArchSpec:
     gate_bias: bool = False
 
     def __post_init__(self) -> None:
-        _check_fields(self)
-        _at_least("frames", self.frames, 1)
-        _at_least("crop", self.crop, 1)
-        _at_least("num_classes", self.num_classes, 1)
+        check_fields(self)
+        at_least("frames", self.frames, 1)
+        at_least("crop", self.crop, 1)
+        at_least("num_classes", self.num_classes, 1)
         if not self.stem:
             raise SpecError("stem", [], "must hold at least one conv")
         if not self.stages:
@@ -387,7 +318,7 @@ class ArchSpec:
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return _encode(self)
+        return encode(self)
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -396,8 +327,8 @@ class ArchSpec:
     def from_dict(cls, data: Any) -> ArchSpec:
         if not isinstance(data, dict):
             raise SpecError("spec", data, "must be a JSON object")
-        family = _coerce(data.get("family"), Family, "family")
-        return _decode(cls, data, "", BLOCK_TYPES[family])
+        family = coerce(data.get("family"), Family, "family")
+        return decode(cls, data, "", BLOCK_TYPES[family])
 
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
@@ -406,53 +337,6 @@ class ArchSpec:
         except json.JSONDecodeError as e:
             raise SpecError("spec", text[:40], f"is not valid JSON ({e.msg} at line {e.lineno})") from None
         return cls.from_dict(data)
-
-
-def _encode(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, tuple):
-        return [_encode(v) for v in obj]
-    return obj
-
-
-def _decode(cls: type, data: Any, path: str, block_type: type) -> Any:
-    """Build dataclass `cls` from plain JSON data, rejecting unknown keys; errors carry the path."""
-    where = path or "spec"
-    if not isinstance(data, dict):
-        raise SpecError(where, data, f"must be a JSON object ({cls.__name__})")
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
-                        f"unknown key for {cls.__name__}; valid keys: {', '.join(names)}")
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [n for n in required if n not in data]
-    if missing:
-        raise SpecError(where, "{...}", f"missing required key(s) {', '.join(missing)} of {cls.__name__}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        sub = f"{path}.{name}" if path else name
-        kwargs[name] = _decode_value(hints[name], value, sub, block_type)
-    try:
-        return cls(**kwargs)
-    except SpecError as e:
-        raise (e.at(path) if path else e) from None
-
-
-def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return _decode(block_type, value, path, block_type)
-    if dataclasses.is_dataclass(hint):
-        return _decode(hint, value, path, block_type)
-    if typing.get_origin(hint) is tuple and isinstance(value, list):
-        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        return [_decode_value(item, v, f"{path}[{i}]", block_type) for i, v in enumerate(value)]
-    return value  # primitives and enums are checked by the dataclass itself
 
 
 # ----------------------------------------------------------------------------------------------

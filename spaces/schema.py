@@ -1,0 +1,125 @@
+"""Typed checking and JSON decoding for the frozen dataclasses of `spaces.spec`.
+
+Errors carry a path (`stages[2].blocks[0].temporal_kernel`), the value and the rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from enum import Enum
+from typing import Any, Union
+
+
+class SpecError(ValueError):
+    """An invalid spec: names the field (as a path), the value and the rule."""
+
+    def __init__(self, path: str, value: Any, rule: str) -> None:
+        self.path, self.value, self.rule = path, value, rule
+        super().__init__(f"invalid {path}={value!r}: {rule}")
+
+    def at(self, prefix: str) -> SpecError:
+        return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.value, self.rule)
+
+
+def check_fields(obj: Any) -> None:
+    """Coerce str -> Enum and list -> tuple, and check every field's type against its hint."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = coerce(getattr(obj, f.name), hints[f.name], f.name)
+        object.__setattr__(obj, f.name, value)
+
+
+def coerce(value: Any, hint: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):  # a block of any family: the family check comes later
+        if isinstance(value, typing.get_args(hint)):
+            return value
+        names = ", ".join(t.__name__ for t in typing.get_args(hint))
+        raise SpecError(path, value, f"must be one of {names}")
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise SpecError(path, value, "must be a list")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in hint)
+            raise SpecError(path, value, f"must be one of {allowed}") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SpecError(path, value, "must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(path, value, "must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(path, value, "must be a finite number")
+        return float(value)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise SpecError(path, value, f"must be a {hint.__name__}")
+        return value
+    raise TypeError(f"unsupported field type {hint!r} at {path}")  # a bug in this module
+
+
+def at_least(path: str, value: int, low: int) -> None:
+    if value < low:
+        raise SpecError(path, value, f"must be >= {low}")
+
+
+def one_of(path: str, value: int, allowed: tuple[int, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(path, value, f"must be one of {', '.join(map(str, allowed))}")
+
+
+def encode(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, tuple):
+        return [encode(v) for v in obj]
+    return obj
+
+
+def decode(cls: type, data: Any, path: str, block_type: type) -> Any:
+    """Build dataclass `cls` from plain JSON data, rejecting unknown keys; errors carry the path."""
+    where = path or "spec"
+    if not isinstance(data, dict):
+        raise SpecError(where, data, f"must be a JSON object ({cls.__name__})")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
+                        f"unknown key for {cls.__name__}; valid keys: {', '.join(names)}")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise SpecError(where, "{...}", f"missing required key(s) {', '.join(missing)} of {cls.__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        kwargs[name] = _decode_value(hints[name], value, sub, block_type)
+    try:
+        return cls(**kwargs)
+    except SpecError as e:
+        raise (e.at(path) if path else e) from None
+
+
+def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return decode(block_type, value, path, block_type)
+    if dataclasses.is_dataclass(hint):
+        return decode(hint, value, path, block_type)
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return [_decode_value(item, v, f"{path}[{i}]", block_type) for i, v in enumerate(value)]
+    return value  # primitives and enums are checked by the dataclass itself
