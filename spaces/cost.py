@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -102,7 +103,7 @@ def measure_latency(
                    dtype=str(dtype).removeprefix("torch."))
 
 
-def _median_ms(fn: callable, device: torch.device, warmup: int, repeats: int) -> float:
+def _median_ms(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
