@@ -1,0 +1,331 @@
+"""The built-in benchmark: procedural video clips where time really matters.
+
+Three kinds of classes, on cluttered textured backgrounds with a panning camera, moving
+distractor shapes and pixel noise:
+
+- **appearance** classes: the object's shape and texture decide; one frame suffices (Kinetics-like);
+- **motion pairs**: the same object moving one way or the opposite way (right/left, down/up,
+  grow/shrink, rotate cw/ccw, brighten/darken; Something-Something-like);
+- **order pairs**: event A then B, or B then A (red then blue, square then circle, a flash early or late).
+
+The within-pair property: the second class of a pair is *defined* as the time reversal of the first
+(the same random scene, frames in reverse order). Both classes therefore have exactly the same
+distribution of frame sets, and any model that ignores frame order (e.g. averages per-frame
+features, as TSN does) is at chance between the two classes of a pair: its within-pair accuracy
+is 50%. Only temporal modelling can beat that. `tests/search/test_synth.py` checks it.
+
+Every clip is a pure function of (seed, split, index): generation is deterministic, and parallel.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from search.data.store import BATCH_ROWS, StoreError, StoreMeta, clips_to_batch, write_meta, write_split
+
+SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring", "tee", "bar")
+TEXTURES = ("solid", "stripes", "checker", "dots")
+
+# (shape, texture) of the appearance classes, in the order sizes take them.
+APPEARANCE = (("circle", "solid"), ("square", "stripes"), ("triangle", "checker"), ("cross", "solid"),
+              ("ring", "dots"), ("diamond", "stripes"), ("bar", "checker"), ("circle", "checker"),
+              ("square", "dots"), ("triangle", "stripes"))
+MOTION_PAIRS = (("move_right", "move_left"), ("move_down", "move_up"), ("grow", "shrink"),
+                ("rotate_cw", "rotate_ccw"), ("brighten", "darken"))
+ORDER_PAIRS = (("red_then_blue", "blue_then_red"), ("square_then_circle", "circle_then_square"),
+               ("flash_early", "flash_late"))
+
+
+@dataclass(frozen=True)
+class SynthSize:
+    frames: int
+    size: int  # height = width, pixels
+    appearance: int  # number of appearance classes
+    motion_pairs: int
+    order_pairs: int
+    train_per_class: int
+    val_per_class: int
+
+
+SIZES: dict[str, SynthSize] = {
+    "tiny": SynthSize(frames=16, size=32, appearance=2, motion_pairs=1, order_pairs=1,
+                      train_per_class=16, val_per_class=8),  # unit tests: seconds
+    "demo": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2,
+                      train_per_class=160, val_per_class=40),  # a ~20-trial search on 2 cores
+    "medium": SynthSize(frames=16, size=64, appearance=8, motion_pairs=5, order_pairs=3,
+                        train_per_class=600, val_per_class=100),  # one GPU
+    "large": SynthSize(frames=32, size=112, appearance=10, motion_pairs=5, order_pairs=3,
+                       train_per_class=2000, val_per_class=200),  # a GPU cluster
+}
+
+
+@dataclass(frozen=True)
+class SynthClass:
+    name: str
+    group: str  # appearance | motion | order
+    event: str  # the appearance key "shape/texture", or the forward event of the pair
+    reverse: bool = False  # the pair's second class: the first, reversed in time
+
+
+def class_table(size: SynthSize) -> list[SynthClass]:
+    classes = [SynthClass(f"{shape}_{texture}", "appearance", f"{shape}/{texture}")
+               for shape, texture in APPEARANCE[:size.appearance]]
+    for group, pairs, count in (("motion", MOTION_PAIRS, size.motion_pairs), ("order", ORDER_PAIRS, size.order_pairs)):
+        for forward, backward in pairs[:count]:
+            classes += [SynthClass(forward, group, forward), SynthClass(backward, group, forward, reverse=True)]
+    return classes
+
+
+def class_pairs(classes: list[SynthClass]) -> list[tuple[int, int]]:
+    return [(i, i + 1) for i, c in enumerate(classes) if c.group != "appearance" and not c.reverse]
+
+
+# Sensor noise (sigma 6 grey levels), drawn once: each clip reads it at an offset of its own.
+_NOISE = np.random.default_rng(0).standard_normal(1 << 22, dtype=np.float32) * 6.0
+
+
+def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split], index])
+
+
+def render_clip(cls: SynthClass, *, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One clip of class `cls`: (frames, size, size, 3) uint8."""
+    canvas = _background(rng, frames, size)
+    for _ in range(2):  # distractors: small shapes on random straight paths, behind the object
+        track = _random_track(rng, frames, size, radius=(0.08, 0.12), speed=1.5)
+        _draw(canvas, track, shape=SHAPES[rng.integers(len(SHAPES))],
+              texture=TEXTURES[rng.integers(len(TEXTURES))], color=_random_color(rng))
+    _draw_event(canvas, cls, rng, frames, size)
+    margin = (canvas.shape[1] - size) // 2
+    canvas = canvas[:, margin:margin + size, margin:margin + size]
+    start = rng.integers(0, _NOISE.size - canvas.size)
+    canvas += _NOISE[start:start + canvas.size].reshape(canvas.shape)  # sensor noise
+    clip = np.clip(canvas, 0, 255, out=canvas).astype(np.uint8)
+    return clip[::-1].copy() if cls.reverse else clip
+
+
+# ---------------------------------------------------------------------------------------------
+# The object: what each class does.
+
+
+def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, frames: int, size: int) -> None:
+    t = np.arange(frames, dtype=np.float32)
+    track = _random_track(rng, frames, size, radius=(0.2, 0.26), speed=0.6)
+    color, texture = _random_color(rng), TEXTURES[rng.integers(len(TEXTURES))]
+    event = cls.event
+    if cls.group == "appearance":
+        shape, texture = event.split("/")
+        _draw(canvas, track, shape=shape, texture=texture, color=color)
+        return
+    if event in ("move_right", "move_down"):
+        start, speed = rng.uniform(0.25, 0.4) * size, rng.uniform(0.6, 1.0)
+        along, across = start + speed * t, rng.uniform(0.3, 0.7) * size + rng.uniform(-0.15, 0.15) * t
+        track["x"], track["y"] = (along, across) if event == "move_right" else (across, along)
+        _draw(canvas, track, shape="square" if event == "move_right" else "diamond", texture=texture, color=color)
+    elif event == "grow":
+        track["r"] = np.linspace(rng.uniform(0.1, 0.14), rng.uniform(0.28, 0.34), frames, dtype=np.float32) * size
+        _draw(canvas, track, shape="ring", texture=texture, color=color)
+    elif event == "rotate_cw":
+        track["angle"] = rng.uniform(0, 2 * math.pi) + math.radians(rng.uniform(6, 12)) * t
+        _draw(canvas, track, shape="tee", texture="solid", color=color)
+    elif event == "brighten":
+        track["intensity"] = np.linspace(rng.uniform(0.25, 0.4), rng.uniform(0.9, 1.0), frames, dtype=np.float32)
+        _draw(canvas, track, shape="circle", texture=texture, color=color)
+    elif event in ("red_then_blue", "square_then_circle"):
+        switch = rng.integers(frames // 3, 2 * frames // 3 + 1)
+        before, after = t < switch, t >= switch
+        if event == "red_then_blue":
+            shape = ("circle", "square", "diamond")[rng.integers(3)]
+            red, blue = _jitter(rng, (220, 40, 40)), _jitter(rng, (40, 70, 230))
+            _draw(canvas, track, shape=shape, texture=texture, color=red, when=before)
+            _draw(canvas, track, shape=shape, texture=texture, color=blue, when=after)
+        else:
+            _draw(canvas, track, shape="square", texture="solid", color=color, when=before)
+            _draw(canvas, track, shape="circle", texture="solid", color=color, when=after)
+    elif event == "flash_early":
+        flash = rng.integers(1, max(2, frames // 3 - 1))
+        lit = (t >= flash) & (t < flash + 2)
+        _draw(canvas, track, shape="diamond", texture=texture, color=color, when=~lit)
+        _draw(canvas, track, shape="diamond", texture="solid", color=np.full(3, 255.0, np.float32), when=lit)
+    else:  # a bug: class_table only names the events above
+        raise ValueError(f"unknown event {event!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing.
+
+
+def _random_track(rng: np.random.Generator, frames: int, size: int, *, radius: tuple[float, float],
+                  speed: float) -> dict[str, np.ndarray]:
+    """A straight path with a direction drawn uniformly: symmetric under time reversal."""
+    t = np.arange(frames, dtype=np.float32) - (frames - 1) / 2
+    heading, v = rng.uniform(0, 2 * math.pi), rng.uniform(0, speed)
+    centre = rng.uniform(0.3, 0.7, 2) * size
+    return {
+        "x": centre[0] + v * math.cos(heading) * t,
+        "y": centre[1] + v * math.sin(heading) * t,
+        "r": np.full(frames, rng.uniform(*radius) * size, np.float32),
+        "angle": np.full(frames, math.radians(rng.uniform(-15, 15)), np.float32),
+        "intensity": np.ones(frames, np.float32),
+    }
+
+
+def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    au, av = np.abs(u), np.abs(v)
+    if shape == "circle":
+        return u * u + v * v <= 1.0
+    if shape == "square":
+        return np.maximum(au, av) <= 0.8
+    if shape == "diamond":
+        return au + av <= 1.0
+    if shape == "triangle":
+        return (v >= -0.6) & (au <= (0.9 - v) * 0.6)
+    if shape == "cross":
+        return ((au < 0.3) & (av < 0.95)) | ((av < 0.3) & (au < 0.95))
+    if shape == "ring":
+        d = u * u + v * v
+        return (d <= 1.0) & (d >= 0.45)
+    if shape == "tee":  # no rotational symmetry: rotation is visible
+        return ((au < 0.95) & (v > -0.95) & (v < -0.5)) | ((au < 0.25) & (v > -0.95) & (v < 0.95))
+    if shape == "bar":
+        return (au < 0.95) & (av < 0.35)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    if texture == "solid":
+        return np.ones_like(u)
+    if texture == "stripes":
+        return (np.sin(u * 2.5 * math.pi) > 0).astype(np.float32) * 0.6 + 0.4
+    if texture == "checker":
+        return ((np.floor(u * 2.2) + np.floor(v * 2.2)) % 2).astype(np.float32) * 0.6 + 0.4
+    if texture == "dots":
+        return (((u * 2.5) % 1 - 0.5) ** 2 + ((v * 2.5) % 1 - 0.5) ** 2 > 0.09).astype(np.float32) * 0.6 + 0.4
+    raise ValueError(f"unknown texture {texture!r}")
+
+
+def _draw(canvas: np.ndarray, track: dict[str, np.ndarray], *, shape: str, texture: str, color: np.ndarray,
+          when: np.ndarray | None = None) -> None:
+    """Paint a textured shape into `canvas` (T, S + 2M, S + 2M, 3) along `track`, on frames `when`.
+
+    Only a box around the shape is computed: the canvas has a margin M (`MARGIN` x size) so
+    boxes never leave it; `render_clip` crops the margin away.
+    """
+    frames = np.arange(canvas.shape[0]) if when is None else np.flatnonzero(when)
+    if len(frames) == 0:
+        return
+    margin = (canvas.shape[1] - _inner(canvas.shape[1])) // 2
+    x, y, r = track["x"][frames] + margin, track["y"][frames] + margin, track["r"][frames]
+    half = int(math.ceil(1.2 * r.max())) + 1
+    offsets = np.arange(-half, half + 1)
+    cx, cy = np.rint(x).astype(int), np.rint(y).astype(int)
+    rows, cols = cy[:, None] + offsets, cx[:, None] + offsets  # (F, B)
+    dx = (cols - x[:, None])[:, None, :]  # (F, 1, B)
+    dy = (rows - y[:, None])[:, :, None]  # (F, B, 1)
+    a, rr = track["angle"][frames, None, None], r[:, None, None]
+    cos, sin = np.cos(a), np.sin(a)
+    u, v = (dx * cos + dy * sin) / rr, (dy * cos - dx * sin) / rr  # object coordinates, (F, B, B)
+    mask = _shape_mask(shape, u, v)
+    shade = _texture(texture, u, v) * track["intensity"][frames, None, None]
+    index = (frames[:, None, None], rows[:, :, None], cols[:, None, :])
+    region = canvas[index]  # (F, B, B, 3)
+    canvas[index] = np.where(mask[..., None], shade[..., None] * color, region)
+
+
+MARGIN = 0.5  # canvas margin, as a fraction of the clip size, for shapes near or past the border
+
+
+def _inner(padded: int) -> int:
+    return int(round(padded / (1 + 2 * MARGIN)))
+
+
+def _background(rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
+    """Cluttered texture: random gratings and rectangles, seen through a camera that may pan."""
+    pan = rng.uniform(-0.6, 0.6, 2) if rng.random() < 0.5 else np.zeros(2)
+    pad = int(math.ceil(0.6 * frames / 2)) + 1
+    big = size + 2 * pad
+    yy, xx = np.mgrid[0:big, 0:big].astype(np.float32)
+    field = np.zeros((big, big), np.float32)
+    for _ in range(3):
+        angle, freq = rng.uniform(0, math.pi), rng.uniform(0.08, 0.35)
+        field += np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * freq * 2 * math.pi + rng.uniform(0, 6.3))
+    base, tint = _random_color(rng) * 0.5, _random_color(rng) * 0.35
+    image = base + (field[..., None] / 6 + 0.5) * tint  # (big, big, 3)
+    for _ in range(rng.integers(4, 9)):  # clutter
+        x0, y0 = rng.integers(0, big, 2)
+        w, h = rng.integers(2, max(3, size // 4), 2)
+        image[y0:y0 + h, x0:x0 + w] = _random_color(rng) * rng.uniform(0.4, 0.8)
+    t = np.arange(frames) - (frames - 1) / 2
+    offsets = np.rint(pad + np.outer(t, pan)).astype(int)  # (T, 2)
+    margin = int(round(MARGIN * size))
+    canvas = np.zeros((frames, size + 2 * margin, size + 2 * margin, 3), np.float32)
+    for frame, (ox, oy) in zip(canvas, offsets):
+        frame[margin:margin + size, margin:margin + size] = image[oy:oy + size, ox:ox + size]
+    return canvas
+
+
+def _random_color(rng: np.random.Generator) -> np.ndarray:
+    hue, sat, val = rng.uniform(0, 1), rng.uniform(0.4, 1.0), rng.uniform(0.5, 1.0)
+    k = (np.array([5.0, 3.0, 1.0]) + hue * 6) % 6
+    rgb = val - val * sat * np.clip(np.minimum(k, 4 - k), 0, 1)
+    return (rgb * 255).astype(np.float32)
+
+
+def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int]) -> np.ndarray:
+    return np.clip(np.array(rgb, np.float32) + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a store.
+
+
+def render_chunk(size_name: str, seed: int, split: str, indices: range) -> tuple[np.ndarray, list[int]]:
+    """Clips `indices` of a split (label = index mod classes): a unit of parallel work."""
+    size = SIZES[size_name]
+    classes = class_table(size)
+    labels = [i % len(classes) for i in indices]
+    clips = np.stack([render_clip(classes[label], frames=size.frames, size=size.size, rng=clip_rng(seed, split, i))
+                      for i, label in zip(indices, labels)])
+    return clips, labels
+
+
+def synth_meta(name: str, size_name: str, seed: int) -> StoreMeta:
+    size = SIZES[size_name]
+    classes = class_table(size)
+    return StoreMeta(
+        name=name, frames=size.frames, height=size.size, width=size.size,
+        classes=tuple(c.name for c in classes), groups=tuple(c.group for c in classes),
+        pairs=tuple(class_pairs(classes)), flip_safe=False,  # a flip turns move_right into move_left
+        fps=None, source={"generator": "vidnas synth", "size": size_name, "seed": seed},
+        splits={"train": size.train_per_class * len(classes), "val": size.val_per_class * len(classes)})
+
+
+def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = None, workers: int | None = None,
+                progress: bool = True) -> StoreMeta:
+    """Generate the benchmark into a new clip store at `out` (train and val splits)."""
+    if size_name not in SIZES:
+        raise StoreError(f"unknown size {size_name!r}; available: {', '.join(SIZES)}")
+    meta = synth_meta(name or f"synth-{size_name}", size_name, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    total = sum(meta.splits.values())
+    with ProcessPoolExecutor(workers) as pool, tqdm(total=total, unit="clip", disable=not progress,
+                                                    desc=f"synth {size_name}") as bar:
+        for split, count in meta.splits.items():
+            chunks = [range(start, min(start + BATCH_ROWS, count)) for start in range(0, count, BATCH_ROWS)]
+            results = pool.map(render_chunk, *zip(*[(size_name, seed, split, c) for c in chunks]))
+
+            def batches():
+                for chunk, (clips, labels) in zip(chunks, results):
+                    bar.update(len(chunk))
+                    yield clips_to_batch(meta, clips, labels, [f"{split}-{i:07d}" for i in chunk], [0] * len(chunk))
+
+            write_split(out / f"{split}.arrow", meta, batches())
+    write_meta(out, meta)
+    return meta
