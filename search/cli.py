@@ -3,6 +3,9 @@
     vidnas presets [--names-only]
     vidnas cost (--preset NAME | --spec FILE) [--frames N --crop N --classes N] [--json]
     vidnas spec --preset NAME [--frames N --crop N --classes N]
+    vidnas data synth NAME --size tiny|demo|medium|large --out DIR
+    vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
+    vidnas data info DIR
 
 User errors print one line (`vidnas: error: ...`) and exit with status 2; a traceback is a bug.
 """
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from search.data import commands as data
+from search.data.layouts import LayoutError
+from search.data.store import StoreError
 from spaces import PRESETS, ArchSpec, SpecError, cost, get_preset
 
 
@@ -109,15 +115,24 @@ def _run_spec(args: argparse.Namespace) -> int:
 @dataclass(frozen=True)
 class Command:
     help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Callable[[argparse.Namespace], int] | None = None
+    subcommands: dict[str, Command] | None = None
 
 
 COMMANDS: dict[str, Command] = {
     "presets": Command("the papers' architectures: params and GMACs, ours vs reference", _add_presets, _run_presets),
     "cost": Command("params and GMACs of a preset or spec file", _add_cost, _run_cost),
     "spec": Command("print a preset's ArchSpec JSON", _add_spec, _run_spec),
+    "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
+        "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
+        "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,
+                          data.run_import),
+        "info": Command("counts per split, class and group; clip shape; size on disk", data.add_info,
+                        data.run_info),
+    }),
 }
+USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,13 +140,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"vidnas: error: {message}\n")
 
 
+def _add_commands(parser: argparse.ArgumentParser, commands: dict[str, Command], dest: str) -> None:
+    sub = parser.add_subparsers(dest=dest, required=True, parser_class=_Parser, metavar="COMMAND")
+    for name, command in commands.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        if command.subcommands:
+            _add_commands(p, command.subcommands, f"{dest}_{name}")
+        else:
+            command.add_arguments(p)
+            p.set_defaults(run=command.run)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vidnas", description="Architecture search for efficient video networks.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, command in COMMANDS.items():
-        p = sub.add_parser(name, help=command.help, description=command.help)
-        command.add_arguments(p)
-        p.set_defaults(run=command.run)
+    _add_commands(parser, COMMANDS, "command")
     return parser
 
 
@@ -139,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (SpecError, UsageError) as e:
+    except USER_ERRORS as e:
         print(f"vidnas: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vidnas presets | head`

@@ -19,23 +19,24 @@ Every clip is a pure function of (seed, split, index): generation is determinist
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
 from tqdm import tqdm
 
+from search.data.pool import worker_pool
 from search.data.store import BATCH_ROWS, StoreError, StoreMeta, clips_to_batch, write_meta, write_split
 
-SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring", "tee", "bar")
 TEXTURES = ("solid", "stripes", "checker", "dots")
 
-# (shape, texture) of the appearance classes, in the order sizes take them.
-APPEARANCE = (("circle", "solid"), ("square", "stripes"), ("triangle", "checker"), ("cross", "solid"),
-              ("ring", "dots"), ("diamond", "stripes"), ("bar", "checker"), ("circle", "checker"),
-              ("square", "dots"), ("triangle", "stripes"))
+# (shape, texture) of the appearance classes, in the order sizes take them. Their shapes are
+# used by no pair class, so no clip can belong to an appearance class and a pair class at once.
+APPEARANCE = (("circle", "solid"), ("triangle", "stripes"), ("cross", "checker"), ("bar", "solid"),
+              ("circle", "checker"), ("triangle", "dots"), ("cross", "stripes"), ("bar", "dots"),
+              ("circle", "stripes"), ("triangle", "solid"))
 MOTION_PAIRS = (("move_right", "move_left"), ("move_down", "move_up"), ("grow", "shrink"),
                 ("rotate_cw", "rotate_ccw"), ("brighten", "darken"))
 ORDER_PAIRS = (("red_then_blue", "blue_then_red"), ("square_then_circle", "circle_then_square"),
@@ -97,10 +98,9 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
 def render_clip(cls: SynthClass, *, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """One clip of class `cls`: (frames, size, size, 3) uint8."""
     canvas = _background(rng, frames, size)
-    for _ in range(2):  # distractors: small shapes on random straight paths, behind the object
-        track = _random_track(rng, frames, size, radius=(0.08, 0.12), speed=1.5)
-        _draw(canvas, track, shape=SHAPES[rng.integers(len(SHAPES))],
-              texture=TEXTURES[rng.integers(len(TEXTURES))], color=_random_color(rng))
+    for _ in range(2):  # distractors: small blobs on random straight paths, behind the object
+        track = _random_track(rng, frames, size, radius=(0.06, 0.09), speed=1.5)
+        _draw(canvas, track, shape=("circle", "square")[rng.integers(2)], texture="solid", color=_random_color(rng))
     _draw_event(canvas, cls, rng, frames, size)
     margin = (canvas.shape[1] - size) // 2
     canvas = canvas[:, margin:margin + size, margin:margin + size]
@@ -136,12 +136,12 @@ def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, f
         _draw(canvas, track, shape="tee", texture="solid", color=color)
     elif event == "brighten":
         track["intensity"] = np.linspace(rng.uniform(0.25, 0.4), rng.uniform(0.9, 1.0), frames, dtype=np.float32)
-        _draw(canvas, track, shape="circle", texture=texture, color=color)
+        _draw(canvas, track, shape="hexagon", texture=texture, color=color)
     elif event in ("red_then_blue", "square_then_circle"):
         switch = rng.integers(frames // 3, 2 * frames // 3 + 1)
         before, after = t < switch, t >= switch
         if event == "red_then_blue":
-            shape = ("circle", "square", "diamond")[rng.integers(3)]
+            shape = "star"
             red, blue = _jitter(rng, (220, 40, 40)), _jitter(rng, (40, 70, 230))
             _draw(canvas, track, shape=shape, texture=texture, color=red, when=before)
             _draw(canvas, track, shape=shape, texture=texture, color=blue, when=after)
@@ -151,8 +151,8 @@ def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, f
     elif event == "flash_early":
         flash = rng.integers(1, max(2, frames // 3 - 1))
         lit = (t >= flash) & (t < flash + 2)
-        _draw(canvas, track, shape="diamond", texture=texture, color=color, when=~lit)
-        _draw(canvas, track, shape="diamond", texture="solid", color=np.full(3, 255.0, np.float32), when=lit)
+        _draw(canvas, track, shape="star", texture=texture, color=color, when=~lit)
+        _draw(canvas, track, shape="star", texture="solid", color=np.full(3, 255.0, np.float32), when=lit)
     else:  # a bug: class_table only names the events above
         raise ValueError(f"unknown event {event!r}")
 
@@ -195,6 +195,10 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return ((au < 0.95) & (v > -0.95) & (v < -0.5)) | ((au < 0.25) & (v > -0.95) & (v < 0.95))
     if shape == "bar":
         return (au < 0.95) & (av < 0.35)
+    if shape == "hexagon":
+        return np.maximum(au * 0.866 + av * 0.5, av) <= 0.9
+    if shape == "star":  # four points
+        return (au * av < 0.08) & (au + av < 1.1) | (u * u + v * v < 0.2)
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -257,10 +261,10 @@ def _background(rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
         field += np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * freq * 2 * math.pi + rng.uniform(0, 6.3))
     base, tint = _random_color(rng) * 0.5, _random_color(rng) * 0.35
     image = base + (field[..., None] / 6 + 0.5) * tint  # (big, big, 3)
-    for _ in range(rng.integers(4, 9)):  # clutter
+    for _ in range(rng.integers(4, 9)):  # clutter: small, muted patches
         x0, y0 = rng.integers(0, big, 2)
-        w, h = rng.integers(2, max(3, size // 4), 2)
-        image[y0:y0 + h, x0:x0 + w] = _random_color(rng) * rng.uniform(0.4, 0.8)
+        w, h = rng.integers(2, max(3, size // 6), 2)
+        image[y0:y0 + h, x0:x0 + w] = 0.5 * image[y0:y0 + h, x0:x0 + w] + 0.5 * _random_color(rng) * 0.7
     t = np.arange(frames) - (frames - 1) / 2
     offsets = np.rint(pad + np.outer(t, pan)).astype(int)  # (T, 2)
     margin = int(round(MARGIN * size))
@@ -313,15 +317,14 @@ def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = 
         raise StoreError(f"unknown size {size_name!r}; available: {', '.join(SIZES)}")
     meta = synth_meta(name or f"synth-{size_name}", size_name, seed)
     out.mkdir(parents=True, exist_ok=True)
-    workers = workers or min(os.cpu_count() or 1, 8)
     total = sum(meta.splits.values())
-    with ProcessPoolExecutor(workers) as pool, tqdm(total=total, unit="clip", disable=not progress,
-                                                    desc=f"synth {size_name}") as bar:
+    bar = tqdm(total=total, unit="clip", disable=not progress, desc=f"synth {size_name}")
+    with worker_pool(workers) as pool, bar:
         for split, count in meta.splits.items():
             chunks = [range(start, min(start + BATCH_ROWS, count)) for start in range(0, count, BATCH_ROWS)]
             results = pool.map(render_chunk, *zip(*[(size_name, seed, split, c) for c in chunks]))
 
-            def batches():
+            def batches() -> Iterator[pa.RecordBatch]:
                 for chunk, (clips, labels) in zip(chunks, results):
                     bar.update(len(chunk))
                     yield clips_to_batch(meta, clips, labels, [f"{split}-{i:07d}" for i in chunk], [0] * len(chunk))
