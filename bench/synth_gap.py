@@ -1,7 +1,7 @@
 """Does time matter on the built-in benchmark? Train scaled presets side by side and report
 accuracy per class group: a frame-order-blind model is at 50% within pairs, a temporal one is not.
 
-    python bench/synth_gap.py [--size demo] [--epochs 8] [--presets tsn_r50 i2d s3d ...]
+    python bench/synth_gap.py [--size demo] [--epochs 12] [--presets tsn_r50 i2d s3d ...]
 
 Prints one row per preset: params, GMACs (multiply-adds / 1e9 per clip), training clips/s, and
 validation top-1, appearance accuracy and within-pair accuracy.
@@ -34,7 +34,7 @@ def run(store: ClipStore, name: str, width: float, depth: float, args: argparse.
     model = build(spec).to(memory_format=torch.channels_last_3d)
     train = make_loader(ClipDataset(store, "train", train=True, seed=args.seed), batch_size=32, seed=args.seed)
     val = make_loader(ClipDataset(store, "val"), batch_size=64)
-    cfg = OptimConfig(lr=args.lr)
+    cfg = OptimConfig(lr=args.lr, optimizer=args.optimizer)
     optimizer = make_optimizer(model, cfg)
     steps = len(train) * args.epochs
     scheduler = make_scheduler(optimizer, warmup_steps=len(train), total_steps=steps)
@@ -54,8 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="demo")
     parser.add_argument("--store", type=Path, help="an existing store (default: generate one)")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    parser.add_argument("--lr", type=float, default=0.003, help="peak learning rate at batch 32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presets", nargs="*", help="preset names (default: a 2D/temporal panel)")
     args = parser.parse_args()
@@ -68,7 +69,7 @@ def main() -> None:
         store = ClipStore.open(root)
         print(f"store {store.meta.name}: {store.num_clips('train')} train / {store.num_clips('val')} val clips of "
               f"{store.meta.frames}x{store.meta.height}x{store.meta.width}, {len(store.meta.classes)} classes; "
-              f"{args.epochs} epochs, SGD lr {args.lr}, batch 32, {torch.get_num_threads()} threads")
+              f"{args.epochs} epochs, {args.optimizer} lr {args.lr}, batch 32, {torch.get_num_threads()} threads")
         print(f"{'preset':<28} {'params':>9} {'GMACs':>7} {'train clips/s':>13} {'min':>5} {'top1':>6} "
               f"{'appearance':>10} {'within-pair':>11} {'motion':>7} {'order':>6}")
         for name, width, depth in panel:

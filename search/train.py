@@ -26,8 +26,8 @@ class DivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class OptimConfig:
-    optimizer: str = "sgd"  # sgd | adamw
-    lr: float = 0.1  # peak learning rate, for batch size 32 (scaled linearly with batch size)
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 0.003  # peak learning rate at batch size 32 (scaled linearly with the batch size)
     weight_decay: float = 5e-5
     momentum: float = 0.9
     warmup_epochs: float = 1.0

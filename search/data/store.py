@@ -222,7 +222,7 @@ class _MappedSplit:
         self.starts: list[int] = []
         start = 0
         for batch in self.table.column("clip").chunks:
-            values = batch.values.to_numpy(zero_copy_only=True)
+            values = batch.flatten().to_numpy(zero_copy_only=True)  # respects slice offsets
             self.views.append(values.reshape(len(batch), *clip_shape))
             self.starts.append(start)
             start += len(batch)

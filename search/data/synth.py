@@ -116,7 +116,7 @@ def render_clip(cls: SynthClass, *, frames: int, size: int, rng: np.random.Gener
 
 def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, frames: int, size: int) -> None:
     t = np.arange(frames, dtype=np.float32)
-    track = _random_track(rng, frames, size, radius=(0.2, 0.26), speed=0.6)
+    track = _random_track(rng, frames, size, radius=(0.24, 0.3), speed=0.6)
     color, texture = _random_color(rng), TEXTURES[rng.integers(len(TEXTURES))]
     event = cls.event
     if cls.group == "appearance":
@@ -129,7 +129,7 @@ def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, f
         track["x"], track["y"] = (along, across) if event == "move_right" else (across, along)
         _draw(canvas, track, shape="square" if event == "move_right" else "diamond", texture=texture, color=color)
     elif event == "grow":
-        track["r"] = np.linspace(rng.uniform(0.1, 0.14), rng.uniform(0.28, 0.34), frames, dtype=np.float32) * size
+        track["r"] = np.linspace(rng.uniform(0.12, 0.16), rng.uniform(0.3, 0.36), frames, dtype=np.float32) * size
         _draw(canvas, track, shape="ring", texture=texture, color=color)
     elif event == "rotate_cw":
         track["angle"] = rng.uniform(0, 2 * math.pi) + math.radians(rng.uniform(6, 12)) * t
@@ -259,9 +259,9 @@ def _background(rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
     for _ in range(3):
         angle, freq = rng.uniform(0, math.pi), rng.uniform(0.08, 0.35)
         field += np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * freq * 2 * math.pi + rng.uniform(0, 6.3))
-    base, tint = _random_color(rng) * 0.5, _random_color(rng) * 0.35
+    base, tint = _random_color(rng) * 0.5, _random_color(rng) * 0.25
     image = base + (field[..., None] / 6 + 0.5) * tint  # (big, big, 3)
-    for _ in range(rng.integers(4, 9)):  # clutter: small, muted patches
+    for _ in range(rng.integers(3, 7)):  # clutter: small, muted patches
         x0, y0 = rng.integers(0, big, 2)
         w, h = rng.integers(2, max(3, size // 6), 2)
         image[y0:y0 + h, x0:x0 + w] = 0.5 * image[y0:y0 + h, x0:x0 + w] + 0.5 * _random_color(rng) * 0.7

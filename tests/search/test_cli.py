@@ -54,7 +54,16 @@ def test_spec_prints_json_that_cost_reads_back(capsys, tmp_path: Path) -> None:
     (["cost", "--spec", "/nonexistent/arch.json"], "vidnas: error: --spec /nonexistent/arch.json: no such file"),
     (["cost"], "vidnas: error: one of the arguments --preset --spec is required"),
     (["cost", "--preset", "s3d", "--frames", "many"], "argument --frames: invalid int value: 'many'"),
-    (["frobnicate"], "vidnas: error: argument command: invalid choice: 'frobnicate'"),
+    (["frobnicate"], "vidnas: error: argument COMMAND: invalid choice: 'frobnicate'"),
+    (["data", "info", "/nonexistent/store"], "vidnas: error: /nonexistent/store: no such directory"),
+    (["data", "import", "/nonexistent", "--layout", "ucf101", "--out", "/tmp/x"],
+     "vidnas: error: /nonexistent: no such directory"),
+    (["data", "import", ".", "--layout", "youtube", "--out", "/tmp/x"],
+     "vidnas: error: --layout 'youtube': unknown; available: ucf101, hmdb51, ssv2, kinetics, folder"),
+    (["data", "synth", "x", "--size", "huge", "--out", "/tmp/x"],
+     "vidnas: error: --size 'huge': unknown; available: tiny, demo, medium, large"),
+    (["data", "import", ".", "--layout", "ucf101", "--out", "/tmp/x", "--frames", "0"],
+     "vidnas: error: --frames must be >= 1, got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys) -> None:
     try:
@@ -73,6 +82,16 @@ def test_bad_spec_file_is_one_line(capsys, tmp_path: Path) -> None:
     path.write_text("{not json")
     code, _, err = _run(["cost", "--spec", str(path)], capsys)
     assert code == 2 and "is not valid JSON" in err and err.count("\n") == 1
+
+
+def test_data_synth_and_info(capsys, tmp_path: Path) -> None:
+    code, out, _ = _run(["data", "synth", "bench", "--size", "tiny", "--out", str(tmp_path / "s"), "--workers", "1"],
+                        capsys)
+    assert code == 0 and "{'train': 96, 'val': 48}" in out
+    code, out, _ = _run(["data", "info", str(tmp_path / "s")], capsys)
+    assert code == 0 and "bench: clips of 16 frames x 32 x 32 x 3" in out
+    assert "group motion: 2 classes, train 32, val 16" in out
+    assert "time-reversal pairs: 2 (move_right/move_left, red_then_blue/blue_then_red)" in out
 
 
 def test_console_script_is_installed() -> None:
