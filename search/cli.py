@@ -3,6 +3,8 @@
     vidnas presets [--names-only]
     vidnas cost (--preset NAME | --spec FILE) [--frames N --crop N --classes N] [--json]
     vidnas spec --preset NAME [--frames N --crop N --classes N]
+    vidnas search CONFIG.yaml | --resume SEARCH_DIR
+    vidnas report SEARCH_DIR
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
@@ -18,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from search import commands as searching
+from search.config import ConfigError
 from search.data import commands as data
 from search.data.layouts import LayoutError
 from search.data.store import StoreError
+from search.tuner import SearchError
 from spaces import PRESETS, ArchSpec, SpecError, cost, get_preset
 
 
@@ -124,6 +129,9 @@ COMMANDS: dict[str, Command] = {
     "presets": Command("the papers' architectures: params and GMACs, ours vs reference", _add_presets, _run_presets),
     "cost": Command("params and GMACs of a preset or spec file", _add_cost, _run_cost),
     "spec": Command("print a preset's ArchSpec JSON", _add_spec, _run_spec),
+    "search": Command("run a search (or --resume one) and print its Pareto front", searching.add_search,
+                      searching.run_search_command),
+    "report": Command("the Pareto front of a search directory", searching.add_report, searching.run_report),
     "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
         "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
         "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,
@@ -132,7 +140,7 @@ COMMANDS: dict[str, Command] = {
                         data.run_info),
     }),
 }
-USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError)
+USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError, ConfigError, SearchError)
 
 
 class _Parser(argparse.ArgumentParser):

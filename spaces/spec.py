@@ -305,6 +305,24 @@ class ArchSpec:
                                    hidden_channels=w(self.head.hidden_channels))
         return dataclasses.replace(self, stem=stem, stages=stages, head=head)
 
+    def choices(self) -> dict[str, Any]:
+        """The architecture's choices as a flat dict of primitives (for tracking and tables);
+        a stage whose blocks differ says 'mixed'."""
+        out: dict[str, Any] = {"family": self.family.value, "frames": self.frames, "crop": self.crop,
+                               "gate": self.gate.value, "gate_bias": self.gate_bias}
+        stem_ops = {c.temporal_op.value for c in self.stem if c.kernel > 1}
+        out["stem_temporal_op"] = stem_ops.pop() if len(stem_ops) == 1 else "mixed"
+        for i, stage in enumerate(self.stages, start=1):
+            fields = ["temporal_op", "temporal_kernel", "big_view"]
+            if isinstance(stage.blocks[0], VoVBlock):
+                fields += ["tosa_depth", "squeeze_excite"]
+            for name in fields:
+                values = {_encode_value(getattr(b, name)) for b in stage.blocks}
+                out[f"s{i}_{name}"] = values.pop() if len(values) == 1 else "mixed"
+            out[f"s{i}_blocks"] = len(stage.blocks)
+            out[f"s{i}_width"] = stage.blocks[-1].out_channels
+        return out
+
     def slug(self) -> str:
         """A short human-readable name for run names; never parsed back."""
         short = {"2d": "2", "3d": "3", "separable": "s", "depthwise": "d"}
@@ -341,6 +359,10 @@ class ArchSpec:
 
 # ----------------------------------------------------------------------------------------------
 # Helpers.
+
+
+def _encode_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:

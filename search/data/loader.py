@@ -41,7 +41,8 @@ class ClipBatch:
 class ClipDataset(Dataset):
     """One split of a clip store. Training adds a random crop of 60-100% of the frame's area
     (aspect 3/4..4/3) resized back, and a horizontal flip where the store says it keeps labels;
-    evaluation takes a center crop. `crop` resizes to another size (default: the stored size).
+    evaluation takes a center crop. `crop` resizes to another size (default: the stored size);
+    `frames` takes that many frames, evenly spaced, from longer stored clips.
 
     Fetching is batched (`__getitems__`): DataLoader hands a whole batch of indices at once.
     Augmentation randomness is a pure function of (seed, the batch's indices): the same
@@ -49,11 +50,17 @@ class ClipDataset(Dataset):
     """
 
     def __init__(self, store: ClipStore | str | os.PathLike[str], split: str, *, train: bool = False,
-                 crop: int | None = None, min_area: float = 0.6, flip: bool | None = None, seed: int = 0) -> None:
+                 crop: int | None = None, frames: int | None = None, min_area: float = 0.6,
+                 flip: bool | None = None, seed: int = 0) -> None:
         self.store = store if isinstance(store, ClipStore) else ClipStore.open(store)
         self.split, self.train, self.seed, self.min_area = split, train, seed, min_area
         meta = self.store.meta
         self.crop = crop or min(meta.height, meta.width)
+        frames = frames or meta.frames
+        if not 1 <= frames <= meta.frames:
+            raise ValueError(f"frames must be in 1..{meta.frames} (the store's clip length), got {frames}")
+        # fewer frames than stored: uniformly spaced, centred in their segments
+        self.frame_index = None if frames == meta.frames else ((np.arange(frames) + 0.5) * meta.frames / frames).astype(int)
         self.flip = (train and meta.flip_safe) if flip is None else flip
         if self.flip and not meta.flip_safe:
             raise ValueError(f"store {meta.name!r} says a horizontal flip changes labels (flip_safe=false)")
@@ -67,7 +74,10 @@ class ClipDataset(Dataset):
         return self.__getitems__([index])
 
     def __getitems__(self, indices: list[int]) -> ClipBatch:
-        raw = torch.from_numpy(self.store.clips(self.split, indices))  # (B, T, H, W, 3) uint8
+        raw = self.store.clips(self.split, indices)  # (B, T, H, W, 3) uint8
+        if self.frame_index is not None:
+            raw = raw[:, self.frame_index]
+        raw = torch.from_numpy(raw)
         clips = raw.permute(0, 4, 1, 2, 3).float().div_(255)  # (B, 3, T, H, W)
         if self.train:
             rng = np.random.default_rng([self.seed, *indices[:8], len(indices)])

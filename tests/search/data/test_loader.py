@@ -72,3 +72,12 @@ def test_flip_safe_stores_flip_half_the_clips(tmp_path: Path) -> None:
     clips = ds.__getitems__(list(range(64))).clips
     flipped = (clips[:, 0, 0, 0, 0] < clips[:, 0, 0, 0, -1]).float().mean().item()
     assert 0.25 < flipped < 0.75
+
+
+def test_fewer_frames_than_stored_are_evenly_spaced(tiny: Path) -> None:
+    full = ClipDataset(tiny, "val").__getitems__([2]).clips
+    half = ClipDataset(tiny, "val", frames=8).__getitems__([2]).clips
+    assert half.shape == (1, 3, 8, 32, 32)
+    torch.testing.assert_close(half, full[:, :, 1::2])
+    with pytest.raises(ValueError, match="frames must be in 1..16"):
+        ClipDataset(tiny, "val", frames=32)

@@ -1,0 +1,184 @@
+"""One config per search: `SearchConfig`, loaded from YAML (`safe_load`), unknown keys rejected.
+
+Example (configs/demo.yaml):
+
+    name: demo
+    data: data/demo
+    storage: results/demo
+    trials: 20
+    space: {families: [inception, vov, resnet], widths: [0.125, 0.25], max_gmacs: 0.05}
+    objectives: {val_top1: max, gmacs: min}
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.train import OptimConfig
+from spaces.presets import PRESETS
+from spaces.sample import SpaceBounds
+from spaces.schema import SpecError
+
+SAMPLERS = ("tpe", "nsga2", "random", "grid")
+OBJECTIVE_METRICS = {"val_top1": "max", "within_pair": "max", "gmacs": "min", "params": "min", "latency_ms": "min"}
+
+
+class ConfigError(ValueError):
+    """A bad search config: one line naming the field, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    name: str
+    data: str  # clip store: a directory or a pyarrow.fs URI
+    storage: str = "results"  # the search directory is STORAGE/NAME
+    trials: int = 20
+    seed: int = 0
+    space: SpaceBounds = field(default_factory=SpaceBounds)
+    objectives: dict[str, str] = field(default_factory=lambda: {"val_top1": "max", "gmacs": "min"})
+    sampler: str = "tpe"  # tpe (multivariate, grouped) | nsga2 | random | grid
+    grid: dict[str, list] = field(default_factory=dict)  # sampler grid: parameter -> values
+    epochs: int = 8  # full fidelity
+    early_stopping: bool = True  # multi-objective successive halving (MO-ASHA) on val_top1 and cost
+    min_epochs: int = 2  # the first rung
+    reduction_factor: int = 3  # keep the best 1/eta at each rung
+    concurrency: int = 2  # trials at once
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0  # a fraction shares a GPU (memory capped to that fraction)
+    loader_workers: int = 0  # reader processes per trial
+    warm_start: list[str] = field(default_factory=list)  # presets evaluated first, scaled below
+    warm_start_width: float = 0.25
+    warm_start_depth: float = 0.5
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    amp: bool = True  # bf16 autocast on GPU (not on CPU, where it is slower for these convs)
+    max_failures: int = 2  # retries of a crashed trial, from its last checkpoint
+    tracking_uri: str | None = None  # default: sqlite:///SEARCH_DIR/mlflow.db
+    experiment: str | None = None  # default: the search name
+    address: str | None = None  # Ray cluster address; default: a local Ray
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def search_dir(self) -> Path:
+        return Path(self.storage).expanduser().resolve() / self.name
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or self.name
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.search_dir / 'mlflow.db'}"
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "config") -> SearchConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: must be a mapping of settings, got {type(data).__name__}")
+        return _build(cls, data, "")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SearchConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{line}") from None
+        return cls.from_dict(data or {}, where=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON values (tuples become lists): `from_dict(to_dict())` gives it back."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(fields)}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing key '{prefix}{missing[0]}' (required)")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{name}: must be a mapping, got {value!r}")
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, list):
+                raise ConfigError(f"{prefix}{name}={value!r}: must be a list")
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = _typed(value, hint, f"{prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except SpecError as e:
+        raise ConfigError(f"{prefix}{e.path}={e.value!r}: {e.rule}") from None
+
+
+def _typed(value: Any, hint: Any, name: str) -> Any:
+    """Check a YAML value against a field's type: int, float (ints accepted), bool, str, dict,
+    list, or any of these | None."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        base = typing.get_origin(option) or option
+        if option is Any:
+            return value
+        if option is type(None) and value is None:
+            return value
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base in (bool, str, dict, list) and isinstance(value, base):
+            return value
+    names = " or ".join("null" if o is type(None) else getattr(typing.get_origin(o) or o, "__name__", str(o))
+                        for o in options)
+    raise ConfigError(f"{name}={value!r}: must be {names}")
+
+
+def _check(cfg: SearchConfig) -> None:
+    def need(ok: bool, name: str, value: Any, rule: str) -> None:
+        if not ok:
+            raise ConfigError(f"{name}={value!r}: {rule}")
+
+    for name in ("trials", "epochs", "min_epochs", "concurrency", "cpus_per_trial"):
+        value = getattr(cfg, name)
+        need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, value,
+             "must be an integer >= 1")
+    need(isinstance(cfg.name, str) and cfg.name.replace("-", "").replace("_", "").isalnum(), "name", cfg.name,
+         "must be letters, digits, - and _ (it names a directory)")
+    need(isinstance(cfg.data, str) and bool(cfg.data), "data", cfg.data, "must be a clip store path or URI")
+    need(cfg.min_epochs <= cfg.epochs, "min_epochs", cfg.min_epochs, f"must be <= epochs ({cfg.epochs})")
+    need(isinstance(cfg.reduction_factor, int) and cfg.reduction_factor >= 2, "reduction_factor",
+         cfg.reduction_factor, "must be an integer >= 2")
+    need(cfg.sampler in SAMPLERS, "sampler", cfg.sampler, f"must be one of {', '.join(SAMPLERS)}")
+    need(cfg.sampler != "grid" or bool(cfg.grid), "grid", cfg.grid, "must map parameters to values for sampler 'grid'")
+    need(isinstance(cfg.objectives, dict) and len(cfg.objectives) >= 1, "objectives", cfg.objectives,
+         f"must map metrics to max/min, e.g. {{val_top1: max, gmacs: min}}; metrics: {', '.join(OBJECTIVE_METRICS)}")
+    for metric, mode in cfg.objectives.items():
+        need(metric in OBJECTIVE_METRICS, "objectives", metric, f"unknown metric; valid: {', '.join(OBJECTIVE_METRICS)}")
+        need(mode == OBJECTIVE_METRICS[metric], f"objectives.{metric}", mode,
+             f"must be {OBJECTIVE_METRICS[metric]!r} for {metric}")
+    need(isinstance(cfg.gpus_per_trial, (int, float)) and 0 <= cfg.gpus_per_trial, "gpus_per_trial",
+         cfg.gpus_per_trial, "must be >= 0 (a fraction shares a GPU)")
+    need(cfg.gpus_per_trial <= 1 or float(cfg.gpus_per_trial).is_integer(), "gpus_per_trial", cfg.gpus_per_trial,
+         "must be a fraction <= 1 or a whole number")
+    for name in cfg.warm_start:
+        need(name in PRESETS, "warm_start", name, f"unknown preset; available: {', '.join(PRESETS)}")
+    need(cfg.optim.optimizer in ("adamw", "sgd"), "optim.optimizer", cfg.optim.optimizer, "must be adamw or sgd")
+    need(cfg.optim.lr > 0 and cfg.optim.batch_size >= 1, "optim", cfg.optim, "needs lr > 0 and batch_size >= 1")

@@ -1,0 +1,100 @@
+"""The results table of a search: one row per trial (Parquet), and its Pareto front.
+
+Columns: trial_id, number (Optuna), state (complete | pruned | failed), epochs (reached),
+max_epochs, preset (the warm start it replays, or ""), the metrics of the last epoch (val_top1,
+val_top5, val_loss, within_pair, acc_<group>), the costs (params, gmacs = multiply-adds / 1e9 per
+clip, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason, slug, spec (JSON), the
+architecture's flat choices, and pareto (on the front of the complete trials by the objectives).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from search.scheduler import pareto_ranks
+from spaces import ArchSpec
+
+METRIC_KEYS = ("val_top1", "val_top5", "val_loss", "within_pair", "params", "gmacs", "latency_ms",
+               "train_clips_per_s", "train_seconds", "train_loss")
+RESULTS_FILE = "results.parquet"
+
+
+def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored: bool = False,
+              presets: dict[str, str] | None = None) -> dict[str, Any]:
+    """One row from a trial's last reported result (or none, for a trial that crashed first)."""
+    spec = ArchSpec.from_json(arch_json)
+    status = result.get("status")
+    epochs, max_epochs = int(result.get("epoch", 0) or 0), result.get("max_epochs")
+    if errored or status == "failed":
+        state = "failed"
+    elif status == "complete":
+        state = "complete"
+    else:
+        state = "pruned"
+    row = {"trial_id": trial_id, "state": state, "epochs": epochs, "max_epochs": max_epochs,
+           "preset": (presets or {}).get(arch_json, ""), "mlflow_run_id": result.get("mlflow_run_id", ""),
+           "reason": result.get("reason", "") or ("trial process crashed" if errored else ""),
+           "slug": spec.slug(), "spec": arch_json}
+    row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
+    row |= {k: _float(v) for k, v in result.items() if k.startswith("acc_")}
+    row |= {f"arch_{k}": v for k, v in spec.choices().items()}
+    return row
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def mark_pareto(rows: list[dict[str, Any]], objectives: dict[str, str]) -> list[dict[str, Any]]:
+    """Set `pareto` on complete trials that no other complete trial dominates."""
+    complete = [r for r in rows if r["state"] == "complete" and all(r.get(m) is not None for m in objectives)]
+    points = [tuple(-r[m] if mode == "max" else r[m] for m, mode in objectives.items()) for r in complete]
+    front = {id(r) for r, rank in zip(complete, pareto_ranks(points)) if rank == 0}
+    return [r | {"pareto": id(r) in front} for r in rows]
+
+
+def write_results(search_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    path = search_dir / RESULTS_FILE
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_results(search_dir: Path) -> list[dict[str, Any]]:
+    path = search_dir / RESULTS_FILE
+    if not path.is_file():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
+    """The Pareto front as a text table, best first by the first objective."""
+    metric, mode = next(iter(objectives.items()))
+    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
+    groups = sorted({k for r in rows for k in r if k.startswith("acc_")})
+    header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'within_pair':>11} "
+              + " ".join(f"{g:>15}" for g in groups) + f" {'GMACs':>8} {'params':>10} {'latency_ms':>10}")
+    lines = [header, "-" * len(header)]
+    for r in front:
+        cells = " ".join(f"{_fmt(r.get(g)):>15}" for g in groups)
+        lines.append(f"{r['trial_id']:<12} {r['preset'] or '-':<14} {r['slug'][:44]:<44} {_fmt(r['val_top1']):>8} "
+                     f"{_fmt(r.get('within_pair')):>11} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
+                     f"{_fmt(r.get('latency_ms'), 1):>10}")
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
+    lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
+                 f"({counts['pruned']} pruned early, {counts['failed']} failed); objectives: "
+                 + ", ".join(f"{m} ({mode})" for m, mode in objectives.items())
+                 + "; GMACs = multiply-adds / 1e9 per clip")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,103 @@
+"""Early stopping that is correct under two objectives: asynchronous successive halving whose
+rungs rank trials by non-dominated sorting (MO-ASHA, Schmucker et al. 2021), not by accuracy alone.
+
+At each rung (epochs = min_epochs * eta^k below max_epochs) a trial is compared with every trial
+that reached the rung before it; it goes on if it is on their Pareto front, or among the best
+ceil(n / eta) by Pareto rank with ties broken by crowding distance. A cheap architecture that
+learns slower is on the front by its cost and survives. Stopped trials are PRUNED in Optuna, KILLED and tagged pruned in MLflow, and
+never on the Pareto front: their truncated accuracy is not a final result.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+
+def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
+    """Non-dominated sorting rank (0 = the front) of each point; every objective is minimized."""
+    ranks = [-1] * len(points)
+    remaining, rank = set(range(len(points))), 0
+    while remaining:
+        front = {i for i in remaining if not any(_dominates(points[j], points[i]) for j in remaining if j != i)}
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def crowding(points: list[tuple[float, ...]]) -> list[float]:
+    """NSGA-II crowding distance within one set of points (larger = more isolated)."""
+    n = len(points)
+    distance = [0.0] * n
+    for m in range(len(points[0]) if points else 0):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        low, high = points[order[0]][m], points[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if high > low:
+            for k in range(1, n - 1):
+                distance[order[k]] += (points[order[k + 1]][m] - points[order[k - 1]][m]) / (high - low)
+    return distance
+
+
+def survivors(points: list[tuple[float, ...]], keep: int) -> set[int]:
+    """Indices of the `keep` best points by (Pareto rank, -crowding distance)."""
+    ranks = pareto_ranks(points)
+    by_rank: dict[int, list[int]] = {}
+    for i, r in enumerate(ranks):
+        by_rank.setdefault(r, []).append(i)
+    crowd = [0.0] * len(points)
+    for members in by_rank.values():
+        for i, d in zip(members, crowding([points[i] for i in members])):
+            crowd[i] = d
+    order = sorted(range(len(points)), key=lambda i: (ranks[i], -crowd[i]))
+    return set(order[:keep])
+
+
+class MOASHAScheduler(FIFOScheduler):
+    """Asynchronous multi-objective successive halving on reported `epoch`."""
+
+    def __init__(self, *, objectives: dict[str, str], max_epochs: int, min_epochs: int, reduction_factor: int
+                 ) -> None:
+        super().__init__()
+        self.objectives = objectives
+        self.eta = reduction_factor
+        self.rungs: dict[int, dict[str, tuple[float, ...]]] = {}
+        epoch = min_epochs
+        while epoch < max_epochs:
+            self.rungs[epoch] = {}
+            epoch *= reduction_factor
+
+    def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
+        values = []
+        for metric, mode in self.objectives.items():
+            value = result.get(metric)
+            if not isinstance(value, (int, float)) or math.isnan(value):
+                return None
+            values.append(-value if mode == "max" else value)
+        return tuple(values)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        epoch = result.get("epoch")
+        if epoch not in self.rungs or result.get("status") != "running":
+            return TrialScheduler.CONTINUE
+        point = self._point(result)
+        if point is None:
+            return TrialScheduler.CONTINUE
+        rung = self.rungs[epoch]
+        rung[trial.trial_id] = point
+        ids = list(rung)
+        points = [rung[i] for i in ids]
+        me = ids.index(trial.trial_id)
+        if pareto_ranks(points)[me] == 0 or me in survivors(points, math.ceil(len(ids) / self.eta)):
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.STOP
+
+    def debug_string(self) -> str:
+        return "MO-ASHA rungs " + ", ".join(f"{e}: {len(r)} trials" for e, r in self.rungs.items())

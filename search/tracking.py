@@ -1,0 +1,102 @@
+"""MLflow for searches: one parent run per search, one child run per trial, found again by the
+trial's id after a restore (so a resumed trial continues its run instead of opening another).
+
+The trial process creates or finds its child run and logs to it; the driver sets the final status
+(FINISHED, FAILED, or KILLED with the tag `vidnas.pruned=true` for an early-stopped trial), and at
+the end of a search closes every child run still RUNNING from the trials' final states.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+TRIAL_TAG = "vidnas.trial_id"
+SEARCH_TAG = "vidnas.search_dir"
+PARENT_TAG = "mlflow.parentRunId"
+PRUNED_TAG = "vidnas.pruned"
+T = TypeVar("T")
+
+
+def retry(fn: Callable[[], T], attempts: int = 8) -> T:
+    """Call `fn`, retrying sqlite's 'database is locked' with backoff (concurrent trial writers)."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except MlflowException as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> str:
+    """The experiment's id, creating it (artifacts under `artifact_dir` for a local store)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = artifact_dir.resolve().as_uri() if artifact_dir is not None else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def parent_run(client: MlflowClient, experiment_id: str, search_dir: Path, name: str) -> str:
+    """The search's parent run: found by its search directory, or created."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{search_dir}'",
+                              max_results=1)
+    if runs:
+        return runs[0].info.run_id
+    return client.create_run(experiment_id, run_name=name, tags={SEARCH_TAG: str(search_dir)}).info.run_id
+
+
+def find_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str) -> str | None:
+    query = f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent_id}'"
+    runs = retry(lambda: client.search_runs([experiment_id], filter_string=query, max_results=1))
+    return runs[0].info.run_id if runs else None
+
+
+def trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str, name: str,
+              params: dict[str, Any], spec_json: str) -> str:
+    """The trial's child run: found by trial id under the parent, or created with its params and spec."""
+    found = find_trial_run(client, experiment_id, parent_id, trial_id)
+    if found is not None:
+        return found
+    run = retry(lambda: client.create_run(experiment_id, run_name=name,
+                                          tags={TRIAL_TAG: trial_id, PARENT_TAG: parent_id}))
+    run_id = run.info.run_id
+    retry(lambda: client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()]))
+    retry(lambda: client.log_text(run_id, spec_json, "spec.json"))
+    return run_id
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], step: int) -> None:
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
+    retry(lambda: client.log_batch(run_id, metrics=batch))
+
+
+def finish(client: MlflowClient, run_id: str, status: str, *, pruned: bool = False, reason: str = "") -> None:
+    tags = [RunTag(PRUNED_TAG, "true" if pruned else "false")]
+    if reason:
+        tags.append(RunTag("vidnas.reason", reason[:5000]))
+    retry(lambda: client.log_batch(run_id, tags=tags))
+    retry(lambda: client.set_terminated(run_id, status))
+
+
+def log_config(client: MlflowClient, run_id: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in config.items()}
+    params = [Param(k, str(v)[:6000]) for k, v in {**flat, **extra}.items()]
+    existing = client.get_run(run_id).data.params
+    params = [p for p in params if p.key not in existing]  # params are write-once: a resume logs none again
+    if params:
+        retry(lambda: client.log_batch(run_id, params=params))
+    retry(lambda: client.log_text(run_id, json.dumps(config, indent=2, default=str), "search_config.json"))
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_id: str) -> list[Any]:
+    return client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'",
+                              max_results=10000)

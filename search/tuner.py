@@ -1,0 +1,300 @@
+"""The search: Ray Tune trials, sampled by Optuna, stopped early by MO-ASHA, tracked in MLflow.
+
+A search directory holds everything needed to resume, inspect and report::
+
+    SEARCH_DIR/config.yaml       the SearchConfig it runs
+    SEARCH_DIR/study.json        the Optuna study name (unique per search) and storage
+    SEARCH_DIR/optuna.journal    the Optuna study (open it with optuna-dashboard)
+    SEARCH_DIR/tune/             Ray Tune's experiment: trial checkpoints, searcher state
+    SEARCH_DIR/mlflow.db         the embedded MLflow store (unless tracking_uri is given)
+    SEARCH_DIR/results.parquet   one row per trial (search.results)
+
+Example:
+    >>> from search.config import SearchConfig                      # doctest: +SKIP
+    >>> outcome = run_search(SearchConfig.from_yaml("configs/demo.yaml"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+import yaml
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from search import tracking
+from search.config import ConfigError, SearchConfig
+from search.data.store import ClipStore
+from search.results import format_front, mark_pareto, read_results, trial_row, write_results
+from search.scheduler import MOASHAScheduler
+from search.trial import TrialSetup, train_trial
+from spaces.sample import ArchSpace, preset_params, sample_arch
+
+CONFIG_FILE, STUDY_FILE, JOURNAL_FILE, TUNE_DIR = "config.yaml", "study.json", "optuna.journal", "tune"
+
+
+class SearchError(ValueError):
+    """A search that cannot start or resume (reported in one line)."""
+
+
+class FidelityOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna the truth about fidelity: a trial stopped before its last
+    epoch is PRUNED (not COMPLETE with truncated metrics), a diverged/OOM trial is FAIL."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        status = (result or {}).get("status")
+        ot_trial.set_user_attr("epochs", int((result or {}).get("epoch", 0) or 0))
+        if status == "complete" and not error:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        state = optuna.trial.TrialState.FAIL if error or status == "failed" else optuna.trial.TrialState.PRUNED
+        try:
+            self._ot_study.tell(ot_trial, state=state)
+        except (ValueError, RuntimeError):  # already told (a resumed trial finishing twice)
+            pass
+        self._completed_trials.add(trial_id)
+
+
+class TrackingCallback(tune.Callback):
+    """Driver side: closes each trial's MLflow run with its final status and keeps the results
+    table current as trials end. Holds only plain values: Tune pickles it with the experiment and
+    a restored search gets it back."""
+
+    def __init__(self, search_dir: str, tracking_uri: str, experiment_id: str, parent_id: str,
+                 objectives: dict[str, str], presets: dict[str, str]) -> None:
+        self.search_dir, self.tracking_uri = search_dir, tracking_uri
+        self.experiment_id, self.parent_id = experiment_id, parent_id
+        self.objectives, self.presets = objectives, presets
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=True)
+
+    def _record(self, trial: Any, *, errored: bool) -> None:
+        row = trial_row(trial.trial_id, trial.last_result or {}, trial.config["arch"], errored=errored,
+                        presets=self.presets)
+        client = MlflowClient(self.tracking_uri)
+        row["mlflow_run_id"] = row["mlflow_run_id"] or tracking.find_trial_run(
+            client, self.experiment_id, self.parent_id, trial.trial_id) or ""
+        if row["mlflow_run_id"]:
+            finish_trial_run(client, row)
+        directory = Path(self.search_dir)
+        rows = {r["trial_id"]: r for r in read_results(directory)} | {row["trial_id"]: row}
+        write_results(directory, mark_pareto(list(rows.values()), self.objectives))
+        print(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
+              f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})", flush=True)
+
+
+def finish_trial_run(client: MlflowClient, row: dict[str, Any]) -> None:
+    status = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[row["state"]]
+    tracking.finish(client, row["mlflow_run_id"], status, pruned=row["state"] == "pruned", reason=row["reason"])
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@dataclass
+class Outcome:
+    search_dir: Path
+    rows: list[dict[str, Any]]
+    finished: bool  # every trial ended (False after an interrupt: resume with --resume)
+    parent_run_id: str
+
+    def front_table(self, objectives: dict[str, str]) -> str:
+        return format_front(self.rows, objectives)
+
+
+class Search:
+    """One search directory: set up, run or resume, and record its trials."""
+
+    def __init__(self, cfg: SearchConfig) -> None:
+        self.cfg = cfg
+        self.dir = cfg.search_dir
+        self.store = ClipStore.open(cfg.data)
+        meta = self.store.meta
+        for frames in cfg.space.frames:
+            if frames > meta.frames:
+                raise ConfigError(f"space.frames={frames}: the store's clips have {meta.frames} frames")
+        # the store decides the number of classes
+        self.bounds = dataclasses.replace(cfg.space, num_classes=len(meta.classes))
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.client = MlflowClient(cfg.resolved_tracking_uri())
+        self.presets = {sample_arch(optuna.trial.FixedTrial(p), self.bounds).to_json(): name
+                        for name, p in self.warm_start_params().items()}
+
+    def warm_start_params(self) -> dict[str, dict[str, Any]]:
+        try:
+            return {name: preset_params(name, self.bounds, width=self.cfg.warm_start_width,
+                                        depth=self.cfg.warm_start_depth) for name in self.cfg.warm_start}
+        except ValueError as e:
+            raise ConfigError(f"warm_start: {e}") from None
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tune_dir = self.dir / TUNE_DIR
+        if resume and not (tune_dir / "tuner.pkl").exists():
+            raise SearchError(f"{self.dir}: nothing to resume (no Tune experiment there); start it without --resume")
+        if not resume and tune_dir.exists():
+            raise SearchError(f"{self.dir} already holds a search; resume it with `vidnas search --resume "
+                              f"{self.dir}` or choose another name")
+        (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        self.experiment_id, self.parent_id = self._open_tracking()
+        started_ray = not ray.is_initialized()
+        if started_ray:
+            ray.init(address=self.cfg.address or "local", num_cpus=num_cpus if not self.cfg.address else None,
+                     include_dashboard=False, configure_logging=False, log_to_driver=verbose > 1)
+        try:
+            trainable = self._trainable()
+            if resume:
+                tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=True, resume_unfinished=True)
+            else:
+                tuner = self._new_tuner(trainable, verbose)
+            grid = tuner.fit()
+        finally:
+            if started_ray:
+                ray.shutdown()
+        finished = grid.num_terminated + grid.num_errors >= self.cfg.trials
+        for result in grid:
+            trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+            if trial_id not in self.rows and result.config:
+                self.rows[trial_id] = trial_row(trial_id, result.metrics or {}, result.config["arch"],
+                                                errored=result.error is not None, presets=self.presets)
+        return self._conclude(finished)
+
+    def _open_tracking(self) -> tuple[str, str]:
+        uri = self.cfg.resolved_tracking_uri()
+        local = uri.startswith("sqlite:")
+        experiment_id = tracking.retry(lambda: tracking.experiment(
+            self.client, self.cfg.experiment_name, self.dir / "mlartifacts" if local else None))
+        parent = tracking.parent_run(self.client, experiment_id, self.dir, self.cfg.name)
+        self.client.update_run(parent, status="RUNNING")
+        tracking.log_config(self.client, parent, self.cfg.to_dict(), {
+            "store_fingerprint": self.store_fingerprint(), "code_version": code_version(),
+            "num_classes": self.bounds.num_classes})
+        return experiment_id, parent
+
+    def store_fingerprint(self) -> str:
+        meta = self.store.meta
+        return f"{meta.name}:{meta.source}:{meta.splits}:{meta.clip_shape}"
+
+    def _trainable(self) -> Any:
+        cfg = self.cfg
+        setup = TrialSetup(data=cfg.data, epochs=cfg.epochs, optim=cfg.optim, seed=cfg.seed, cpus=cfg.cpus_per_trial,
+                           gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
+                           tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
+                           parent_run_id=self.parent_id)
+        resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
+        return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
+
+    def _new_tuner(self, trainable: Any, verbose: int) -> tune.Tuner:
+        cfg = self.cfg
+        study = {"study_name": f"{cfg.name}-{uuid.uuid4().hex[:8]}", "storage": str(self.dir / JOURNAL_FILE)}
+        (self.dir / STUDY_FILE).write_text(json.dumps(study))
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(study["storage"]))
+        searcher = FidelityOptunaSearch(
+            space=ArchSpace(self.bounds), metric=list(cfg.objectives), mode=list(cfg.objectives.values()),
+            points_to_evaluate=list(self.warm_start_params().values()) or None, sampler=make_sampler(cfg),
+            study_name=study["study_name"], storage=storage)
+        scheduler = (MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs, min_epochs=cfg.min_epochs,
+                                     reduction_factor=cfg.reduction_factor)
+                     if cfg.early_stopping else tune.schedulers.FIFOScheduler())
+        return tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
+                                        max_concurrent_trials=cfg.concurrency, reuse_actors=True,
+                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+            run_config=tune.RunConfig(
+                name=TUNE_DIR, storage_path=str(self.dir), verbose=verbose,
+                callbacks=[TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
+                                            self.parent_id, cfg.objectives, self.presets)],
+                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _conclude(self, finished: bool) -> Outcome:
+        rows = mark_pareto(sorted(self.rows.values(), key=lambda r: r["trial_id"]), self.cfg.objectives)
+        path = write_results(self.dir, rows)
+        self._close_orphans(rows)
+        tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))
+        front = format_front(rows, self.cfg.objectives)
+        tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
+        if finished:
+            tracking.finish(self.client, self.parent_id, "FINISHED")
+        else:
+            tracking.finish(self.client, self.parent_id, "KILLED", reason="interrupted; resume with --resume")
+        return Outcome(self.dir, rows, finished, self.parent_id)
+
+    def _close_orphans(self, rows: list[dict[str, Any]]) -> None:
+        """No run left RUNNING: child runs of ended trials get their status; Optuna trials that
+        were asked but never became Tune trials (the driver died in between) are failed."""
+        state_of = {r["trial_id"]: r["state"] for r in rows}
+        for run in tracking.child_runs(self.client, self.experiment_id, self.parent_id):
+            if run.info.status == "RUNNING":  # a trial that ended while the driver was down, or never did
+                state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""), "failed")
+                finish_trial_run(self.client, {"mlflow_run_id": run.info.run_id, "state": state, "reason": ""})
+        study_file = self.dir / STUDY_FILE
+        if study_file.is_file():
+            info = json.loads(study_file.read_text())
+            storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
+            study = optuna.load_study(study_name=info["study_name"], storage=storage)
+            known = {r["trial_id"] for r in rows}
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                if t.user_attrs.get("ray_trial_id") not in known:
+                    study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
+    if cfg.sampler == "tpe":
+        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=cfg.seed,
+                                          n_startup_trials=min(10, max(2, cfg.trials // 3)))
+    if cfg.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=min(50, max(4, cfg.trials // 3)))
+    if cfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=cfg.seed)
+    return optuna.samplers.GridSampler(cfg.grid, seed=cfg.seed)
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def code_version() -> str:
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose)
+
+
+def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+    path = Path(search_dir).expanduser().resolve()
+    if not (path / CONFIG_FILE).is_file():
+        raise SearchError(f"{path}: not a search directory (no {CONFIG_FILE})")
+    cfg = SearchConfig.from_dict(yaml.safe_load((path / CONFIG_FILE).read_text()), where=str(path / CONFIG_FILE))
+    if cfg.search_dir != path:  # moved since: follow the directory
+        cfg = dataclasses.replace(cfg, storage=str(path.parent), name=path.name)
+    return Search(cfg).run(resume=True, num_cpus=num_cpus, verbose=verbose)
+
