@@ -63,7 +63,8 @@ def trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id
               params: dict[str, Any], spec_json: str) -> str:
     """The trial's child run: found by trial id under the parent, or created with its params and spec."""
     found = find_trial_run(client, experiment_id, parent_id, trial_id)
-    if found is not None:
+    if found is not None:  # a resumed trial: continue its run
+        retry(lambda: client.update_run(found, status="RUNNING"))
         return found
     run = retry(lambda: client.create_run(experiment_id, run_name=name,
                                           tags={TRIAL_TAG: trial_id, PARENT_TAG: parent_id}))

@@ -231,7 +231,7 @@ class Search:
     def _conclude(self, finished: bool) -> Outcome:
         rows = mark_pareto(sorted(self.rows.values(), key=lambda r: r["trial_id"]), self.cfg.objectives)
         path = write_results(self.dir, rows)
-        self._close_orphans(rows)
+        self._close_orphans(rows, finished)
         tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))
         front = format_front(rows, self.cfg.objectives)
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
@@ -241,14 +241,20 @@ class Search:
             tracking.finish(self.client, self.parent_id, "KILLED", reason="interrupted; resume with --resume")
         return Outcome(self.dir, rows, finished, self.parent_id)
 
-    def _close_orphans(self, rows: list[dict[str, Any]]) -> None:
+    def _close_orphans(self, rows: list[dict[str, Any]], finished: bool) -> None:
         """No run left RUNNING: child runs of ended trials get their status; Optuna trials that
         were asked but never became Tune trials (the driver died in between) are failed."""
         state_of = {r["trial_id"]: r["state"] for r in rows}
         for run in tracking.child_runs(self.client, self.experiment_id, self.parent_id):
-            if run.info.status == "RUNNING":  # a trial that ended while the driver was down, or never did
-                state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""), "failed")
+            if run.info.status != "RUNNING":
+                continue
+            state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""))
+            if state is not None:  # it ended while the driver was down
                 finish_trial_run(self.client, {"mlflow_run_id": run.info.run_id, "state": state, "reason": ""})
+            elif finished:  # it never ended: its process died for good
+                tracking.finish(self.client, run.info.run_id, "FAILED", reason="trial never finished")
+            else:  # interrupted: --resume continues this run
+                tracking.finish(self.client, run.info.run_id, "KILLED", reason="interrupted; resume with --resume")
         study_file = self.dir / STUDY_FILE
         if study_file.is_file():
             info = json.loads(study_file.read_text())

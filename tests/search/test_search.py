@@ -1,0 +1,186 @@
+"""Real small searches: a real local Ray, a real MLflow sqlite store, a real Optuna journal."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from search.config import ConfigError, SearchConfig
+from search.data.synth import write_synth
+from search.tuner import STUDY_FILE, Search, SearchError, resume_search, run_search
+from spaces import ArchSpec, get_preset
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("data") / "tiny"
+    write_synth(root, size_name="tiny", seed=0, workers=1, progress=False)
+    return str(root)
+
+
+def _config(store: str, tmp_path: Path, **overrides) -> SearchConfig:
+    data = {"name": "t", "data": store, "storage": str(tmp_path / "results"), "trials": 3, "epochs": 2,
+            "min_epochs": 1, "concurrency": 2, "early_stopping": False, "sampler": "random",
+            "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["resnet", "vov"],
+                      "backbones": ["resnet50", "vov3d_m"], "tosa_depths": [1, 2]},
+            "warm_start": ["tsn_r50"], "warm_start_width": 0.125, "warm_start_depth": 0.34,
+            "optim": {"batch_size": 16}} | overrides
+    return SearchConfig.from_dict(data)
+
+
+def _study(search_dir: Path) -> optuna.Study:
+    info = json.loads((search_dir / STUDY_FILE).read_text())
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
+    return optuna.load_study(study_name=info["study_name"], storage=storage)
+
+
+def _mlflow(cfg: SearchConfig) -> tuple[MlflowClient, list, list]:
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    experiment = client.get_experiment_by_name(cfg.experiment_name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: str, tmp_path: Path) -> None:
+    cfg = _config(store, tmp_path)
+    outcome = run_search(cfg, num_cpus=2, verbose=0)
+    assert outcome.finished and len(outcome.rows) == 3
+    rows = {r["trial_id"]: r for r in outcome.rows}
+    assert all(r["state"] == "complete" and r["epochs"] == 2 for r in rows.values())
+    warm = [r for r in rows.values() if r["preset"] == "tsn_r50"]
+    assert len(warm) == 1  # the warm start ran first and is named
+    expected = get_preset("tsn_r50", frames=8, crop=32, num_classes=6).scaled(width=0.125, depth=0.34)
+    assert ArchSpec.from_json(warm[0]["spec"]) == expected
+
+    # the results table
+    table = pq.read_table(cfg.search_dir / "results.parquet").to_pylist()
+    assert sorted(r["trial_id"] for r in table) == sorted(rows)
+    front = [r for r in table if r["pareto"]]
+    assert front and all(not (o["val_top1"] > f["val_top1"] and o["gmacs"] < f["gmacs"]) for f in front for o in table)
+    assert {"arch_family", "arch_s1_temporal_op", "within_pair", "acc_motion", "latency_ms"} <= set(table[0])
+
+    # Optuna: one COMPLETE trial per Tune trial, with the reported objectives
+    study = _study(cfg.search_dir)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    by_ray = {t.user_attrs["ray_trial_id"]: t for t in trials}
+    for trial_id, row in rows.items():
+        assert by_ray[trial_id].values == pytest.approx([row["val_top1"], row["gmacs"]])
+
+    # MLflow: a parent with the config, a FINISHED child per trial with params, metrics per epoch, spec
+    client, parents, children = _mlflow(cfg)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    assert parent.data.params["trials"] == "3" and "store_fingerprint" in parent.data.params
+    assert len(children) == 3 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {c.data.tags["vidnas.trial_id"] for c in children} == set(rows)
+    for child in children:
+        row = rows[child.data.tags["vidnas.trial_id"]]
+        assert child.info.status == "FINISHED" and child.data.tags["vidnas.pruned"] == "false"
+        assert child.data.params["family"] == row["arch_family"]
+        history = client.get_metric_history(child.info.run_id, "val_top1")
+        assert [m.step for m in history] == [1, 2] and history[-1].value == pytest.approx(row["val_top1"])
+        spec = json.loads(Path(client.download_artifacts(child.info.run_id, "spec.json", str(tmp_path))).read_text())
+        assert ArchSpec.from_dict(spec).to_json() == row["spec"]
+
+
+def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tmp_path: Path) -> None:
+    cfg = _config(store, tmp_path, trials=5, epochs=3, min_epochs=1, reduction_factor=3, early_stopping=True,
+                  concurrency=1, warm_start=[])
+    outcome = run_search(cfg, num_cpus=2, verbose=0)
+    rows = outcome.rows
+    assert outcome.finished and len(rows) == 5
+    states = {t.user_attrs["ray_trial_id"]: t.state for t in _study(cfg.search_dir).get_trials(deepcopy=False)}
+    _, _, children = _mlflow(cfg)
+    status = {c.data.tags["vidnas.trial_id"]: (c.info.status, c.data.tags["vidnas.pruned"]) for c in children}
+    for r in rows:
+        if r["epochs"] < 3:  # stopped at a rung
+            assert r["state"] == "pruned" and not r["pareto"]
+            assert states[r["trial_id"]] == optuna.trial.TrialState.PRUNED
+            assert status[r["trial_id"]] == ("KILLED", "true")
+        else:
+            assert r["state"] == "complete" and states[r["trial_id"]] == optuna.trial.TrialState.COMPLETE
+            assert status[r["trial_id"]] == ("FINISHED", "false")
+    # the first trial at the rung always goes on, so one trial at least reached full fidelity
+    assert any(r["state"] == "complete" for r in rows) and any(r["pareto"] for r in rows)
+
+
+def _ray_children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_a_killed_search_resumes_without_losing_or_duplicating_trials(store: str, tmp_path: Path) -> None:
+    cfg = _config(store, tmp_path, trials=4, epochs=3, concurrency=2)
+    config_path = tmp_path / "search.yaml"
+    config_path.write_text(yaml.safe_dump(cfg.to_dict()))
+    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(config_path), "--cpus", "2",
+                             "--verbose", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    results = cfg.search_dir / "results.parquet"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (results.exists() and pq.read_table(results).num_rows >= 1):
+        time.sleep(0.2)
+    assert results.exists(), "no trial finished in time"
+    children = _ray_children(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver dies hard: no Tune shutdown, no MLflow close
+    proc.wait()
+    time.sleep(2)
+    for pid in children:  # Ray's processes share the driver's fate; stop any survivor by pid
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done_before = pq.read_table(results).num_rows
+    assert done_before < 4, "the search finished before it could be killed"
+
+    outcome = resume_search(cfg.search_dir, num_cpus=2, verbose=0)
+    assert outcome.finished
+    ids = [r["trial_id"] for r in outcome.rows]
+    assert len(ids) == len(set(ids)) == 4
+    assert all(r["state"] == "complete" and r["epochs"] == 3 for r in outcome.rows)
+    trials = _study(cfg.search_dir).get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["ray_trial_id"] for t in finished) == sorted(ids)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    _, parents, children = _mlflow(cfg)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(c.data.tags["vidnas.trial_id"] for c in children) == sorted(ids)  # one run per trial
+    assert {c.info.status for c in children} == {"FINISHED"}
+    for child in children:  # a resumed trial continued its run: one value per epoch, no repeats
+        steps = [m.step for m in MlflowClient(cfg.resolved_tracking_uri()).get_metric_history(
+            child.info.run_id, "val_top1")]
+        assert sorted(set(steps)) == [1, 2, 3]
+
+
+def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'epocs'; valid keys: name, data"):
+        SearchConfig.from_dict({"name": "x", "data": store, "epocs": 3})
+    with pytest.raises(ConfigError, match=r"objectives=\'accuracy\': unknown metric"):
+        SearchConfig.from_dict({"name": "x", "data": store, "objectives": {"accuracy": "max"}})
+    with pytest.raises(ConfigError, match=r"warm_start: .*needs width=0.25, outside the bounds \[0.125\]"):
+        Search(_config(store, tmp_path, warm_start_width=0.25))
+    with pytest.raises(ConfigError, match="space.frames=32: the store's clips have 16 frames"):
+        Search(_config(store, tmp_path, space={"frames": [32], "crop": 32}))
+    with pytest.raises(Exception, match="no such directory"):
+        Search(_config(str(tmp_path / "nowhere"), tmp_path))
+    with pytest.raises(SearchError, match="not a search directory"):
+        resume_search(tmp_path)
+    search_dir = _config(store, tmp_path).search_dir
+    (search_dir / "tune").mkdir(parents=True)
+    with pytest.raises(SearchError, match="already holds a search; resume it with"):
+        Search(_config(store, tmp_path)).run(resume=False)
