@@ -27,6 +27,7 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from search import tracking
@@ -46,23 +47,42 @@ class SearchError(ValueError):
 
 class FidelityOptunaSearch(OptunaSearch):
     """OptunaSearch that tells Optuna the truth about fidelity: a trial stopped before its last
-    epoch is PRUNED (not COMPLETE with truncated metrics), a diverged/OOM trial is FAIL."""
+    epoch is PRUNED (not COMPLETE with truncated metrics), a diverged/OOM trial is FAIL.
+
+    It also keeps the trial budget across a hard kill: Tune's snapshot of the experiment can be a
+    few seconds older than the Optuna journal, so a trial that finished in between is unknown to
+    the restored Tune but finished in Optuna (and in MLflow and the results table). It counts,
+    and the search asks for no trial beyond `budget`.
+    """
+
+    def __init__(self, *args: Any, budget: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        ended = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
+        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False, states=ended)}
+        live = {t.number for t in self._ot_trials.values()}
+        if len(finished | live) >= self.budget:
+            return Searcher.FINISHED
+        return super().suggest(trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
-        ot_trial.set_user_attr("ray_trial_id", trial_id)
         status = (result or {}).get("status")
-        ot_trial.set_user_attr("epochs", int((result or {}).get("epoch", 0) or 0))
+        try:
+            ot_trial.set_user_attr("ray_trial_id", trial_id)
+            ot_trial.set_user_attr("epochs", int((result or {}).get("epoch", 0) or 0))
+        except optuna.exceptions.UpdateFinishedTrialError:  # told before the driver died: keep that
+            self._completed_trials.add(trial_id)
+            return
         if status == "complete" and not error:
             super().on_trial_complete(trial_id, result, error)
             return
         state = optuna.trial.TrialState.FAIL if error or status == "failed" else optuna.trial.TrialState.PRUNED
-        try:
-            self._ot_study.tell(ot_trial, state=state)
-        except (ValueError, RuntimeError):  # already told (a resumed trial finishing twice)
-            pass
+        self._ot_study.tell(ot_trial, state=state)
         self._completed_trials.add(trial_id)
 
 
@@ -169,12 +189,15 @@ class Search:
         finally:
             if started_ray:
                 ray.shutdown()
-        finished = grid.num_terminated + grid.num_errors >= self.cfg.trials
+        # trials that ended before a hard kill but after Tune's last snapshot are only in the table
+        self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
         for result in grid:
             trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-            if trial_id not in self.rows and result.config:
+            if result.config:
                 self.rows[trial_id] = trial_row(trial_id, result.metrics or {}, result.config["arch"],
                                                 errored=result.error is not None, presets=self.presets)
+        ended = all(t.status in ("TERMINATED", "ERROR") for t in grid._experiment_analysis.trials)
+        finished = ended and len(self.rows) >= self.cfg.trials
         return self._conclude(finished)
 
     def _open_tracking(self) -> tuple[str, str]:
@@ -210,7 +233,7 @@ class Search:
         searcher = FidelityOptunaSearch(
             space=ArchSpace(self.bounds), metric=list(cfg.objectives), mode=list(cfg.objectives.values()),
             points_to_evaluate=list(self.warm_start_params().values()) or None, sampler=make_sampler(cfg),
-            study_name=study["study_name"], storage=storage)
+            study_name=study["study_name"], storage=storage, budget=cfg.trials)
         scheduler = (MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs, min_epochs=cfg.min_epochs,
                                      reduction_factor=cfg.reduction_factor)
                      if cfg.early_stopping else tune.schedulers.FIFOScheduler())
@@ -244,7 +267,7 @@ class Search:
     def _close_orphans(self, rows: list[dict[str, Any]], finished: bool) -> None:
         """No run left RUNNING: child runs of ended trials get their status; Optuna trials that
         were asked but never became Tune trials (the driver died in between) are failed."""
-        state_of = {r["trial_id"]: r["state"] for r in rows}
+        state_of = self._optuna_states() | {r["trial_id"]: r["state"] for r in rows}
         for run in tracking.child_runs(self.client, self.experiment_id, self.parent_id):
             if run.info.status != "RUNNING":
                 continue
@@ -255,15 +278,30 @@ class Search:
                 tracking.finish(self.client, run.info.run_id, "FAILED", reason="trial never finished")
             else:  # interrupted: --resume continues this run
                 tracking.finish(self.client, run.info.run_id, "KILLED", reason="interrupted; resume with --resume")
-        study_file = self.dir / STUDY_FILE
-        if study_file.is_file():
-            info = json.loads(study_file.read_text())
-            storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
-            study = optuna.load_study(study_name=info["study_name"], storage=storage)
+        study = self._study()
+        if study is not None and finished:
             known = {r["trial_id"] for r in rows}
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 if t.user_attrs.get("ray_trial_id") not in known:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+    def _study(self) -> optuna.Study | None:
+        study_file = self.dir / STUDY_FILE
+        if not study_file.is_file():
+            return None
+        info = json.loads(study_file.read_text())
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
+        return optuna.load_study(study_name=info["study_name"], storage=storage)
+
+    def _optuna_states(self) -> dict[str, str]:
+        """Ray trial id -> complete/pruned/failed, from the Optuna journal (always up to date)."""
+        study = self._study()
+        names = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
+                 optuna.trial.TrialState.FAIL: "failed"}
+        if study is None:
+            return {}
+        return {t.user_attrs["ray_trial_id"]: names[t.state] for t in study.get_trials(deepcopy=False)
+                if t.state in names and "ray_trial_id" in t.user_attrs}
 
 
 def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
