@@ -31,7 +31,7 @@ def loader_rate(store: ClipStore, *, workers: int, batches: int, train: bool) ->
     start, n = time.perf_counter(), 0
     for _ in range(batches):
         try:
-            n += len(next(it))
+            n += len(next(it).prepare("cpu", channels_last=True))  # what a CPU trial consumes
         except StopIteration:
             loader.sampler.set_epoch(loader.sampler.epoch + 1)
             it = iter(loader)

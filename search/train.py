@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from search.data.loader import ClipBatch
+from search.data.loader import RawBatch
 from search.metrics import Accumulator
 
 
@@ -69,10 +69,9 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
-def _to(batch: ClipBatch, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
-    clips = batch.clips.to(device, non_blocking=True).contiguous(memory_format=fmt)
-    return clips, batch.labels.to(device, non_blocking=True)
+def _to(raw: RawBatch, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch = raw.prepare(device, channels_last=channels_last)
+    return batch.clips, batch.labels, batch.groups
 
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
@@ -83,7 +82,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     model.train()
     loss_sum, count, start = 0.0, 0, time.perf_counter()
     for batch in loader:
-        clips, labels = _to(batch, device, channels_last)
+        clips, labels, _ = _to(batch, device, channels_last)
         with _autocast(device, amp_dtype):
             logits = model(clips)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
@@ -108,9 +107,9 @@ def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, grou
     model.eval()
     acc = Accumulator(group_names=group_names, pairs=pairs)
     for batch in loader:
-        clips, labels = _to(batch, device, channels_last)
+        clips, labels, groups = _to(batch, device, channels_last)
         with _autocast(device, amp_dtype):
             logits = model(clips).float()
         loss = F.cross_entropy(logits, labels, reduction="sum").item()
-        acc.update(logits, labels, batch.groups, loss)
+        acc.update(logits, labels, groups, loss)
     return acc.result()

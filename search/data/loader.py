@@ -5,7 +5,8 @@ Example:
     >>> loader = make_loader(ds, batch_size=32, seed=0)           # doctest: +SKIP
     >>> for epoch in range(3):                                    # doctest: +SKIP
     ...     loader.sampler.set_epoch(epoch)
-    ...     for batch in loader: ...   # batch.clips (B, 3, T, H, W) float, .labels, .groups
+    ...     for raw in loader:
+    ...         batch = raw.prepare("cpu")  # batch.clips (B, 3, T, H, W) float, .labels, .groups
 """
 from __future__ import annotations
 
@@ -31,21 +32,72 @@ class ClipBatch:
     labels: torch.Tensor  # (B,) int64
     groups: torch.Tensor  # (B,) int64: index into the store's group names
 
-    def pin_memory(self) -> ClipBatch:
-        return ClipBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.groups.pin_memory())
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class RawBatch:
+    """What a reader ships: uint8 clips and where to crop them. `prepare` does the float work in
+    one batched call on the consumer's device (4x less data between processes, or to the GPU)."""
+
+    clips: torch.Tensor  # (B, T, H, W, 3) uint8
+    labels: torch.Tensor  # (B,) int64
+    groups: torch.Tensor  # (B,) int64
+    boxes: torch.Tensor  # (B, 4) float: crop box (top, left, height, width) in pixels
+    flips: torch.Tensor  # (B,) bool: mirror horizontally
+    crop: int  # output size
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def pin_memory(self) -> RawBatch:
+        return RawBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.groups.pin_memory(), self.boxes,
+                        self.flips, self.crop)
+
+    def prepare(self, device: torch.device | str = "cpu", *, channels_last: bool = False) -> ClipBatch:
+        """Normalize, crop, resize (bilinear), mirror: (B, 3, T, crop, crop) float32.
+
+        The stored layout (B, T, H, W, 3) is already channels_last_3d's memory order, so an
+        uncropped batch becomes the model's input without a copy.
+        """
+        device = torch.device(device)
+        b, t, h, w, _ = self.clips.shape
+        x = self.clips.to(device, non_blocking=True).float()  # (B, T, H, W, 3)
+        if len(set(MEAN)) == len(set(STD)) == 1:  # one scalar op (4x faster than a broadcast over 3)
+            x.mul_(1 / (255 * STD[0])).sub_(MEAN[0] / STD[0])
+        else:
+            x.mul_(torch.tensor([1 / (255 * s) for s in STD], device=device))
+            x.sub_(torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device))
+        boxes = self.boxes.to(device)
+        identity = bool((boxes == torch.tensor([0.0, 0.0, h, w], device=device)).all()) and not bool(self.flips.any())
+        if not (identity and (h, w) == (self.crop, self.crop)):
+            # one affine resample for the whole batch: output [-1, 1] -> the box, mirrored if flipped
+            # (normalizing first is exact: bilinear weights sum to one)
+            top, left, bh, bw = boxes.unbind(1)
+            sign = 1.0 - 2.0 * self.flips.to(device).float()
+            theta = torch.zeros(b, 2, 3, device=device)
+            theta[:, 0, 0], theta[:, 0, 2] = sign * bw / w, (2 * left + bw) / w - 1
+            theta[:, 1, 1], theta[:, 1, 2] = bh / h, (2 * top + bh) / h - 1
+            grid = F.affine_grid(theta, [b, 1, self.crop, self.crop], align_corners=False)
+            planes = x.permute(0, 1, 4, 2, 3).reshape(b, t * 3, h, w)  # (B, T*3, H, W)
+            x = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            x = x.view(b, t, 3, self.crop, self.crop).permute(0, 1, 3, 4, 2)  # (B, T, crop, crop, 3)
+            if channels_last:
+                x = x.contiguous()
+        x = x.permute(0, 4, 1, 2, 3)  # (B, 3, T, H, W), channels_last_3d strides if x was contiguous
+        x = x.contiguous(memory_format=torch.channels_last_3d if channels_last else torch.contiguous_format)
+        return ClipBatch(x, self.labels.to(device, non_blocking=True), self.groups.to(device, non_blocking=True))
 
 
 class ClipDataset(Dataset):
     """One split of a clip store. Training adds a random crop of 60-100% of the frame's area
     (aspect 3/4..4/3) resized back, and a horizontal flip where the store says it keeps labels;
-    evaluation takes a center crop. `crop` resizes to another size (default: the stored size);
-    `frames` takes that many frames, evenly spaced, from longer stored clips.
+    evaluation takes the central square. `crop` resizes to another size (default: the stored
+    size); `frames` takes that many frames, evenly spaced, from longer stored clips.
 
-    Fetching is batched (`__getitems__`): DataLoader hands a whole batch of indices at once.
-    Augmentation randomness is a pure function of (seed, the batch's indices): the same
+    Fetching is batched (`__getitems__`) and yields `RawBatch`es; call `.prepare(device)` on
+    them. Augmentation randomness is a pure function of (seed, the batch's indices): the same
     seed and epoch give the same batches whatever the number of workers.
     """
 
@@ -70,51 +122,28 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> ClipBatch:
+    def __getitem__(self, index: int) -> RawBatch:
         return self.__getitems__([index])
 
-    def __getitems__(self, indices: list[int]) -> ClipBatch:
+    def __getitems__(self, indices: list[int]) -> RawBatch:
         raw = self.store.clips(self.split, indices)  # (B, T, H, W, 3) uint8
         if self.frame_index is not None:
             raw = raw[:, self.frame_index]
-        raw = torch.from_numpy(raw)
-        clips = raw.permute(0, 4, 1, 2, 3).float().div_(255)  # (B, 3, T, H, W)
+        n, h, w = len(indices), raw.shape[2], raw.shape[3]
         if self.train:
-            rng = np.random.default_rng([self.seed, *indices[:8], len(indices)])
-            clips = torch.stack([self._augment(c, rng) for c in clips])
-        else:
-            clips = _center_crop(clips, self.crop)
-        mean = torch.tensor(MEAN).view(1, 3, 1, 1, 1)
-        std = torch.tensor(STD).view(1, 3, 1, 1, 1)
+            rng = np.random.default_rng([self.seed, *indices[:8], n])
+            area = rng.uniform(self.min_area, 1.0, n) * h * w
+            aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), n))
+            bh, bw = np.minimum(h, np.sqrt(area / aspect)), np.minimum(w, np.sqrt(area * aspect))
+            boxes = np.stack([rng.uniform(0, 1, n) * (h - bh), rng.uniform(0, 1, n) * (w - bw), bh, bw], axis=1)
+            flips = (rng.random(n) < 0.5) & self.flip
+        else:  # the central square
+            side = min(h, w)
+            boxes = np.tile([(h - side) / 2, (w - side) / 2, side, side], (n, 1))
+            flips = np.zeros(n, bool)
         labels = torch.from_numpy(self.labels[indices])
-        return ClipBatch((clips - mean) / std, labels, torch.from_numpy(self.group_of_class[labels.numpy()]))
-
-    def _augment(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Random resized crop (same box on every frame) and optional flip: (3, T, H, W)."""
-        _, _, h, w = clip.shape
-        area = rng.uniform(self.min_area, 1.0) * h * w
-        aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-        ch = int(min(h, round(np.sqrt(area / aspect))))
-        cw = int(min(w, round(np.sqrt(area * aspect))))
-        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        box = clip[:, :, top:top + ch, left:left + cw]
-        if (ch, cw) != (self.crop, self.crop):
-            box = F.interpolate(box, size=(self.crop, self.crop), mode="bilinear", align_corners=False)
-        if self.flip and rng.random() < 0.5:
-            box = box.flip(-1)
-        return box
-
-
-def _center_crop(clips: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the short side to `size` if it is smaller, then take the center `size` x `size`."""
-    b, c, t, h, w = clips.shape
-    if min(h, w) < size:
-        scale = size / min(h, w)
-        h, w = round(h * scale), round(w * scale)
-        clips = F.interpolate(clips.flatten(1, 2), size=(h, w), mode="bilinear", align_corners=False)
-        clips = clips.view(b, c, t, h, w)
-    top, left = (h - size) // 2, (w - size) // 2
-    return clips[..., top:top + size, left:left + size]
+        return RawBatch(torch.from_numpy(raw), labels, torch.from_numpy(self.group_of_class[labels.numpy()]),
+                        torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(flips), self.crop)
 
 
 class EpochSampler(Sampler[int]):
@@ -137,7 +166,7 @@ class EpochSampler(Sampler[int]):
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, seed: int = 0, shuffle: bool | None = None,
                 workers: int = 0, drop_last: bool | None = None) -> DataLoader:
-    """A DataLoader of `ClipBatch`es; shuffles (and drops the last partial batch) when training."""
+    """A DataLoader of `RawBatch`es; shuffles (and drops the last partial batch) when training."""
     shuffle = dataset.train if shuffle is None else shuffle
     drop_last = dataset.train if drop_last is None else drop_last
     return DataLoader(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), seed=seed, shuffle=shuffle),
@@ -145,5 +174,5 @@ def make_loader(dataset: ClipDataset, *, batch_size: int, seed: int = 0, shuffle
                       persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 
 
-def _identity(batch: ClipBatch) -> ClipBatch:
+def _identity(batch: RawBatch) -> RawBatch:
     return batch
