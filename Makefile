@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo test bench venv clean
+.PHONY: demo presets test bench venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,7 +21,17 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+DEMO_DATA ?= data/demo
+DEMO_DIR  ?= results/demo
+
+# The main job: the demo benchmark (made once), then the demo search (resumed if it was
+# interrupted; a finished one just prints its front again), then its Pareto table.
 demo: $(STAMP)
+	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
+	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
+	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
+
+presets: $(STAMP)
 	$(VENV)/bin/vidnas presets
 
 test: $(STAMP)
@@ -29,6 +39,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_convs.py
+	$(PY) bench/bench_data.py
+	$(PY) bench/bench_search.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

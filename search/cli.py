@@ -5,6 +5,7 @@
     vidnas spec --preset NAME [--frames N --crop N --classes N]
     vidnas search CONFIG.yaml | --resume SEARCH_DIR
     vidnas report SEARCH_DIR
+    vidnas ui [SEARCH_DIR] [--port N]
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from search import commands as searching
+from search import ui
 from search.config import ConfigError
 from search.data import commands as data
 from search.data.layouts import LayoutError
@@ -132,6 +134,7 @@ COMMANDS: dict[str, Command] = {
     "search": Command("run a search (or --resume one) and print its Pareto front", searching.add_search,
                       searching.run_search_command),
     "report": Command("the Pareto front of a search directory", searching.add_report, searching.run_report),
+    "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
         "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
         "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,

@@ -43,6 +43,7 @@ class TrialSetup:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
+    max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -82,6 +83,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               "latency_ms": measure_latency(build(spec), frames=spec.frames, crop=spec.crop, device=device,
                                             warmup=1, repeats=3, channels_last=channels_last, backward=False).forward_ms}
+    if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
+        tune.report({**static, "epoch": 0, "status": "failed",
+                     "reason": f"infeasible: {c.gmacs:.4f} GMACs over the budget of {setup.max_gmacs} GMACs"})
+        return
     for epoch in range(start_epoch + 1, setup.epochs + 1):
         train.sampler.set_epoch(epoch)
         began = time.perf_counter()

@@ -1,0 +1,55 @@
+"""Search overhead: the wall time of a real search against the time its trials spent, in one run.
+
+    python bench/bench_search.py [--trials 4] [--epochs 2] [--store DIR]
+
+Prints wall time, the sum of the trials' training time (epochs only) and of their whole time in
+Tune (model build, evaluation, checkpoints, MLflow), and the ratios:
+  driver overhead = wall / (sum of trial time / concurrency)     (goal <= 1.05)
+  in-trial overhead = sum of trial time / sum of training time
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from search.config import SearchConfig
+from search.data.synth import write_synth
+from search.tuner import run_search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="a clip store (default: generate the demo size)")
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = args.store or Path(tmp) / "demo"
+        if args.store is None:
+            write_synth(store, size_name="demo", progress=False)
+        cfg = SearchConfig.from_dict({
+            "name": "overhead", "data": str(store), "storage": str(Path(tmp) / "results"), "trials": args.trials,
+            "epochs": args.epochs, "early_stopping": False, "concurrency": args.concurrency, "sampler": "random",
+            "space": {"frames": [16], "crop": 32, "widths": [0.125, 0.25], "depths": [0.34, 0.5],
+                      "backbones": ["inception_v1", "resnet50"], "families": ["inception", "resnet"],
+                      "temporal_kernels": [3], "max_gmacs": 0.06}})
+        start = time.perf_counter()
+        outcome = run_search(cfg, num_cpus=args.concurrency, verbose=0)
+        wall = time.perf_counter() - start
+    rows = [r for r in outcome.rows if r["state"] == "complete"]
+    train = sum(r["train_seconds"] for r in rows)
+    trial = sum(r["time_total_s"] for r in rows)
+    ideal = trial / args.concurrency
+    print(f"{len(rows)} trials x {args.epochs} epochs, concurrency {args.concurrency}, demo store")
+    print(f"wall time (incl. Ray start-up) {wall:7.1f} s")
+    print(f"sum of trial time in Tune      {trial:7.1f} s   (/ concurrency = {ideal:.1f} s)")
+    print(f"sum of training time           {train:7.1f} s")
+    print(f"driver overhead   wall / (trial time / concurrency) = {wall / ideal:.3f}")
+    print(f"in-trial overhead trial time / training time        = {trial / train:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from search.config import SearchConfig
+from search.tuner import SearchError
+from search.ui import start_ui
+
+pytestmark = pytest.mark.slow
+
+
+def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path) -> None:
+    cfg = SearchConfig.from_dict({"name": "s", "data": str(tmp_path), "storage": str(tmp_path / "results")})
+    cfg.search_dir.mkdir(parents=True)
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    experiment_id = client.create_experiment("s", artifact_location=(cfg.search_dir / "mlartifacts").as_uri())
+    run = client.create_run(experiment_id, run_name="parent")
+    proc, url = start_ui(cfg.search_dir)
+    try:
+        assert url.startswith("http://127.0.0.1:") and url.endswith(f"/#/experiments/{experiment_id}")
+        base = url.split("/#")[0]
+        body = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/runs/get?run_id={run.info.run_id}"))
+        assert body["run"]["info"]["run_name"] == "parent"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.poll() is not None
+    with pytest.raises(SearchError, match="not a search directory"):
+        start_ui(tmp_path)
