@@ -9,7 +9,8 @@ import yaml
 
 from search.config import SearchConfig
 from search.results import format_front, read_results
-from search.tuner import CONFIG_FILE, SearchError, resume_search, run_search
+from search.report import write_report
+from search.tuner import CONFIG_FILE, SearchError, open_study, resume_search, run_search
 
 
 def add_search(p: argparse.ArgumentParser) -> None:
@@ -49,4 +50,6 @@ def run_report(args: argparse.Namespace) -> int:
     if not rows:
         raise SearchError(f"{path}: no trial has ended yet")
     print(format_front(rows, cfg.objectives))
+    plots = write_report(path, rows, cfg.objectives, open_study(path))
+    print("\nplots: " + ", ".join(str(p) for p in plots))
     return 0

@@ -33,6 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search import tracking
 from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
+from search.report import write_report
 from search.results import format_front, mark_pareto, read_results, trial_row, write_results
 from search.scheduler import MOASHAScheduler
 from search.trial import TrialSetup, train_trial
@@ -142,6 +143,8 @@ class Search:
     """One search directory: set up, run or resume, and record its trials."""
 
     def __init__(self, cfg: SearchConfig) -> None:
+        if "://" not in cfg.data:  # trials run in their own directories: only absolute paths hold
+            cfg = dataclasses.replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
         self.cfg = cfg
         self.dir = cfg.search_dir
         self.store = ClipStore.open(cfg.data)
@@ -258,6 +261,8 @@ class Search:
         tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))
         front = format_front(rows, self.cfg.objectives)
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
+        for plot in write_report(self.dir, rows, self.cfg.objectives, self._study()):
+            tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(plot), "report"))
         if finished:
             tracking.finish(self.client, self.parent_id, "FINISHED")
         else:
@@ -286,12 +291,7 @@ class Search:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     def _study(self) -> optuna.Study | None:
-        study_file = self.dir / STUDY_FILE
-        if not study_file.is_file():
-            return None
-        info = json.loads(study_file.read_text())
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
-        return optuna.load_study(study_name=info["study_name"], storage=storage)
+        return open_study(self.dir)
 
     def _optuna_states(self) -> dict[str, str]:
         """Ray trial id -> complete/pruned/failed, from the Optuna journal (always up to date)."""
@@ -302,6 +302,16 @@ class Search:
             return {}
         return {t.user_attrs["ray_trial_id"]: names[t.state] for t in study.get_trials(deepcopy=False)
                 if t.state in names and "ray_trial_id" in t.user_attrs}
+
+
+def open_study(search_dir: Path) -> optuna.Study | None:
+    """The search's Optuna study (None before its first start)."""
+    study_file = search_dir / STUDY_FILE
+    if not study_file.is_file():
+        return None
+    info = json.loads(study_file.read_text())
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
+    return optuna.load_study(study_name=info["study_name"], storage=storage)
 
 
 def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
