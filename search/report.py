@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def plot_choices(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
 
 def plot_study(study: optuna.Study, objectives: dict[str, str], directory: Path) -> list[Path]:
     """Optuna's hypervolume history and parameter importances (skipped with too few trials)."""
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Some regimes for parameter")
     out = []
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(objectives) > 1 and len(complete) >= 2:
@@ -85,10 +88,11 @@ def plot_study(study: optuna.Study, objectives: dict[str, str], directory: Path)
         ax = optuna.visualization.matplotlib.plot_hypervolume_history(study, reference_point=reference)
         out.append(_save(ax, directory / "hypervolume.png"))
     if len(complete) >= 4:
-        name = next(iter(objectives))
+        name, mode = next(iter(objectives.items()))
+        sign = -1.0 if mode == "max" else 1.0  # PED-ANOVA explains low target values
         try:
             ax = optuna.visualization.matplotlib.plot_param_importances(
-                study, target=lambda t: t.values[0], target_name=name)
+                study, target=lambda t: sign * t.values[0], target_name=name)
             out.append(_save(ax, directory / "importance.png"))
         except (RuntimeError, ValueError, ZeroDivisionError):  # e.g. every trial took the same choices
             pass
