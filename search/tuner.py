@@ -37,6 +37,7 @@ from search.report import write_report
 from search.results import format_front, mark_pareto, read_results, trial_row, write_results
 from search.scheduler import MOASHAScheduler
 from search.trial import TrialSetup, train_trial
+from spaces import ArchSpec
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
 CONFIG_FILE, STUDY_FILE, JOURNAL_FILE, TUNE_DIR = "config.yaml", "study.json", "optuna.journal", "tune"
@@ -244,7 +245,7 @@ class Search:
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
                                         max_concurrent_trials=cfg.concurrency, reuse_actors=True,
-                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=str(self.dir), verbose=verbose,
                 callbacks=[TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
@@ -326,7 +327,14 @@ def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
 
 
 def _trial_name(trial: Any) -> str:
+    """`trial_<id>` (Tune's own name, stable across restores)."""
     return f"trial_{trial.trial_id}"
+
+
+def _trial_dirname(trial: Any) -> str:
+    """A readable directory: `<id>-<family>-<temporal forms>-<frames>x<crop>`."""
+    slug = ArchSpec.from_json(trial.config["arch"]).slug() if "arch" in trial.config else ""
+    return f"{trial.trial_id}-{slug}"[:100]
 
 
 def code_version() -> str:

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from search.data.loader import ClipDataset, make_loader
+from search.data.synth import write_synth
+from search.report import write_report
+from search.results import mark_pareto
+from search.train import DivergedError, OptimConfig, evaluate, make_optimizer, make_scheduler, param_groups, train_epoch
+from spaces import build, get_preset
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny") / "store"
+    write_synth(root, size_name="tiny", seed=1, workers=1, progress=False)
+    return root
+
+
+def _model() -> nn.Module:
+    return build(get_preset("tsn_r50", frames=16, crop=32, num_classes=6).scaled(width=0.125, depth=0.34))
+
+
+def test_training_lowers_the_loss_and_evaluation_reports_groups(tiny: Path) -> None:
+    torch.manual_seed(0)
+    model = _model()
+    loader = make_loader(ClipDataset(tiny, "train", train=True), batch_size=16)
+    cfg = OptimConfig(lr=0.003, batch_size=16)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, warmup_steps=2, total_steps=6 * len(loader))
+    losses = []
+    for epoch in range(6):
+        loader.sampler.set_epoch(epoch)
+        losses.append(train_epoch(model, loader, optimizer, scheduler, device=torch.device("cpu"))["train_loss"])
+    assert losses[-1] < losses[0]
+    metrics = evaluate(model, make_loader(ClipDataset(tiny, "val"), batch_size=16), device=torch.device("cpu"),
+                       group_names=("appearance", "motion", "order"), pairs=((2, 3), (4, 5)))
+    assert set(metrics) >= {"loss", "top1", "top5", "acc_appearance", "acc_motion", "acc_order", "within_pair"}
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
+
+
+def test_no_weight_decay_on_norms_and_biases() -> None:
+    decay, no_decay = param_groups(_model(), 0.05)
+    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim <= 1 for p in no_decay["params"])
+    assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.05
+
+
+def test_a_diverging_loss_stops_training_with_the_reason(tiny: Path) -> None:
+    class Exploding(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1)[:, :6] * self.w * float("inf")
+
+    model = Exploding()
+    loader = make_loader(ClipDataset(tiny, "train", train=True), batch_size=16)
+    with pytest.raises(DivergedError, match="loss became nan after 0 clips"):
+        train_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), None, device=torch.device("cpu"))
+
+
+def test_report_writes_the_plots(tmp_path: Path) -> None:
+    rows = [{"trial_id": f"t{i}", "state": s, "val_top1": a, "gmacs": g, "preset": p, "arch_family": f,
+             "arch_s1_temporal_op": op}
+            for i, (s, a, g, p, f, op) in enumerate([("complete", 0.5, 0.01, "s3d", "inception", "separable"),
+                                                     ("complete", 0.3, 0.002, "", "resnet", "2d"),
+                                                     ("complete", 0.2, 0.02, "", "vov", "3d"),
+                                                     ("pruned", 0.1, 0.005, "", "vov", "2d")])]
+    rows = mark_pareto(rows, {"val_top1": "max", "gmacs": "min"})
+    assert [r["pareto"] for r in rows] == [True, True, False, False]
+    paths = write_report(tmp_path, rows, {"val_top1": "max", "gmacs": "min"}, None)
+    assert [p.name for p in paths] == ["front.png", "choices.png"]
+    assert all(p.stat().st_size > 5000 for p in paths)
