@@ -79,6 +79,7 @@ def plot_study(study: optuna.Study, objectives: dict[str, str], directory: Path)
     """Optuna's hypervolume history and parameter importances (skipped with too few trials)."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Some regimes for parameter")
+    warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
     out = []
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(objectives) > 1 and len(complete) >= 2:

@@ -18,7 +18,7 @@ from search.scheduler import pareto_ranks
 from spaces import ArchSpec
 
 METRIC_KEYS = ("val_top1", "val_top5", "val_loss", "within_pair", "params", "gmacs", "latency_ms",
-               "train_clips_per_s", "train_seconds", "train_loss", "time_total_s")
+               "train_clips_per_s", "train_seconds", "train_loss", "time_total_s", "timestamp")
 RESULTS_FILE = "results.parquet"
 
 
