@@ -280,8 +280,11 @@ class Search:
             state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""))
             if state is not None:  # it ended while the driver was down
                 finish_trial_run(self.client, {"mlflow_run_id": run.info.run_id, "state": state, "reason": ""})
-            elif finished:  # it never ended: its process died for good
-                tracking.finish(self.client, run.info.run_id, "FAILED", reason="trial never finished")
+            elif finished:  # its trial started, then was lost: the driver died before Tune saved it
+                self.client.set_tag(run.info.run_id, "vidnas.orphan", "true")
+                tracking.finish(self.client, run.info.run_id, "KILLED", reason=(
+                    "lost when the driver was killed before Tune saved the trial; another trial took its "
+                    "place and Optuna marks it FAIL"))
             else:  # interrupted: --resume continues this run
                 tracking.finish(self.client, run.info.run_id, "KILLED", reason="interrupted; resume with --resume")
         study = self._study()
