@@ -6,6 +6,7 @@
     vidnas search CONFIG.yaml | --resume SEARCH_DIR
     vidnas report SEARCH_DIR
     vidnas ui [SEARCH_DIR] [--port N]
+    vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from search import commands as searching
+from search import export as exporting
 from search import ui
 from search.config import ConfigError
 from search.data import commands as data
@@ -135,6 +137,8 @@ COMMANDS: dict[str, Command] = {
                       searching.run_search_command),
     "report": Command("the Pareto front of a search directory", searching.add_report, searching.run_report),
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
+    "export": Command("found architectures as spec + weights + card (spaces.load reads them)",
+                      exporting.add_export, exporting.run_export),
     "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
         "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
         "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,

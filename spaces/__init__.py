@@ -5,6 +5,7 @@
 """
 from spaces.build import VideoNet, build
 from spaces.cost import Cost, Latency, cost, measure_latency
+from spaces.load import load, save
 from spaces.presets import PRESETS, Preset, get_preset, list_presets
 from spaces.spec import (
     ArchSpec, BigView, BottleneckBlock, ConvSpec, Family, Gate, HeadSpec, InceptionBlock, SpecError,
@@ -14,5 +15,5 @@ from spaces.spec import (
 __all__ = [
     "ArchSpec", "BigView", "BottleneckBlock", "ConvSpec", "Cost", "Family", "Gate", "HeadSpec", "InceptionBlock",
     "Latency", "PRESETS", "Preset", "SpecError", "SqueezeExcite", "StageSpec", "TemporalOp", "VideoNet",
-    "VoVBlock", "build", "cost", "get_preset", "list_presets", "make_divisible", "measure_latency",
+    "VoVBlock", "build", "cost", "get_preset", "list_presets", "load", "make_divisible", "measure_latency", "save",
 ]

@@ -12,11 +12,16 @@ from pathlib import Path
 import optuna
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
+import spaces
 from search.config import ConfigError, SearchConfig
+from search.data.loader import ClipDataset, make_loader
 from search.data.synth import write_synth
+from search.export import checkpoint_state, export, select
+from search.train import evaluate
 from search.tuner import STUDY_FILE, Search, SearchError, resume_search, run_search
 from spaces import ArchSpec, get_preset
 
@@ -96,6 +101,24 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
         assert [m.step for m in history] == [1, 2] and history[-1].value == pytest.approx(row["val_top1"])
         spec = json.loads(Path(client.download_artifacts(child.info.run_id, "spec.json", str(tmp_path))).read_text())
         assert ArchSpec.from_dict(spec).to_json() == row["spec"]
+
+
+    # export the best trial and load it back in one line: it scores what the search reported
+    exported = export(cfg.search_dir, tmp_path / "exports", select(outcome.rows, best="val_top1"))
+    model = spaces.load(exported[0])
+    best = max(outcome.rows, key=lambda r: r["val_top1"])
+    assert exported[0].name == best["trial_id"]
+    state = checkpoint_state(cfg.search_dir, best["trial_id"])
+    reference = spaces.build(ArchSpec.from_json(state["spec"]))
+    reference.load_state_dict(state["model"])
+    clip = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip), reference.eval()(clip))
+    val = make_loader(ClipDataset(store, "val", frames=8), batch_size=16)
+    metrics = evaluate(model, val, device=torch.device("cpu"), group_names=("appearance", "motion", "order"))
+    assert metrics["top1"] == pytest.approx(best["val_top1"], abs=1e-6)
+    card = json.loads((exported[0] / "card.json").read_text())
+    assert card["input"]["shape"] == [3, 8, 32, 32] and card["source"]["trial_id"] == best["trial_id"]
 
 
 def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tmp_path: Path) -> None:

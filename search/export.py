@@ -1,0 +1,84 @@
+"""`vidnas export`: the architectures a search found, as spec + weights + model card directories
+that `spaces.load` turns back into networks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from search.results import read_results
+from search.trial import STATE_FILE
+from search.tuner import SearchError, TUNE_DIR
+from spaces import ArchSpec
+from spaces.load import save
+
+
+def select(rows: list[dict[str, Any]], *, pareto: bool = False, best: str | None = None,
+           trial: str | None = None) -> list[dict[str, Any]]:
+    """The Pareto front, the best complete trial by a metric (max for accuracies, min for costs),
+    or one trial by id."""
+    complete = [r for r in rows if r["state"] == "complete"]
+    if trial is not None:
+        chosen = [r for r in rows if r["trial_id"] == trial]
+        if not chosen:
+            raise SearchError(f"--trial {trial}: no such trial; trials: {', '.join(r['trial_id'] for r in rows)}")
+        return chosen
+    if best is not None:
+        scored = [r for r in complete if isinstance(r.get(best), (int, float))]
+        if not scored:
+            metrics = sorted(k for k, v in (complete[0] if complete else {}).items() if isinstance(v, float))
+            raise SearchError(f"--best {best}: not a metric of the complete trials; metrics: {', '.join(metrics)}")
+        lower_is_better = best in ("gmacs", "params", "latency_ms") or best.endswith("loss")
+        return [min(scored, key=lambda r: r[best]) if lower_is_better else max(scored, key=lambda r: r[best])]
+    if pareto:
+        return [r for r in complete if r.get("pareto")]
+    raise SearchError("choose --pareto, --best METRIC or --trial ID")
+
+
+def checkpoint_state(search_dir: Path, trial_id: str) -> dict[str, Any]:
+    """The last checkpoint of a trial (model, optimizer, epoch, spec), read with weights_only=True."""
+    dirs = sorted((search_dir / TUNE_DIR).glob(f"{trial_id}-*/checkpoint_*")) + sorted(
+        (search_dir / TUNE_DIR).glob(f"trial_{trial_id}/checkpoint_*"))
+    if not dirs:
+        raise SearchError(f"trial {trial_id}: no checkpoint under {search_dir / TUNE_DIR}")
+    return torch.load(dirs[-1] / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path]:
+    written = []
+    for row in rows:
+        state = checkpoint_state(search_dir, row["trial_id"])
+        spec = ArchSpec.from_json(state["spec"])
+        card = {"source": {"search_dir": str(search_dir), "trial_id": row["trial_id"],
+                           "mlflow_run_id": row.get("mlflow_run_id"), "epochs": state["epoch"],
+                           "preset": row.get("preset") or None},
+                "input": {"shape": [3, spec.frames, spec.crop, spec.crop], "layout": "(B, C, T, H, W)",
+                          "normalize": "(x / 255 - 0.45) / 0.225", "num_classes": spec.num_classes},
+                "cost": {"params": row.get("params"), "gmacs (multiply-adds / 1e9 per clip)": row.get("gmacs"),
+                         "latency_ms (batch 1, search device)": row.get("latency_ms")},
+                "metrics": {k: v for k, v in row.items() if k.startswith(("val_", "acc_", "within_"))},
+                "architecture": row.get("slug")}
+        written.append(save(out / row["trial_id"], spec, state["model"], card))
+    return written
+
+
+def run_export(args: Any) -> int:
+    path = args.search_dir.expanduser().resolve()
+    rows = read_results(path)
+    if not rows:
+        raise SearchError(f"{path}: no results (is it a search directory with ended trials?)")
+    chosen = select(rows, pareto=args.pareto, best=args.best, trial=args.trial)
+    for directory in export(path, args.out, chosen):
+        print(f"exported {directory}")
+    print(f"load one with: spaces.load('{args.out / chosen[0]['trial_id']}')")
+    return 0
+
+
+def add_export(p: Any) -> None:
+    p.add_argument("search_dir", type=Path)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pareto", action="store_true", help="every architecture on the Pareto front")
+    which.add_argument("--best", metavar="METRIC", help="the best complete trial by METRIC (e.g. val_top1)")
+    which.add_argument("--trial", metavar="ID", help="one trial by id")
+    p.add_argument("--out", type=Path, required=True, help="directory to write <trial_id>/ folders into")

@@ -1,0 +1,72 @@
+"""Found architectures as plain files: spec + weights -> an nn.Module in one line.
+
+An exported model is a directory::
+
+    spec.json     the ArchSpec
+    weights.pt    the model's state_dict (tensors only: read with torch.load(weights_only=True))
+    card.json     where it came from, its metrics and cost, its input shape
+
+Example:
+    >>> model = spaces.load("exports/demo/ff71cc94")  # doctest: +SKIP
+    >>> logits = model(torch.randn(1, 3, 16, 32, 32))   # doctest: +SKIP
+
+`load` needs only torch and this package; `models:/NAME@ALIAS` URIs (the MLflow registry) also
+need mlflow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spaces.build import VideoNet, build
+from spaces.schema import SpecError
+from spaces.spec import ArchSpec
+
+SPEC_FILE, WEIGHTS_FILE, CARD_FILE = "spec.json", "weights.pt", "card.json"
+
+
+def save(directory: str | os.PathLike[str], spec: ArchSpec, state_dict: dict[str, torch.Tensor],
+         card: dict[str, Any] | None = None) -> Path:
+    """Write an exported model; the weights must fit `build(spec)` exactly."""
+    directory = Path(directory)
+    build(spec).load_state_dict(state_dict)  # refuse to write weights that do not fit the spec
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SPEC_FILE).write_text(spec.to_json(indent=2))
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, directory / WEIGHTS_FILE)
+    (directory / CARD_FILE).write_text(json.dumps(card or {}, indent=2, default=str))
+    return directory
+
+
+def load(location: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> VideoNet:
+    """The network of an exported directory (or an MLflow `models:/NAME@ALIAS` / `runs:/ID/PATH`
+    URI holding one), weights loaded, in eval mode."""
+    location = str(location)
+    if location.startswith(("models:/", "runs:/")):
+        return _load_mlflow(location, map_location)
+    directory = Path(location).expanduser()
+    if not (directory / SPEC_FILE).is_file():
+        raise SpecError("location", location, f"must be a directory with {SPEC_FILE} and {WEIGHTS_FILE}")
+    spec = ArchSpec.from_json((directory / SPEC_FILE).read_text())
+    model = build(spec)
+    if (directory / WEIGHTS_FILE).is_file():
+        state = torch.load(directory / WEIGHTS_FILE, map_location=map_location, weights_only=True)
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def _load_mlflow(uri: str, map_location: str | torch.device) -> VideoNet:
+    import mlflow  # only for registry and run URIs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        if not (Path(local) / SPEC_FILE).is_file():  # a registered model keeps its files one level down
+            found = next(Path(local).rglob(SPEC_FILE), None)
+            if found is None:
+                raise SpecError("location", uri, f"holds no {SPEC_FILE}")
+            local = str(found.parent)
+        return load(local, map_location=map_location)
