@@ -7,6 +7,7 @@
     vidnas report SEARCH_DIR
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
+    vidnas cluster up --local [--state DIR] | down | status
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from cluster import commands as clustering
+from cluster.local import ClusterError
 from search import commands as searching
 from search import export as exporting
 from search import ui
@@ -139,6 +142,11 @@ COMMANDS: dict[str, Command] = {
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",
                       exporting.add_export, exporting.run_export),
+    "cluster": Command("a local Ray head + MLflow server to submit searches to", subcommands={
+        "up": Command("start them (127.0.0.1), recording their pids", clustering.add_up, clustering.run_up),
+        "down": Command("stop exactly the recorded processes", clustering.add_down, clustering.run_down),
+        "status": Command("addresses of the running local cluster", clustering.add_down, clustering.run_status),
+    }),
     "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
         "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
         "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,
@@ -147,7 +155,7 @@ COMMANDS: dict[str, Command] = {
                         data.run_info),
     }),
 }
-USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError, ConfigError, SearchError)
+USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError, ConfigError, SearchError, ClusterError)
 
 
 class _Parser(argparse.ArgumentParser):
