@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cluster import jobs
 from cluster.local import LocalCluster, down, up
 
 DEFAULT_STATE = Path(".vidnas/cluster")
@@ -39,4 +40,64 @@ def run_down(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     c = LocalCluster.read(args.state)
     print(f"Ray head {c.ray_address}, Jobs API {c.dashboard_url}, MLflow {c.tracking_uri}, {len(c.pids)} processes")
+    return 0
+
+
+def _add_address(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", required=True, help="the Ray Jobs API, e.g. http://127.0.0.1:8265")
+
+
+def add_submit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="a search config (YAML)")
+    _add_address(p)
+    p.add_argument("--tracking-uri", help="the MLflow server the trials log to (overrides the config)")
+    p.add_argument("--job-id", help="a submission id (default: Ray's)")
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    job_id = jobs.submit(args.config, args.address, tracking_uri=args.tracking_uri, job_id=args.job_id)
+    print(f"submitted {job_id}\nfollow it:  vidnas logs {job_id} --follow --address {args.address}\n"
+          f"dashboard:  {args.address}/#/jobs/{job_id}")
+    return 0
+
+
+def add_jobs(p: argparse.ArgumentParser) -> None:
+    _add_address(p)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    for job in jobs.client(args.address).list_jobs():
+        print(f"{job.submission_id or job.job_id:<28} {str(job.status.value):<10} {job.entrypoint[:60]}")
+    return 0
+
+
+def add_logs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_id")
+    _add_address(p)
+    p.add_argument("--follow", action="store_true", help="stream until the job ends")
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    client = jobs.client(args.address)
+    if not args.follow:
+        print(client.get_job_logs(args.job_id), end="")
+        return 0
+    import asyncio
+
+    async def tail() -> None:
+        async for lines in client.tail_job_logs(args.job_id):
+            print(lines, end="", flush=True)
+
+    asyncio.run(tail())
+    return 0
+
+
+def add_stop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_id")
+    _add_address(p)
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    stopped = jobs.client(args.address).stop_job(args.job_id)
+    print(f"{args.job_id}: {'stop requested' if stopped else 'was not running'}")
     return 0

@@ -104,8 +104,10 @@ def down(state_dir: str | Path, *, timeout: float = 60.0) -> list[int]:
 
 def _spawn(command: list[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:  # a session of its own: its group is exactly what we started
+        # jobs run `python`: this environment's, with vidnas's dependencies
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0"})
+                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "PATH": path})
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:

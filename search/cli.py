@@ -8,6 +8,7 @@
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas cluster up --local [--state DIR] | down | status
+    vidnas submit CONFIG.yaml --address URL [--tracking-uri URI]; vidnas jobs | logs JOB | stop JOB --address URL
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
@@ -147,6 +148,10 @@ COMMANDS: dict[str, Command] = {
         "down": Command("stop exactly the recorded processes", clustering.add_down, clustering.run_down),
         "status": Command("addresses of the running local cluster", clustering.add_down, clustering.run_status),
     }),
+    "submit": Command("submit a search to a Ray cluster (Jobs API)", clustering.add_submit, clustering.run_submit),
+    "jobs": Command("the jobs of a Ray cluster", clustering.add_jobs, clustering.run_jobs),
+    "logs": Command("a job's output (--follow to stream it)", clustering.add_logs, clustering.run_logs),
+    "stop": Command("stop a job", clustering.add_stop, clustering.run_stop),
     "data": Command("clip stores: the built-in benchmark, importing datasets, inspecting a store", subcommands={
         "synth": Command("generate the built-in benchmark into a new store", data.add_synth, data.run_synth),
         "import": Command("import a video dataset (resumable; bad videos are reported)", data.add_import,

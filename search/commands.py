@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -16,16 +17,20 @@ from search.tuner import CONFIG_FILE, SearchError, open_study, resume_search, ru
 def add_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", type=Path, help="a search config (YAML)")
     p.add_argument("--resume", type=Path, metavar="SEARCH_DIR", help="finish an interrupted search")
+    p.add_argument("--config-env", metavar="VAR", help=argparse.SUPPRESS)  # `vidnas submit`: config in $VAR
     p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Tune's progress output")
 
 
 def run_search_command(args: argparse.Namespace) -> int:
-    if (args.config is None) == (args.resume is None):
+    if sum(x is not None for x in (args.config, args.resume, args.config_env)) != 1:
         raise SearchError("give a config to start a search, or --resume SEARCH_DIR to finish one")
     start = time.perf_counter()
     if args.resume is not None:
         outcome = resume_search(args.resume, num_cpus=args.cpus, verbose=args.verbose)
+    elif args.config_env is not None:
+        cfg = SearchConfig.from_dict(yaml.safe_load(os.environ[args.config_env]), where=f"${args.config_env}")
+        outcome = run_search(cfg, num_cpus=args.cpus, verbose=args.verbose)
     else:
         outcome = run_search(SearchConfig.from_yaml(args.config), num_cpus=args.cpus, verbose=args.verbose)
     cfg = SearchConfig.from_dict(yaml.safe_load((outcome.search_dir / CONFIG_FILE).read_text()))

@@ -180,9 +180,11 @@ class Search:
         (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         self.experiment_id, self.parent_id = self._open_tracking()
         started_ray = not ray.is_initialized()
-        if started_ray:
-            ray.init(address=self.cfg.address or "local", num_cpus=num_cpus if not self.cfg.address else None,
-                     include_dashboard=False, configure_logging=False, log_to_driver=verbose > 1)
+        if started_ray and self.cfg.address:  # join a cluster (a submitted job uses "auto")
+            ray.init(address=self.cfg.address, configure_logging=False, log_to_driver=verbose > 1)
+        elif started_ray:  # a Ray of our own; never attach silently to a `ray start` on this machine
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
+                     log_to_driver=verbose > 1)
         try:
             trainable = self._trainable()
             if resume:

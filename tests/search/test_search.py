@@ -150,7 +150,7 @@ def _ray_children(pid: int) -> list[int]:
 def test_a_killed_search_resumes_without_losing_or_duplicating_trials(store: str, tmp_path: Path) -> None:
     cfg = _config(store, tmp_path, trials=4, epochs=3, concurrency=2)
     config_path = tmp_path / "search.yaml"
-    config_path.write_text(yaml.safe_dump(cfg.to_dict()))
+    config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     proc = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(config_path), "--cpus", "2",
                              "--verbose", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
