@@ -7,6 +7,7 @@
     vidnas report SEARCH_DIR
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
+    vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
     vidnas cluster up --local [--state DIR] | down | status
     vidnas submit CONFIG.yaml --address URL [--tracking-uri URI]; vidnas jobs | logs JOB | stop JOB --address URL
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
@@ -28,6 +29,7 @@ from cluster import commands as clustering
 from cluster.local import ClusterError
 from search import commands as searching
 from search import export as exporting
+from search import registry
 from search import ui
 from search.config import ConfigError
 from search.data import commands as data
@@ -143,6 +145,8 @@ COMMANDS: dict[str, Command] = {
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",
                       exporting.add_export, exporting.run_export),
+    "register": Command("put a found architecture in the MLflow model registry (with an alias)",
+                        registry.add_register, registry.run_register),
     "cluster": Command("a local Ray head + MLflow server to submit searches to", subcommands={
         "up": Command("start them (127.0.0.1), recording their pids", clustering.add_up, clustering.run_up),
         "down": Command("stop exactly the recorded processes", clustering.add_down, clustering.run_down),

@@ -42,12 +42,13 @@ def save(directory: str | os.PathLike[str], spec: ArchSpec, state_dict: dict[str
     return directory
 
 
-def load(location: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> VideoNet:
+def load(location: str | os.PathLike[str], *, map_location: str | torch.device = "cpu",
+         tracking_uri: str | None = None) -> VideoNet:
     """The network of an exported directory (or an MLflow `models:/NAME@ALIAS` / `runs:/ID/PATH`
-    URI holding one), weights loaded, in eval mode."""
+    URI holding one, from `tracking_uri` or $MLFLOW_TRACKING_URI), weights loaded, in eval mode."""
     location = str(location)
     if location.startswith(("models:/", "runs:/")):
-        return _load_mlflow(location, map_location)
+        return _load_mlflow(location, map_location, tracking_uri)
     directory = Path(location).expanduser()
     if not (directory / SPEC_FILE).is_file():
         raise SpecError("location", location, f"must be a directory with {SPEC_FILE} and {WEIGHTS_FILE}")
@@ -59,11 +60,20 @@ def load(location: str | os.PathLike[str], *, map_location: str | torch.device =
     return model.eval()
 
 
-def _load_mlflow(uri: str, map_location: str | torch.device) -> VideoNet:
+def _load_mlflow(uri: str, map_location: str | torch.device, tracking_uri: str | None) -> VideoNet:
     import mlflow  # only for registry and run URIs
 
+    if uri.startswith("models:/"):  # resolve through the registry of the same server
+        client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        name, _, ref = uri.removeprefix("models:/").partition("@")
+        if ref:
+            version = client.get_model_version_by_alias(name, ref)
+        else:
+            name, _, number = name.partition("/")
+            version = client.get_model_version(name, number)
+        uri = version.source
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
         if not (Path(local) / SPEC_FILE).is_file():  # a registered model keeps its files one level down
             found = next(Path(local).rglob(SPEC_FILE), None)
             if found is None:

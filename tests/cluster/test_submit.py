@@ -15,6 +15,7 @@ from cluster.jobs import submit, wait
 from cluster.local import ClusterError, down, up
 from search.data.synth import write_synth
 from search.export import checkpoint_state, export, select
+from search.registry import register
 from search.results import read_results
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -58,8 +59,15 @@ def test_submit_a_search_to_a_local_cluster_and_reuse_what_it_found(tmp_path: Pa
         clip = torch.randn(2, 3, 8, 32, 32)
         with torch.no_grad():
             torch.testing.assert_close(model(clip), reference.eval()(clip))
-        assert json.loads((exported[0] / "card.json").read_text())["source"]["mlflow_run_id"] in {
-            c.info.run_id for c in children}
+        run_id = json.loads((exported[0] / "card.json").read_text())["source"]["mlflow_run_id"]
+        assert run_id in {c.info.run_id for c in children}
+
+        # the registry, through the server: register the best trial's run, load it back by alias
+        info = register(run_id, "job-best", alias="champion", tracking_uri=cluster.tracking_uri)
+        assert info["run_id"] == run_id
+        again = spaces.load("models:/job-best@champion", tracking_uri=cluster.tracking_uri)
+        with torch.no_grad():
+            torch.testing.assert_close(again(clip), model(clip))
     finally:
         stopped = down(tmp_path / "cluster")
     assert cluster.ray_pid in stopped
