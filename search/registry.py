@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from search.export import export
 from search.results import read_results
-from search.tracking import PARENT_TAG, SEARCH_TAG, TRIAL_TAG
+from search.tracking import PARENT_TAG, SEARCH_TAG, TRIAL_TAG, experiment
 from search.tuner import SearchError
 from spaces.load import CARD_FILE, SPEC_FILE, WEIGHTS_FILE
 
@@ -57,8 +57,9 @@ def _register_dir(client: MlflowClient, path: Path, name: str, alias: str | None
                   run_id: str | None = None) -> dict[str, Any]:
     card = json.loads((path / CARD_FILE).read_text()) if (path / CARD_FILE).is_file() else {}
     if run_id is None:  # a run of its own, in an experiment for registered architectures
-        experiment = client.get_experiment_by_name("vidnas-registry")
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment("vidnas-registry")
+        uri = client.tracking_uri
+        local = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" if uri.startswith("sqlite:///") else None
+        experiment_id = experiment(client, "vidnas-registry", local)
         run_id = client.create_run(experiment_id, run_name=f"register-{name}").info.run_id
         client.set_terminated(run_id, "FINISHED")
     for file in (SPEC_FILE, WEIGHTS_FILE, CARD_FILE):
