@@ -1,7 +1,6 @@
 """`vidnas ui [SEARCH_DIR]`: the MLflow UI over a search's tracking store, on 127.0.0.1 only."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,14 +10,9 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
+from cluster.local import free_port
 from search.config import SearchConfig
 from search.tuner import CONFIG_FILE, SearchError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
