@@ -5,6 +5,7 @@
     vidnas spec --preset NAME [--frames N --crop N --classes N]
     vidnas search CONFIG.yaml | --resume SEARCH_DIR
     vidnas report SEARCH_DIR
+    vidnas train PRESET_OR_SPEC --data STORE --epochs N [--address ...]
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
@@ -142,6 +143,8 @@ COMMANDS: dict[str, Command] = {
     "search": Command("run a search (or --resume one) and print its Pareto front", searching.add_search,
                       searching.run_search_command),
     "report": Command("the Pareto front of a search directory", searching.add_report, searching.run_report),
+    "train": Command("train one architecture (a preset or spec file) at full budget, tracked in MLflow",
+                     searching.add_train, searching.run_train),
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",
                       exporting.add_export, exporting.run_export),

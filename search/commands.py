@@ -11,7 +11,9 @@ import yaml
 from search.config import SearchConfig
 from search.results import format_front, read_results
 from search.report import write_report
-from search.tuner import CONFIG_FILE, SearchError, open_study, resume_search, run_search
+from search.data.store import ClipStore
+from search.tuner import CONFIG_FILE, SearchError, open_study, resume_search, run_search, train_spec
+from spaces import ArchSpec, get_preset
 
 
 def add_search(p: argparse.ArgumentParser) -> None:
@@ -57,4 +59,50 @@ def run_report(args: argparse.Namespace) -> int:
     print(format_front(rows, cfg.objectives))
     plots = write_report(path, rows, cfg.objectives, open_study(path))
     print("\nplots: " + ", ".join(str(p) for p in plots))
+    return 0
+
+
+def add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("arch", help="a preset name or an ArchSpec JSON file (e.g. an export's spec.json)")
+    p.add_argument("--data", required=True, help="the clip store to train on (path or URI)")
+    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--width", type=float, default=1.0, help="scale a preset's widths (default 1)")
+    p.add_argument("--depth", type=float, default=1.0, help="scale a preset's blocks per stage (default 1)")
+    p.add_argument("--frames", type=int, help="input frames (default: the store's clip length)")
+    p.add_argument("--crop", type=int, help="input crop (default: the store's frame size)")
+    p.add_argument("--name", help="run name (default: train-ARCH)")
+    p.add_argument("--storage", default="results", help="parent of the run directory (default results)")
+    p.add_argument("--address", help="a Ray cluster address (default: a local Ray)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the run directory)")
+    p.add_argument("--cpus", type=int, default=2, help="CPUs for the trial (default 2)")
+    p.add_argument("--gpus", type=float, default=0.0, help="GPUs for the trial (default 0)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    store = ClipStore.open(args.data)
+    meta = store.meta
+    shape = {"frames": args.frames or meta.frames, "crop": args.crop or min(meta.height, meta.width),
+             "num_classes": len(meta.classes)}
+    path = Path(args.arch)
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise SearchError(f"{path}: no such spec file")
+        spec = ArchSpec.from_json(path.read_text()).replace(**shape)
+        label = path.parent.name if path.name == "spec.json" else path.stem
+    else:
+        spec = get_preset(args.arch, **shape).scaled(width=args.width, depth=args.depth)
+        label = args.arch
+    cfg = SearchConfig.from_dict({
+        "name": args.name or f"train-{label}".replace(".", "_"), "data": args.data, "storage": args.storage,
+        "trials": 1, "epochs": args.epochs, "min_epochs": 1, "early_stopping": False, "concurrency": 1,
+        "cpus_per_trial": args.cpus, "gpus_per_trial": args.gpus, "address": args.address,
+        "tracking_uri": args.tracking_uri,
+        "space": {"frames": [spec.frames], "crop": spec.crop, "num_classes": spec.num_classes}})
+    start = time.perf_counter()
+    outcome = train_spec(spec, cfg, num_cpus=args.cpus if not args.address else None)
+    row = outcome.rows[0] if outcome.rows else {}
+    print(f"\n{spec.slug()}: {row.get('state', 'no result')} after {row.get('epochs', 0)} epochs, "
+          f"val_top1 {row.get('val_top1')}, within_pair {row.get('within_pair')}, GMACs {row.get('gmacs')} "
+          f"({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
+          f"`vidnas export {outcome.search_dir} --best val_top1 --out DIR`")
     return 0

@@ -65,9 +65,23 @@ def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path
 
 def run_export(args: Any) -> int:
     path = args.search_dir.expanduser().resolve()
+    if not path.is_dir():  # an MLflow trial run id: export that trial
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        from search.registry import export_run
+        client = MlflowClient(args.tracking_uri)
+        try:
+            run = client.get_run(str(args.search_dir))
+        except MlflowException:
+            raise SearchError(f"{args.search_dir}: neither a search directory nor an MLflow run id") from None
+        print(f"exported {export_run(client, run, args.out)}")
+        return 0
     rows = read_results(path)
     if not rows:
         raise SearchError(f"{path}: no results (is it a search directory with ended trials?)")
+    if not (args.pareto or args.best or args.trial):
+        raise SearchError("choose --pareto, --best METRIC or --trial ID")
     chosen = select(rows, pareto=args.pareto, best=args.best, trial=args.trial)
     for directory in export(path, args.out, chosen):
         print(f"exported {directory}")
@@ -76,8 +90,9 @@ def run_export(args: Any) -> int:
 
 
 def add_export(p: Any) -> None:
-    p.add_argument("search_dir", type=Path)
-    which = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("search_dir", type=Path, help="a search directory, or an MLflow trial run id")
+    p.add_argument("--tracking-uri", help="for a run id: the MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    which = p.add_mutually_exclusive_group()
     which.add_argument("--pareto", action="store_true", help="every architecture on the Pareto front")
     which.add_argument("--best", metavar="METRIC", help="the best complete trial by METRIC (e.g. val_top1)")
     which.add_argument("--trial", metavar="ID", help="one trial by id")

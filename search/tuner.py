@@ -169,7 +169,8 @@ class Search:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+    def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1,
+            fixed: ArchSpec | None = None) -> Outcome:
         self.dir.mkdir(parents=True, exist_ok=True)
         tune_dir = self.dir / TUNE_DIR
         if resume and not (tune_dir / "tuner.pkl").exists():
@@ -189,6 +190,8 @@ class Search:
             trainable = self._trainable()
             if resume:
                 tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=True, resume_unfinished=True)
+            elif fixed is not None:
+                tuner = self._fixed_tuner(trainable, verbose, fixed)
             else:
                 tuner = self._new_tuner(trainable, verbose)
             grid = tuner.fit()
@@ -248,12 +251,24 @@ class Search:
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
                                         max_concurrent_trials=cfg.concurrency, reuse_actors=True,
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(
-                name=TUNE_DIR, storage_path=str(self.dir), verbose=verbose,
-                callbacks=[TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
-                                            self.parent_id, cfg.objectives, self.presets)],
-                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+            run_config=self._run_config(verbose))
+
+    def _fixed_tuner(self, trainable: Any, verbose: int, spec: ArchSpec) -> tune.Tuner:
+        """One run of one architecture at full budget (`vidnas train`)."""
+        return tune.Tuner(
+            trainable, param_space={"arch": spec.to_json()},
+            tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=_trial_name,
+                                        trial_dirname_creator=_trial_dirname),
+            run_config=self._run_config(verbose))
+
+    def _run_config(self, verbose: int) -> tune.RunConfig:
+        cfg = self.cfg
+        return tune.RunConfig(
+            name=TUNE_DIR, storage_path=str(self.dir), verbose=verbose,
+            callbacks=[TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
+                                        self.parent_id, cfg.objectives, self.presets)],
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -354,6 +369,11 @@ def code_version() -> str:
 
 def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
     return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose)
+
+
+def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+    """Train one architecture at full budget as a single Tune run, tracked like a search of one."""
+    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, fixed=spec)
 
 
 def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:

@@ -15,6 +15,7 @@ from cluster.jobs import submit, wait
 from cluster.local import ClusterError, down, up
 from search.data.synth import write_synth
 from search.export import checkpoint_state, export, select
+from search.cli import main
 from search.registry import register
 from search.results import read_results
 
@@ -61,6 +62,10 @@ def test_submit_a_search_to_a_local_cluster_and_reuse_what_it_found(tmp_path: Pa
             torch.testing.assert_close(model(clip), reference.eval()(clip))
         run_id = json.loads((exported[0] / "card.json").read_text())["source"]["mlflow_run_id"]
         assert run_id in {c.info.run_id for c in children}
+
+        # the same trial exported from its MLflow run id
+        assert main(["export", run_id, "--tracking-uri", cluster.tracking_uri, "--out", str(tmp_path / "by_run")]) == 0
+        torch.testing.assert_close(spaces.load(tmp_path / "by_run" / exported[0].name)(clip), model(clip))
 
         # the registry, through the server: register the best trial's run, load it back by alias
         info = register(run_id, "job-best", alias="champion", tracking_uri=cluster.tracking_uri)

@@ -210,3 +210,25 @@ def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: P
     (search_dir / "tune").mkdir(parents=True)
     with pytest.raises(SearchError, match="already holds a search; resume it with"):
         Search(_config(store, tmp_path)).run(resume=False)
+
+
+def test_train_one_architecture_at_full_budget(store: str, tmp_path: Path, capsys) -> None:
+    from search.cli import main
+    code = main(["train", "tsn_r50", "--data", store, "--epochs", "2", "--width", "0.125", "--depth", "0.34",
+                 "--frames", "8", "--storage", str(tmp_path / "results"), "--cpus", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "complete after 2 epochs" in out
+    run_dir = tmp_path / "results" / "train-tsn_r50"
+    rows = pq.read_table(run_dir / "results.parquet").to_pylist()
+    assert len(rows) == 1 and rows[0]["state"] == "complete"
+    expected = get_preset("tsn_r50", frames=8, crop=32, num_classes=6).scaled(width=0.125, depth=0.34)
+    assert ArchSpec.from_json(rows[0]["spec"]) == expected
+    cfg = SearchConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    _, parents, children = _mlflow(cfg)
+    assert len(parents) == 1 and len(children) == 1 and children[0].info.status == "FINISHED"
+    # and a found architecture's spec file trains the same way
+    spec_file = tmp_path / "arch.json"
+    spec_file.write_text(expected.to_json())
+    assert main(["train", str(spec_file), "--data", store, "--epochs", "1", "--storage", str(tmp_path / "results"),
+                 "--cpus", "1", "--frames", "8"]) == 0
+    assert main(["train", "nonexistent.json", "--data", store, "--epochs", "1"]) == 2
