@@ -7,8 +7,11 @@ An exported model is a directory::
     card.json     where it came from, its metrics and cost, its input shape
 
 Example:
-    >>> model = spaces.load("exports/demo/ff71cc94")  # doctest: +SKIP
-    >>> logits = model(torch.randn(1, 3, 16, 32, 32))   # doctest: +SKIP
+    >>> import tempfile, torch, spaces
+    >>> spec = spaces.get_preset("tsn_r50", frames=2, crop=32, num_classes=3).scaled(width=0.125, depth=0.34)
+    >>> directory = spaces.save(tempfile.mkdtemp(), spec, spaces.build(spec).state_dict())
+    >>> spaces.load(directory)(torch.randn(1, 3, 2, 32, 32)).shape
+    torch.Size([1, 3])
 
 `load` needs only torch and this package; `models:/NAME@ALIAS` URIs (the MLflow registry) also
 need mlflow.
