@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from common import store_or_synth
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.data.synth import write_synth
 from search.train import OptimConfig, make_optimizer
 from spaces import build, cost, get_preset
 
@@ -80,10 +80,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.store or Path(tmp) / "synth"
-        if args.store is None:
-            write_synth(root, size_name="demo", progress=False)
-        store = ClipStore.open(root)
+        store = ClipStore.open(store_or_synth(args.store, tmp))
         meta = store.meta
         print(f"store {meta.name}: clips of {meta.frames}x{meta.height}x{meta.width}x3 uint8, batch 32, "
               f"torch threads {torch.get_num_threads()}")

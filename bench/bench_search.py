@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import store_or_synth
 from search.config import SearchConfig
-from search.data.synth import write_synth
 from search.tuner import run_search
 
 
@@ -30,9 +30,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = args.store or Path(tmp) / "demo"
-        if args.store is None:
-            write_synth(store, size_name="demo", progress=False)
+        store = store_or_synth(args.store, tmp)
         cfg = SearchConfig.from_dict({
             "name": "overhead", "data": str(store), "storage": str(Path(tmp) / "results"), "trials": args.trials,
             "epochs": args.epochs, "early_stopping": False, "concurrency": args.concurrency, "sampler": "random",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
+from common import store_or_synth
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.data.synth import write_synth
 from search.train import OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
 from spaces import build, cost, get_preset
 
@@ -63,10 +63,7 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
     panel = [(n, w, d) for n, w, d in DEFAULT if not args.presets or n in args.presets]
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.store or Path(tmp) / "synth"
-        if args.store is None:
-            write_synth(root, size_name=args.size, seed=args.seed, progress=False)
-        store = ClipStore.open(root)
+        store = ClipStore.open(store_or_synth(args.store, tmp, size=args.size, seed=args.seed))
         print(f"store {store.meta.name}: {store.num_clips('train')} train / {store.num_clips('val')} val clips of "
               f"{store.meta.frames}x{store.meta.height}x{store.meta.width}, {len(store.meta.classes)} classes; "
               f"{args.epochs} epochs, {args.optimizer} lr {args.lr}, batch 32, {torch.get_num_threads()} threads")

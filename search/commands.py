@@ -12,7 +12,7 @@ from search.config import SearchConfig
 from search.results import format_front, read_results
 from search.report import write_report
 from search.data.store import ClipStore
-from search.tuner import CONFIG_FILE, SearchError, open_study, resume_search, run_search, train_spec
+from search.tuner import SearchError, load_search_config, open_study, resume_search, run_search, train_spec
 from spaces import ArchSpec, get_preset
 
 
@@ -35,7 +35,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         outcome = run_search(cfg, num_cpus=args.cpus, verbose=args.verbose)
     else:
         outcome = run_search(SearchConfig.from_yaml(args.config), num_cpus=args.cpus, verbose=args.verbose)
-    cfg = SearchConfig.from_dict(yaml.safe_load((outcome.search_dir / CONFIG_FILE).read_text()))
+    cfg = load_search_config(outcome.search_dir)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")
     if not outcome.finished:
@@ -49,10 +49,8 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    path = args.search_dir.expanduser().resolve()
-    if not (path / CONFIG_FILE).is_file():
-        raise SearchError(f"{path}: not a search directory (no {CONFIG_FILE})")
-    cfg = SearchConfig.from_dict(yaml.safe_load((path / CONFIG_FILE).read_text()))
+    cfg = load_search_config(args.search_dir)
+    path = cfg.search_dir
     rows = read_results(path)
     if not rows:
         raise SearchError(f"{path}: no trial has ended yet")

@@ -81,7 +81,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                                 spec.choices() | {"slug": spec.slug()}, spec.to_json(indent=2))
     c = cost(spec)
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
-              "latency_ms": measure_latency(build(spec), frames=spec.frames, crop=spec.crop, device=device,
+              "latency_ms": measure_latency(model, frames=spec.frames, crop=spec.crop, device=device,
                                             warmup=1, repeats=3, channels_last=channels_last, backward=False).forward_ms}
     if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
         tune.report({**static, "epoch": 0, "status": "failed",

@@ -376,12 +376,17 @@ def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None
     return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, fixed=spec)
 
 
-def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+def load_search_config(search_dir: str | Path) -> SearchConfig:
+    """The config a search directory runs (following the directory if it was moved since)."""
     path = Path(search_dir).expanduser().resolve()
     if not (path / CONFIG_FILE).is_file():
         raise SearchError(f"{path}: not a search directory (no {CONFIG_FILE})")
     cfg = SearchConfig.from_dict(yaml.safe_load((path / CONFIG_FILE).read_text()), where=str(path / CONFIG_FILE))
-    if cfg.search_dir != path:  # moved since: follow the directory
+    if cfg.search_dir != path:
         cfg = dataclasses.replace(cfg, storage=str(path.parent), name=path.name)
-    return Search(cfg).run(resume=True, num_cpus=num_cpus, verbose=verbose)
+    return cfg
+
+
+def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
+    return Search(load_search_config(search_dir)).run(resume=True, num_cpus=num_cpus, verbose=verbose)
 

@@ -7,22 +7,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import yaml
 from mlflow.tracking import MlflowClient
 
 from cluster.local import free_port
-from search.config import SearchConfig
-from search.tuner import CONFIG_FILE, SearchError
+from search.tuner import SearchError, load_search_config
 
 
 def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
     """Start `mlflow server` (one worker) on the search's store; return the process and the URL
     of the search's runs page once the server answers. The caller stops it by its pid."""
-    search_dir = search_dir.expanduser().resolve()
-    if not (search_dir / CONFIG_FILE).is_file():
-        raise SearchError(f"{search_dir}: not a search directory (no {CONFIG_FILE})")
-    cfg = SearchConfig.from_dict(yaml.safe_load((search_dir / CONFIG_FILE).read_text()))
-    uri = cfg.resolved_tracking_uri() if cfg.search_dir == search_dir else f"sqlite:///{search_dir / 'mlflow.db'}"
+    cfg = load_search_config(search_dir)
+    search_dir = cfg.search_dir
+    uri = cfg.resolved_tracking_uri()
     experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
     if experiment is None:
         raise SearchError(f"{search_dir}: no MLflow experiment {cfg.experiment_name!r} yet (has the search started?)")
