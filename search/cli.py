@@ -6,6 +6,7 @@
     vidnas search CONFIG.yaml | --resume SEARCH_DIR
     vidnas report SEARCH_DIR
     vidnas train PRESET_OR_SPEC --data STORE --epochs N [--address ...]
+    vidnas study run STUDY.yaml [--out DIR] | report STUDY_DIR [--out DIR] | index REPORT_DIR... --out FILE
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
@@ -145,6 +146,13 @@ COMMANDS: dict[str, Command] = {
     "report": Command("the Pareto front of a search directory", searching.add_report, searching.run_report),
     "train": Command("train one architecture (a preset or spec file) at full budget, tracked in MLflow",
                      searching.add_train, searching.run_train),
+    "study": Command("studies: the papers' claims as experiments with verdicts", subcommands={
+        "run": Command("run (or resume) a study file and write its report", searching.add_study_run,
+                       searching.run_study_command),
+        "report": Command("the verdicts, tables and plots of a study directory", searching.add_study_report,
+                          searching.run_study_report),
+        "index": Command("one page of every study's verdicts", searching.add_study_index, searching.run_study_index),
+    }),
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",
                       exporting.add_export, exporting.run_export),

@@ -81,7 +81,7 @@ class SearchConfig:
     def from_dict(cls, data: Any, *, where: str = "config") -> SearchConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: must be a mapping of settings, got {type(data).__name__}")
-        return _build(cls, data, "")
+        return parse_dataclass(cls, data, "")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchConfig:
@@ -101,7 +101,7 @@ class SearchConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+def parse_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -117,7 +117,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{name}: must be a mapping, got {value!r}")
-            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+            kwargs[name] = parse_dataclass(hint, value, f"{prefix}{name}.")
         elif typing.get_origin(hint) is tuple:
             if not isinstance(value, list):
                 raise ConfigError(f"{prefix}{name}={value!r}: must be a list")

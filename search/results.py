@@ -1,6 +1,6 @@
 """The results table of a search: one row per trial (Parquet), and its Pareto front.
 
-Columns: trial_id, number (Optuna), state (complete | pruned | failed), epochs (reached),
+Columns: trial_id, seed (a study's replicate, else None), state (complete | pruned | failed), epochs (reached),
 max_epochs, preset (the warm start it replays, or ""), the metrics of the last epoch (val_top1,
 val_top5, val_loss, within_pair, acc_<group>), the costs (params, gmacs = multiply-adds / 1e9 per
 clip, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason, slug, spec (JSON), the
@@ -37,7 +37,8 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
     row = {"trial_id": trial_id, "state": state, "epochs": epochs, "max_epochs": max_epochs,
            "preset": (presets or {}).get(arch_json, ""), "mlflow_run_id": result.get("mlflow_run_id", ""),
            "reason": result.get("reason", "") or ("trial process crashed" if errored else ""),
-           "slug": spec.slug(), "spec": arch_json}
+           "slug": spec.slug(), "spec": arch_json,
+           "seed": int(result["seed"]) if isinstance(result.get("seed"), int) else None}
     row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
     row |= {k: _float(v) for k, v in result.items() if k.startswith("acc_")}
     row |= {f"arch_{k}": v for k, v in spec.choices().items()}

@@ -44,20 +44,24 @@ class TrialSetup:
     experiment_id: str
     parent_run_id: str
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
+    labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
-    """Ray Tune function trainable; `config` is `{"arch": spec JSON}` from the search space."""
+    """Ray Tune function trainable; `config` is `{"arch": spec JSON}` from the search space, plus
+    `seed` for a study's replicate (else the seed derives from the search seed and trial id)."""
     torch.set_num_threads(max(1, setup.cpus))
     device = _device(setup.gpus)
     spec = ArchSpec.from_json(config["arch"])
     context = tune.get_context()
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
-    torch.manual_seed(setup.seed + sum(map(ord, trial_id)))
+    seed = config.get("seed")
+    torch.manual_seed(setup.seed + sum(map(ord, trial_id)) if seed is None else seed)
+    data_seed = setup.seed if seed is None else seed
     store = ClipStore.open(setup.data)
     meta = store.meta
-    train = make_loader(ClipDataset(store, "train", train=True, crop=spec.crop, frames=spec.frames, seed=setup.seed),
-                        batch_size=setup.optim.batch_size, seed=setup.seed, workers=setup.loader_workers)
+    train = make_loader(ClipDataset(store, "train", train=True, crop=spec.crop, frames=spec.frames, seed=data_seed),
+                        batch_size=setup.optim.batch_size, seed=data_seed, workers=setup.loader_workers)
     val = make_loader(ClipDataset(store, "val", crop=spec.crop, frames=spec.frames), batch_size=2 * setup.optim.batch_size,
                       workers=setup.loader_workers)
     channels_last = True
@@ -77,10 +81,14 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, seconds = state["epoch"], state["train_seconds"]
-    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name,
-                                spec.choices() | {"slug": spec.slug()}, spec.to_json(indent=2))
+    params = spec.choices() | {"slug": spec.slug()}
+    if seed is not None:
+        params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
+    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name, params,
+                                spec.to_json(indent=2))
     c = cost(spec)
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
+              **({"seed": seed} if seed is not None else {}),
               "latency_ms": measure_latency(model, frames=spec.frames, crop=spec.crop, device=device,
                                             warmup=1, repeats=3, channels_last=channels_last, backward=False).forward_ms}
     if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:

@@ -106,7 +106,8 @@ class TrackingCallback(tune.Callback):
         self._record(trial, errored=True)
 
     def _record(self, trial: Any, *, errored: bool) -> None:
-        row = trial_row(trial.trial_id, trial.last_result or {}, trial.config["arch"], errored=errored,
+        row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},
+                        trial.config["arch"], errored=errored,
                         presets=self.presets)
         client = MlflowClient(self.tracking_uri)
         row["mlflow_run_id"] = row["mlflow_run_id"] or tracking.find_trial_run(
@@ -143,7 +144,7 @@ class Outcome:
 class Search:
     """One search directory: set up, run or resume, and record its trials."""
 
-    def __init__(self, cfg: SearchConfig) -> None:
+    def __init__(self, cfg: SearchConfig, *, labels: dict[str, str] | None = None) -> None:
         if "://" not in cfg.data:  # trials run in their own directories: only absolute paths hold
             cfg = dataclasses.replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
         self.cfg = cfg
@@ -158,7 +159,8 @@ class Search:
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {sample_arch(optuna.trial.FixedTrial(p), self.bounds).to_json(): name
-                        for name, p in self.warm_start_params().items()}
+                        for name, p in self.warm_start_params().items()} | (labels or {})
+        self.labels = labels
 
     def warm_start_params(self) -> dict[str, dict[str, Any]]:
         try:
@@ -170,7 +172,9 @@ class Search:
     # -- running ----------------------------------------------------------------------------
 
     def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1,
-            fixed: ArchSpec | None = None) -> Outcome:
+            fixed: list[ArchSpec] | None = None, seeds: list[int] | None = None) -> Outcome:
+        """Run (or resume) the search; with `fixed`, train exactly those architectures instead,
+        once each or, with `seeds`, once per seed (a study's grid of arms x seeds)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tune_dir = self.dir / TUNE_DIR
         if resume and not (tune_dir / "tuner.pkl").exists():
@@ -191,7 +195,7 @@ class Search:
             if resume:
                 tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=True, resume_unfinished=True)
             elif fixed is not None:
-                tuner = self._fixed_tuner(trainable, verbose, fixed)
+                tuner = self._fixed_tuner(trainable, verbose, fixed, seeds)
             else:
                 tuner = self._new_tuner(trainable, verbose)
             grid = tuner.fit()
@@ -203,7 +207,8 @@ class Search:
         for result in grid:
             trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
             if result.config:
-                self.rows[trial_id] = trial_row(trial_id, result.metrics or {}, result.config["arch"],
+                metrics = {"seed": result.config.get("seed"), **(result.metrics or {})}
+                self.rows[trial_id] = trial_row(trial_id, metrics, result.config["arch"],
                                                 errored=result.error is not None, presets=self.presets)
         ended = all(t.status in ("TERMINATED", "ERROR") for t in grid._experiment_analysis.trials)
         finished = ended and len(self.rows) >= self.cfg.trials
@@ -230,7 +235,7 @@ class Search:
         setup = TrialSetup(data=cfg.data, epochs=cfg.epochs, optim=cfg.optim, seed=cfg.seed, cpus=cfg.cpus_per_trial,
                            gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
-                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs)
+                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels)
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 
@@ -253,12 +258,17 @@ class Search:
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=self._run_config(verbose))
 
-    def _fixed_tuner(self, trainable: Any, verbose: int, spec: ArchSpec) -> tune.Tuner:
-        """One run of one architecture at full budget (`vidnas train`)."""
+    def _fixed_tuner(self, trainable: Any, verbose: int, specs: list[ArchSpec],
+                     seeds: list[int] | None) -> tune.Tuner:
+        """Given architectures at full budget: one (`vidnas train`), or a grid of arms x seeds (a study)."""
+        archs = [s.to_json() for s in specs]
+        space: dict[str, Any] = {"arch": archs[0] if len(archs) == 1 else tune.grid_search(archs)}
+        if seeds is not None:
+            space["seed"] = tune.grid_search(list(seeds))
         return tune.Tuner(
-            trainable, param_space={"arch": spec.to_json()},
-            tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=_trial_name,
-                                        trial_dirname_creator=_trial_dirname),
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=self.cfg.concurrency,
+                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=self._run_config(verbose))
 
     def _run_config(self, verbose: int) -> tune.RunConfig:
@@ -373,7 +383,7 @@ def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int =
 
 def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
     """Train one architecture at full budget as a single Tune run, tracked like a search of one."""
-    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, fixed=spec)
+    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, fixed=[spec])
 
 
 def load_search_config(search_dir: str | Path) -> SearchConfig:

@@ -331,7 +331,9 @@ class ArchSpec:
         gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value]
         width = self.stages[-1].blocks[-1].out_channels
         depth = sum(len(st.blocks) for st in self.stages)
-        return f"{self.family.value}-{ops}-{big}{gate}-w{width}-d{depth}-{self.frames}x{self.crop}"
+        tosa = ("-t" + "".join(str(st.blocks[0].tosa_depth) for st in self.stages)
+                if isinstance(self.stages[0].blocks[0], VoVBlock) else "")
+        return f"{self.family.value}-{ops}-{big}{gate}{tosa}-w{width}-d{depth}-{self.frames}x{self.crop}"
 
     # -- JSON ----------------------------------------------------------------------------------
 

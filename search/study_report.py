@@ -1,0 +1,459 @@
+"""A study's report: the verdict table, the arms, plots, the joint search's front, and how to
+reproduce it, as Markdown and HTML in STUDY_DIR/study_report/ (plus summary.json for the index of all
+studies), logged to the study's MLflow parent run under `study_report/`.
+
+Plots: `accuracy_vs_gmacs.png` (mean and interval per arm; sweeps joined; the joint search's
+trials and front when there is one), `arms.png` (per-arm effects), `claims.png` (each claim's
+effect and interval against its threshold), `latency_vs_gmacs.png` (measured latency against
+GMACs, discordant pairs joined in red) and `importance.png` (Optuna's PED-ANOVA importances of
+the choices that vary between arms, for validation top-1).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import os
+import platform
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+import torch  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from search import stats, tracking  # noqa: E402
+from search.results import format_front  # noqa: E402
+from search.study import SEARCH_SUBDIR, UNITS, StudyResult  # noqa: E402
+from search.tuner import code_version  # noqa: E402
+
+REPORT_DIR = "study_report"
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _group_colors(result: StudyResult) -> dict[str, str]:
+    groups = sorted({g for a in result.arms.values() for g in a["groups"]})
+    return {g: COLORS[i % len(COLORS)] for i, g in enumerate(groups)}
+
+
+def _arm_color(arm: dict[str, Any], colors: dict[str, str]) -> str:
+    return colors[arm["groups"][0]] if arm["groups"] else "0.2"
+
+
+def plot_accuracy(result: StudyResult, path: Path) -> Path:
+    metrics = [m for m in ("val_top1", "within_pair") if m in result.values]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4.8), squeeze=False)
+    colors = _group_colors(result)
+    for ax, metric in zip(axes.flat, metrics):
+        if result.search_rows:
+            done = [r for r in result.search_rows if r["state"] == "complete" and r.get(metric) is not None]
+            ax.scatter([r["gmacs"] for r in done], [r[metric] for r in done], c="0.75", s=14,
+                       label="joint search trials (seed 0, selected on val)")
+            front = sorted((r for r in done if r.get("pareto")), key=lambda r: r["gmacs"])
+            if front:
+                ax.step([r["gmacs"] for r in front], [r[metric] for r in front], where="post", c="0.5", lw=1,
+                        label="joint search front (val_top1, GMACs)")
+        for group, color in colors.items():
+            members = sorted((a for a in result.arms.values() if group in a["groups"] and metric in a),
+                             key=lambda a: a["gmacs"])
+            ax.plot([a["gmacs"] for a in members], [a[metric].mean for a in members], c=color, alpha=0.6,
+                    label=group)
+        for name, arm in result.arms.items():
+            if metric not in arm:
+                continue
+            e = arm[metric]
+            err = [[e.mean - e.low], [e.high - e.mean]] if math.isfinite(e.low) else None
+            ax.errorbar([arm["gmacs"]], [e.mean], yerr=err, fmt="o", ms=5, capsize=3, c=_arm_color(arm, colors))
+            ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
+        ax.set_ylabel(f"{metric} (mean over seeds, {_ci_name(result)})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_arms(result: StudyResult, path: Path) -> Path:
+    metrics = [m for m in ("val_top1", "within_pair") if m in result.values]
+    names = sorted(result.arms, key=lambda n: result.arms[n]["gmacs"])
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.0, 0.7 * len(names) + 2), 2.8 * len(metrics)),
+                             squeeze=False)
+    colors = _group_colors(result)
+    for ax, metric in zip(axes.flat, metrics):
+        shown = [n for n in names if metric in result.arms[n]]
+        est = [result.arms[n][metric] for n in shown]
+        err = [[e.mean - e.low if math.isfinite(e.low) else 0 for e in est],
+               [e.high - e.mean if math.isfinite(e.high) else 0 for e in est]]
+        ax.bar(shown, [e.mean for e in est], yerr=err, capsize=3,
+               color=[_arm_color(result.arms[n], colors) for n in shown])
+        ax.set_ylabel(metric, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7, rotation=30)
+        ax.grid(alpha=0.3, axis="y")
+    axes.flat[0].set_title(f"per arm: mean over seeds with {_ci_name(result)}; ordered by GMACs", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_claims(result: StudyResult, path: Path) -> Path:
+    claims = result.claims
+    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.25 * len(claims) + 0.6), squeeze=False)
+    marks = {stats.REPRODUCED: "tab:green", stats.NOT_REPRODUCED: "tab:red", stats.INCONCLUSIVE: "tab:orange"}
+    for ax, c in zip(axes.flat, claims):
+        e = c.estimate
+        ax.axvline(c.claim.threshold, c="0.3", lw=1)
+        if c.claim.margin:
+            sign = 1 if c.claim.direction == "greater" else -1
+            ax.axvspan(c.claim.threshold, c.claim.threshold + sign * c.claim.margin, color="0.9")
+        if e.n and math.isfinite(e.low):
+            ax.errorbar([e.mean], [0], xerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=4,
+                        c=marks[c.verdict])
+        elif e.n:
+            ax.plot([e.mean], [0], "o", c=marks[c.verdict])
+        ax.set_yticks([])
+        ax.set_title(f"{c.claim.id}: {c.verdict} (n={e.n} {c.replicates})", fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(f"effect, {_unit(c.claim)}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(result: StudyResult, path: Path) -> Path | None:
+    arms = {n: a for n, a in result.arms.items() if "latency_ms" in a}
+    if not arms:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    colors = _group_colors(result)
+    for name, arm in arms.items():
+        e = arm["latency_ms"]
+        ax.errorbar([arm["gmacs"]], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=3,
+                    c=_arm_color(arm, colors))
+        ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for cheap, dear, _ in result.discordant:
+        ax.plot([arms[cheap]["gmacs"], arms[dear]["gmacs"]], [arms[cheap]["latency_ms"].mean,
+                arms[dear]["latency_ms"].mean], c="tab:red", lw=0.8, alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
+    ax.set_ylabel(f"forward latency, ms per batch of {result.cfg.latency.batch} ({_latency_device(result)})")
+    ax.set_title("red: the cheaper arm in GMACs is measurably slower", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_importance(result: StudyResult, path: Path) -> Path | None:
+    """PED-ANOVA importances (Optuna) of the architecture choices that differ between the arms."""
+    runs = [r for r in result.runs if r["state"] == "complete" and r.get("val_top1") is not None]
+    keys = sorted(k for k in {k for r in runs for k in r if k.startswith("arch_") and not k.endswith("_width")}
+                  if len({str(r.get(k)) for r in runs}) > 1)
+    if len(keys) < 2 or len(runs) < 6:
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    dists = {k.removeprefix("arch_"): optuna.distributions.CategoricalDistribution(
+        sorted({str(r.get(k)) for r in runs})) for k in keys}
+    for r in runs:
+        study.add_trial(optuna.trial.create_trial(
+            params={k.removeprefix("arch_"): str(r.get(k)) for k in keys}, distributions=dists, value=r["val_top1"]))
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
+    try:
+        ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name="val_top1")
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return None
+    fig = ax.figure
+    fig.set_size_inches(7, 0.35 * len(keys) + 1.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def _unit(claim: Any) -> str:
+    if claim.test == "rank_agreement":
+        return f"Kendall tau ({claim.cost} vs {claim.metric})"
+    return f"{claim.metric} difference ({UNITS.get(claim.metric, claim.metric)})"
+
+
+def _ci_name(result: StudyResult) -> str:
+    cfg = result.cfg
+    kind = "t" if cfg.interval == "t" else "percentile bootstrap"
+    return f"{round(100 * cfg.confidence)}% {kind} interval"
+
+
+def _latency_device(result: StudyResult) -> str:
+    import pyarrow.parquet as pq
+
+    path = result.cfg.study_dir / "latency.parquet"
+    if not path.is_file():
+        return "not measured"
+    row = pq.read_table(path).slice(0, 1).to_pylist()[0]
+    return f"{row['device']}, {row['threads']} threads"
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _est(e: stats.Estimate | None, digits: int = 3) -> str:
+    if e is None or e.n == 0:
+        return "-"
+    if not math.isfinite(e.low):
+        return f"{e.mean:.{digits}f}"
+    return f"{e.mean:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
+
+
+def _effect(c: Any) -> str:
+    e = c.estimate
+    if e.n == 0:
+        return "n/a"
+    digits = 2 if c.claim.metric in ("latency_ms", "step_ms") else 3
+    if not math.isfinite(e.low):
+        return f"{e.mean:+.{digits}f} (no interval)"
+    return f"{e.mean:+.{digits}f} [{e.low:+.{digits}f}, {e.high:+.{digits}f}]"
+
+
+def verdict_rows(result: StudyResult) -> list[list[str]]:
+    rows = []
+    for c in result.claims:
+        cl = c.claim
+        rule = f"{'>' if cl.direction == 'greater' else '<'} {cl.threshold:g}" + (f", margin {cl.margin:g}" if cl.margin else "")
+        rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}", _unit(cl), rule, _effect(c),
+                     _fmt(c.estimate.d_z, 2), f"{c.estimate.n} {c.replicates}", f"**{c.verdict}**"])
+    return rows
+
+
+VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]", "d_z", "n",
+                  "verdict"]
+
+
+def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
+    cfg, t = result.cfg, result.timing
+    store = _store_line(result)
+    out: list[tuple] = [("h1", cfg.title or cfg.name)]
+    if cfg.question:
+        out.append(("p", cfg.question))
+    out += [("h2", "Verdicts"), ("table", VERDICT_HEADER, verdict_rows(result)),
+            ("p", f"Effect = a - b per replicate (or Kendall tau), mean with a {_ci_name(result)} over the replicates "
+                  f"({'Student t, n-1 degrees of freedom' if cfg.interval == 't' else '9,999 resamples'}); "
+                  "replicates are training seeds (paired: every arm trains once per seed) or latency rounds. "
+                  "d_z = mean / sd of the per-replicate effects (Cohen's d for paired samples). Verdict: "
+                  "*reproduced* if the interval lies beyond the claimed threshold; *not reproduced* if it lies "
+                  "entirely short of threshold + margin (any effect is smaller than what would matter); "
+                  "*inconclusive* otherwise. Claims are stated before the runs, in the study file; "
+                  "nothing here is typed in by hand.")]
+    out += [("h2", "Setup"), ("p", (
+        f"{store}. Every arm trains {cfg.epochs} epochs ({cfg.optim.optimizer}, lr {cfg.optim.lr} at batch "
+        f"{cfg.optim.batch_size}, warmup {cfg.optim.warmup_epochs:g} epoch, cosine) once per seed {cfg.seeds}, "
+        f"presets scaled to width {cfg.width:g} and depth {cfg.depth:g} unless an arm says otherwise; "
+        f"{len(result.runs)} runs ({sum(r['state'] == 'complete' for r in result.runs)} complete). Latency: "
+        f"{cfg.latency.rounds} rounds interleaved over the arms, each the median of {cfg.latency.repeats} timings "
+        f"of a batch of {cfg.latency.batch} ({_latency_device(result)}), measured after training in one process. "
+        "GMACs = multiply-adds / 1e9 per clip (GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter."))]
+    arm_rows = []
+    for name, arm in sorted(result.arms.items(), key=lambda kv: kv[1]["gmacs"]):
+        runs = sum(r["preset"] == name and r["state"] == "complete" for r in result.runs)
+        arm_rows.append([name, arm["preset"] or "(found)", ", ".join(arm["groups"]) or "-", arm["slug"],
+                         f"{arm['params']:,}", f"{arm['gmacs']:.4f}", _est(arm.get("val_top1")),
+                         _est(arm.get("within_pair")), _est(arm.get("latency_ms"), 1), _est(arm.get("step_ms"), 1),
+                         str(runs)])
+    out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params", "GMACs",
+                                       "val_top1 [CI]", "within_pair [CI]", f"fwd ms/batch {cfg.latency.batch} [CI]",
+                                       "fwd+bwd ms [CI]", "runs"], arm_rows)]
+    failed = [r for r in result.runs if r["state"] != "complete"]
+    if failed:
+        out.append(("p", "Runs that did not complete: " + "; ".join(
+            f"{r['preset']} seed {r.get('seed')}: {r['state']} ({r.get('reason') or 'no reason'})" for r in failed)))
+    if result.discordant:
+        rows = [[cheap, dear, f"{result.arms[cheap]['gmacs']:.4f} < {result.arms[dear]['gmacs']:.4f}",
+                 f"{result.arms[dear]['gmacs'] / result.arms[cheap]['gmacs']:.2f}x", _est(e, 2)]
+                for cheap, dear, e in sorted(result.discordant, key=lambda p: -p[2].mean)]
+        out += [("h2", "Where the GMACs ranking and the latency ranking disagree"),
+                ("p", "Pairs where the arm with fewer GMACs is slower, with a latency interval that excludes 0 "
+                      "(forward, measured side by side)."),
+                ("table", ["cheaper in GMACs", "dearer in GMACs", "GMACs", "GMACs ratio",
+                           "extra ms of the cheaper [CI]"], rows)]
+    elif "latency_ms" in result.values:
+        out.append(("p", "The GMACs ranking and the measured latency ranking agree for every pair of arms "
+                         "(no cheaper arm is measurably slower)."))
+    if result.search_rows:
+        out += [("h2", "Joint search"), ("p", f"The search of `{SEARCH_SUBDIR}/` (its own config, seed "
+                                             f"{cfg.seeds[0]}), at the same budget; its front:"),
+                ("pre", format_front(result.search_rows, {"val_top1": "max", "gmacs": "min"}))]
+    out.append(("h2", "Plots"))
+    out += [("img", p.name, p.stem.replace("_", " ")) for p in plots]
+    command = t.get("command") or f"vidnas study run configs/studies/{cfg.name}.yaml"
+    phases = ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in t.items() if k.endswith("_s"))
+    total = sum(v for k, v in t.items() if k.endswith("_s"))
+    out += [("h2", "Reproduce"), ("pre", f"{command}\nvidnas study report {cfg.study_dir}"),
+            ("p", f"Wall time {total / 60:.1f} min ({phases}) on {os.cpu_count()} CPU cores "
+                  f"({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+                  f"code {code_version()}; report written {_dt.date.today().isoformat()}. "
+                  f"Runs are browsable with `vidnas ui {cfg.study_dir}`.")]
+    return out
+
+
+def _store_line(result: StudyResult) -> str:
+    from search.data.store import ClipStore
+
+    try:
+        meta = ClipStore.open(result.cfg.data).meta
+    except Exception:  # noqa: BLE001 - the report still renders without its store
+        return f"Data: {result.cfg.data}"
+    splits = ", ".join(f"{n} {k}" for k, n in meta.splits.items())
+    return (f"Data: `{meta.name}` ({splits} clips of {meta.frames}x{meta.height}x{meta.width}, "
+            f"{len(meta.classes)} classes)")
+
+
+def to_markdown(items: list[tuple]) -> str:
+    lines = []
+    for kind, *rest in items:
+        if kind in ("h1", "h2"):
+            lines += [f"{'#' if kind == 'h1' else '##'} {rest[0]}", ""]
+        elif kind == "p":
+            lines += [rest[0], ""]
+        elif kind == "pre":
+            lines += ["```", rest[0], "```", ""]
+        elif kind == "img":
+            lines += [f"![{rest[1]}]({rest[0]})", ""]
+        elif kind == "table":
+            header, rows = rest
+            cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""]
+    return "\n".join(lines)
+
+
+def to_html(items: list[tuple], title: str) -> str:
+    def inline(text: str) -> str:
+        out, bold, code = html.escape(text), False, False
+        while "**" in out:
+            out = out.replace("**", "</b>" if bold else "<b>", 1)
+            bold = not bold
+        while "`" in out:
+            out = out.replace("`", "</code>" if code else "<code>", 1)
+            code = not code
+        return out
+
+    body = []
+    for kind, *rest in items:
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{inline(rest[0])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{inline(rest[0])}</p>")
+        elif kind == "pre":
+            body.append(f"<pre>{html.escape(rest[0])}</pre>")
+        elif kind == "img":
+            body.append(f'<p><img src="{html.escape(rest[0])}" alt="{html.escape(rest[1])}"></p>')
+        elif kind == "table":
+            header, rows = rest
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{inline(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+                        + "</table>")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;font-size:14px}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
+             "font-size:12px;vertical-align:top}img{max-width:100%}pre{background:#f6f6f6;padding:8px;overflow:auto}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def summary(result: StudyResult) -> dict[str, Any]:
+    return {
+        "name": result.cfg.name, "title": result.cfg.title, "interval": result.cfg.interval,
+        "confidence": result.cfg.confidence, "runs": len(result.runs), "seeds": result.cfg.seeds,
+        "epochs": result.cfg.epochs, "command": result.timing.get("command", ""),
+        "wall_s": sum(v for k, v in result.timing.items() if k.endswith("_s")),
+        "claims": [{"id": c.claim.id, "statement": c.claim.statement, "source": c.claim.source,
+                    "test": c.claim.test, "metric": c.claim.metric, "unit": _unit(c.claim),
+                    "effect": c.estimate.mean, "low": c.estimate.low, "high": c.estimate.high, "d_z": c.estimate.d_z,
+                    "n": c.estimate.n, "replicates": c.replicates, "verdict": c.verdict, "detail": c.detail}
+                   for c in result.claims]}
+
+
+def write_study_report(result: StudyResult, *, out: Path | None = None, log: bool = True) -> Path:
+    """Write STUDY_DIR/study_report/ (and copy it to `out`); log it to the study's parent MLflow run."""
+    directory = result.cfg.study_dir / REPORT_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    plots = [plot_accuracy(result, directory / "accuracy_vs_gmacs.png"), plot_arms(result, directory / "arms.png"),
+             plot_claims(result, directory / "claims.png"), plot_latency(result, directory / "latency_vs_gmacs.png"),
+             plot_importance(result, directory / "importance.png")]
+    search_importance = result.cfg.study_dir / SEARCH_SUBDIR / "report" / "importance.png"
+    if result.search_rows and search_importance.is_file():
+        plots.append(Path(shutil.copy(search_importance, directory / "search_importance.png")))
+    plots = [p for p in plots if p is not None]
+    items = blocks(result, plots)
+    (directory / "report.md").write_text(to_markdown(items))
+    (directory / "report.html").write_text(to_html(items, result.cfg.title or result.cfg.name))
+    (directory / "summary.json").write_text(json.dumps(summary(result), indent=2, allow_nan=True))
+    if log:
+        _log(result, directory)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for f in directory.iterdir():
+            shutil.copy(f, out / f.name)
+    return directory
+
+
+def _log(result: StudyResult, directory: Path) -> None:
+    cfg = result.cfg
+    client = MlflowClient(cfg.tracking_uri or f"sqlite:///{cfg.study_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(cfg.name)
+    if experiment is None:
+        return
+    parent = tracking.parent_run(client, experiment.experiment_id, cfg.study_dir, cfg.name)
+    tracking.retry(lambda: client.log_artifacts(parent, str(directory), "study_report"))
+    for c in result.claims:
+        if c.estimate.n:
+            tracking.retry(lambda: client.log_metric(parent, f"claim.{c.claim.id}.effect", c.estimate.mean))
+        tracking.retry(lambda: client.set_tag(parent, f"vidnas.claim.{c.claim.id}", c.verdict))
+
+
+def format_verdicts(result: StudyResult) -> str:
+    lines = [f"{'claim':<28} {'effect [CI]':<34} {'n':>12}  verdict"]
+    for c in result.claims:
+        lines.append(f"{c.claim.id:<28} {_effect(c):<34} {f'{c.estimate.n} {c.replicates}':>12}  {c.verdict}")
+    return "\n".join(lines)
+
+
+def write_index(summaries: list[Path], out: Path) -> Path:
+    """One Markdown page with every study's verdicts (docs/studies/README.md)."""
+    items: list[tuple] = [("h1", "Studies: the papers' claims on the built-in benchmark")]
+    rows, runs, wall = [], 0, 0.0
+    for path in summaries:
+        s = json.loads(Path(path).read_text())
+        link = f"[{s['name']}]({Path(path).parent.name}/report.md)"
+        runs, wall = runs + s["runs"], wall + s["wall_s"]
+        for c in s["claims"]:
+            digits = 2 if c["metric"] in ("latency_ms", "step_ms") else 3
+            effect = "n/a" if c["n"] == 0 else (f"{c['effect']:+.{digits}f} [{c['low']:+.{digits}f}, "
+                                                 f"{c['high']:+.{digits}f}]" if math.isfinite(c["low"])
+                                                 else f"{c['effect']:+.{digits}f}")
+            rows.append([link, c["id"], c["statement"], c["source"] or "-", c["unit"], effect,
+                         f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
+    items.append(("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "n", "verdict"],
+                  rows))
+    items.append(("p", f"{len(summaries)} studies, {runs} training runs, {wall / 60:.0f} min of wall time in all. "
+                       "Each study's page has its setup, arms, plots and the exact commands."))
+    out.write_text(to_markdown(items))
+    return out
