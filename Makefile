@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo presets test bench venv clean
+.PHONY: demo presets test bench studies venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,15 @@ demo: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
 	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
 	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
+
+# Every study of configs/studies/ at demo scale (about an hour on 2 CPU cores; a study that was
+# interrupted resumes, a finished one is only re-reported), its report copied to docs/studies/.
+STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
+studies: $(STAMP)
+	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
+	@for s in $(STUDIES); do $(VENV)/bin/vidnas study run configs/studies/$$s.yaml --verbose 0 \
+	   --out docs/studies/$$s || exit 1; done
+	$(VENV)/bin/vidnas study index $(addprefix docs/studies/,$(STUDIES)) --out docs/studies/README.md
 
 presets: $(STAMP)
 	$(VENV)/bin/vidnas presets

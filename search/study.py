@@ -222,7 +222,7 @@ def _check(cfg: StudyConfig) -> None:
     for i, arm in enumerate(cfg.arms):
         need(arm.name.replace("_", "").replace("-", "").isalnum(), f"arms[{i}].name", arm.name,
              "must be letters, digits, - and _")
-        need(names.count(arm.name) == 1, f"arms[{i}].name", arm.name, "must be unique among the arms")
+        need(arm.name not in names[:i], f"arms[{i}].name", arm.name, "must be unique among the arms")
         need(arm.preset in PRESETS, f"arms[{i}].preset", arm.preset, "unknown preset; see `vidnas presets --names-only`")
         need(isinstance(arm.groups, list) and all(isinstance(g, str) for g in arm.groups), f"arms[{i}].groups",
              arm.groups, "must be a list of group names")

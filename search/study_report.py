@@ -121,6 +121,9 @@ def plot_claims(result: StudyResult, path: Path) -> Path:
                         c=marks[c.verdict])
         elif e.n:
             ax.plot([e.mean], [0], "o", c=marks[c.verdict])
+        else:
+            ax.text(0.5, 0.5, f"not testable: {c.detail}", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=7)
         ax.set_yticks([])
         ax.set_title(f"{c.claim.id}: {c.verdict} (n={e.n} {c.replicates})", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
@@ -173,6 +176,7 @@ def plot_importance(result: StudyResult, path: Path) -> Path | None:
             params={k.removeprefix("arch_"): str(r.get(k)) for k in keys}, distributions=dists, value=r["val_top1"]))
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
+    warnings.filterwarnings("ignore", message="Target and region quantiles select the same set of trials")
     try:
         ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name="val_top1")
     except (RuntimeError, ValueError, ZeroDivisionError):
