@@ -85,20 +85,24 @@ class SearchConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}: not valid YAML{line}") from None
-        return cls.from_dict(data or {}, where=str(path))
+        return cls.from_dict(read_yaml(path, "config"), where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON values (tuples become lists): `from_dict(to_dict())` gives it back."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file's contents (`safe_load`; an empty file is {}), or a one-line ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what} file")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
 
 
 def parse_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:

@@ -118,7 +118,8 @@ def difference(values: Values, a: Sequence[str], b: Sequence[str]) -> list[float
             for r in common_replicates(values, [*a, *b])]
 
 
-def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str], b: Sequence[str]) -> tuple[list[float], list[str]]:
+def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str],
+                 b: Sequence[str]) -> tuple[list[float], list[str]]:
     """Per replicate: the mean over `a` arms of (metric - the `b` curve at the same cost), the
     `b` curve interpolated linearly in log(cost) between its arms. Only `a` arms within the cost
     range of `b` count (returned second); arms of equal cost in `b` are averaged."""
@@ -137,7 +138,8 @@ def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str], b: S
     return effects, inside
 
 
-def dominance(values: Values, costs: dict[str, float], a: Sequence[str], b: Sequence[str]) -> tuple[list[float], dict[str, str]]:
+def dominance(values: Values, costs: dict[str, float], a: Sequence[str],
+              b: Sequence[str]) -> tuple[list[float], dict[str, str]]:
     """Per replicate: the mean over `b` arms of (the best `a` arm at no more cost - the `b` arm).
     "Best" is chosen once, by the mean over replicates, so the per-replicate maximum's optimism does
     not enter; `b` arms with no `a` arm as cheap are left out. Returns the pairs used (b -> a)."""

@@ -48,7 +48,7 @@ import torch
 import yaml
 
 from search import stats
-from search.config import ConfigError, SearchConfig, parse_dataclass
+from search.config import ConfigError, SearchConfig, parse_dataclass, read_yaml
 from search.data.store import ClipStore
 from search.results import read_results
 from search.train import OptimConfig
@@ -62,7 +62,8 @@ TESTS = ("difference", "matched_cost", "dominance", "rank_agreement")
 RUN_METRICS = ("val_top1", "val_top5", "val_loss", "within_pair", "train_clips_per_s")
 COST_METRICS = ("gmacs", "params")
 LATENCY_METRICS = ("latency_ms", "step_ms")
-UNITS = {"val_top1": "top-1 (fraction)", "val_top5": "top-5 (fraction)", "within_pair": "within-pair accuracy (fraction)",
+UNITS = {"val_top1": "top-1 (fraction)", "val_top5": "top-5 (fraction)",
+         "within_pair": "within-pair accuracy (fraction)",
          "val_loss": "loss", "gmacs": "GMACs", "params": "params", "latency_ms": "ms", "step_ms": "ms",
          "train_clips_per_s": "clips/s"}
 FOUND_GROUP = "found"
@@ -185,15 +186,7 @@ class StudyConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> StudyConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such study file")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
-        return cls.from_dict(data or {}, where=str(path))
+        return cls.from_dict(read_yaml(path, "study"), where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -223,7 +216,8 @@ def _check(cfg: StudyConfig) -> None:
         need(arm.name.replace("_", "").replace("-", "").isalnum(), f"arms[{i}].name", arm.name,
              "must be letters, digits, - and _")
         need(arm.name not in names[:i], f"arms[{i}].name", arm.name, "must be unique among the arms")
-        need(arm.preset in PRESETS, f"arms[{i}].preset", arm.preset, "unknown preset; see `vidnas presets --names-only`")
+        need(arm.preset in PRESETS, f"arms[{i}].preset", arm.preset,
+             "unknown preset; see `vidnas presets --names-only`")
         need(isinstance(arm.groups, list) and all(isinstance(g, str) for g in arm.groups), f"arms[{i}].groups",
              arm.groups, "must be a list of group names")
         for g in arm.groups:

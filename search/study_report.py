@@ -241,7 +241,8 @@ def verdict_rows(result: StudyResult) -> list[list[str]]:
     rows = []
     for c in result.claims:
         cl = c.claim
-        rule = f"{'>' if cl.direction == 'greater' else '<'} {cl.threshold:g}" + (f", margin {cl.margin:g}" if cl.margin else "")
+        rule = f"{'>' if cl.direction == 'greater' else '<'} {cl.threshold:g}"
+        rule += f", margin {cl.margin:g}" if cl.margin else ""
         rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}", _unit(cl), rule, _effect(c),
                      _fmt(c.estimate.d_z, 2), f"{c.estimate.n} {c.replicates}", f"**{c.verdict}**"])
     return rows
@@ -441,13 +442,12 @@ def format_verdicts(result: StudyResult) -> str:
 
 
 def write_index(summaries: list[Path], out: Path) -> Path:
-    """One Markdown page with every study's verdicts (docs/studies/README.md)."""
-    items: list[tuple] = [("h1", "Studies: the papers' claims on the built-in benchmark")]
-    rows, runs, wall = [], 0, 0.0
-    for path in summaries:
-        s = json.loads(Path(path).read_text())
-        link = f"[{s['name']}]({Path(path).parent.name}/report.md)"
-        runs, wall = runs + s["runs"], wall + s["wall_s"]
+    """One Markdown page with every study's verdicts, run counts, wall times and commands
+    (docs/studies/README.md)."""
+    loaded = [(Path(p), json.loads(Path(p).read_text())) for p in summaries]
+    rows, studies = [], []
+    for path, s in loaded:
+        link = f"[{s['name']}]({path.parent.name}/report.md)"
         for c in s["claims"]:
             digits = 2 if c["metric"] in ("latency_ms", "step_ms") else 3
             effect = "n/a" if c["n"] == 0 else (f"{c['effect']:+.{digits}f} [{c['low']:+.{digits}f}, "
@@ -455,9 +455,22 @@ def write_index(summaries: list[Path], out: Path) -> Path:
                                                  else f"{c['effect']:+.{digits}f}")
             rows.append([link, c["id"], c["statement"], c["source"] or "-", c["unit"], effect,
                          f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
-    items.append(("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "n", "verdict"],
-                  rows))
-    items.append(("p", f"{len(summaries)} studies, {runs} training runs, {wall / 60:.0f} min of wall time in all. "
-                       "Each study's page has its setup, arms, plots and the exact commands."))
+        studies.append([link, s["title"], str(s["runs"]), f"{s['epochs']}", str(len(s["seeds"])),
+                        f"{s['wall_s'] / 60:.1f} min", f"`{s['command']}`"])
+    counts = {v: sum(r[-1] == f"**{v}**" for r in rows) for v in (stats.REPRODUCED, stats.NOT_REPRODUCED,
+                                                                    stats.INCONCLUSIVE)}
+    wall = sum(s["wall_s"] for _, s in loaded)
+    items: list[tuple] = [
+        ("h1", "Studies: the papers' claims, measured on the built-in benchmark"),
+        ("p", f"{len(rows)} claims in {len(loaded)} studies: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+         + ". Effects are a - b in the unit shown (accuracies are fractions; GMACs = multiply-adds / 1e9 per "
+           "clip), with " + " / ".join(sorted({f"{round(100 * s['confidence'])}% {s['interval']}" for _, s in loaded}))
+         + " intervals over paired seeds (or latency rounds). Each study's page has its setup, "
+           "arms, plots and the exact commands; the claims and their tests are in `configs/studies/`."),
+        ("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "n", "verdict"], rows),
+        ("h2", "Reproduce"),
+        ("p", f"`make studies` runs them all in order ({wall / 60:.0f} min of wall time here, on "
+              f"{os.cpu_count()} CPU cores, no GPU) and rewrites this page; each study alone:"),
+        ("table", ["study", "title", "runs", "epochs", "seeds", "wall time", "command"], studies)]
     out.write_text(to_markdown(items))
     return out

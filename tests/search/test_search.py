@@ -19,20 +19,12 @@ from mlflow.tracking import MlflowClient
 import spaces
 from search.config import ConfigError, SearchConfig
 from search.data.loader import ClipDataset, make_loader
-from search.data.synth import write_synth
 from search.export import checkpoint_state, export, select
 from search.train import evaluate
 from search.tuner import STUDY_FILE, Search, SearchError, resume_search, run_search
 from spaces import ArchSpec, get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_synth(root, size_name="tiny", seed=0, workers=1, progress=False)
-    return str(root)
 
 
 def _config(store: str, tmp_path: Path, **overrides) -> SearchConfig:

@@ -15,17 +15,9 @@ from mlflow.tracking import MlflowClient
 from search.cli import main
 from search.config import ConfigError
 from search.data.store import ClipStore
-from search.data.synth import write_synth
 from search.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from search.study import SEARCH_SUBDIR, Study, StudyConfig, analyze, found_arms
 from spaces import ArchSpec, cost, get_preset
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_synth(root, size_name="tiny", seed=0, workers=1, progress=False)
-    return str(root)
 
 
 def _study(store: str, tmp_path: Path, **overrides) -> dict:
