@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from search import stats, tracking  # noqa: E402
 from search.results import format_front  # noqa: E402
+from search.scheduler import pareto_ranks  # noqa: E402
 from search.study import SEARCH_SUBDIR, UNITS, StudyResult  # noqa: E402
 from search.tuner import code_version  # noqa: E402
 
@@ -65,6 +66,11 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
                              key=lambda a: a["gmacs"])
             ax.plot([a["gmacs"] for a in members], [a[metric].mean for a in members], c=color, alpha=0.6,
                     label=group)
+        shown = [a for a in result.arms.values() if metric in a]
+        ranks = pareto_ranks([(-a[metric].mean, a["gmacs"]) for a in shown])
+        front = sorted((a for a, rank in zip(shown, ranks) if rank == 0), key=lambda a: a["gmacs"])
+        ax.step([a["gmacs"] for a in front], [a[metric].mean for a in front], where="post", c="k", ls=":", lw=1,
+                label="front of the arms (means)")
         for name, arm in result.arms.items():
             if metric not in arm:
                 continue
@@ -281,10 +287,10 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
         arm_rows.append([name, arm["preset"] or "(found)", ", ".join(arm["groups"]) or "-", arm["slug"],
                          f"{arm['params']:,}", f"{arm['gmacs']:.4f}", _est(arm.get("val_top1")),
                          _est(arm.get("within_pair")), _est(arm.get("latency_ms"), 1), _est(arm.get("step_ms"), 1),
-                         str(runs)])
+                         _ms_per_gmac(arm, cfg.latency.batch), str(runs)])
     out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params", "GMACs",
                                        "val_top1 [CI]", "within_pair [CI]", f"fwd ms/batch {cfg.latency.batch} [CI]",
-                                       "fwd+bwd ms [CI]", "runs"], arm_rows)]
+                                       "fwd+bwd ms [CI]", "fwd ms per GMAC", "runs"], arm_rows)]
     failed = [r for r in result.runs if r["state"] != "complete"]
     if failed:
         out.append(("p", "Runs that did not complete: " + "; ".join(
@@ -310,12 +316,31 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     command = t.get("command") or f"vidnas study run configs/studies/{cfg.name}.yaml"
     phases = ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in t.items() if k.endswith("_s"))
     total = sum(v for k, v in t.items() if k.endswith("_s"))
-    out += [("h2", "Reproduce"), ("pre", f"{command}\nvidnas study report {cfg.study_dir}"),
+    where = cfg.study_dir if Path(cfg.storage).is_absolute() else Path(cfg.storage) / cfg.name
+    out += [("h2", "Reproduce"), ("pre", f"{command}\nvidnas study report {where}"),
             ("p", f"Wall time {total / 60:.1f} min ({phases}) on {os.cpu_count()} CPU cores "
-                  f"({platform.processor() or platform.machine()}), torch {torch.__version__}, "
-                  f"code {code_version()}; report written {_dt.date.today().isoformat()}. "
-                  f"Runs are browsable with `vidnas ui {cfg.study_dir}`.")]
+                  f"({platform.processor() or platform.machine()}), torch {torch.__version__}; trained by code "
+                  f"{_trained_by(result)}, reported by code {code_version()} on {_dt.date.today().isoformat()}. "
+                  f"Runs are browsable with `vidnas ui {where}`.")]
     return out
+
+
+def _trained_by(result: StudyResult) -> str:
+    """The code version the study's parent MLflow run recorded when training started."""
+    cfg = result.cfg
+    try:
+        client = MlflowClient(cfg.tracking_uri or f"sqlite:///{cfg.study_dir / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name(cfg.name)
+        parent = tracking.parent_run(client, experiment.experiment_id, cfg.study_dir, cfg.name)
+        return client.get_run(parent).data.params.get("code_version", "unknown")
+    except Exception:  # noqa: BLE001 - a report without its tracking store still renders
+        return "unknown"
+
+
+def _ms_per_gmac(arm: dict[str, Any], batch: int) -> str:
+    """Forward milliseconds per GMAC of the batch: what one multiply-add costs this arm's convs."""
+    e = arm.get("latency_ms")
+    return "-" if e is None or not e.n else f"{e.mean / (arm['gmacs'] * batch):.1f}"
 
 
 def _store_line(result: StudyResult) -> str:

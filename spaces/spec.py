@@ -324,9 +324,12 @@ class ArchSpec:
         return out
 
     def slug(self) -> str:
-        """A short human-readable name for run names; never parsed back."""
+        """A short human-readable name for run names; never parsed back: family, the temporal form
+        of the stem's spatial convs "." of each stage (2, 3, s = separable, d = depthwise), big views
+        per stage (b), gating, T-OSA depths, last width, blocks, input."""
         short = {"2d": "2", "3d": "3", "separable": "s", "depthwise": "d"}
-        ops = "".join(short[st.blocks[0].temporal_op.value] for st in self.stages)
+        stem = "".join(short[c.temporal_op.value] for c in self.stem if c.kernel > 1)
+        ops = f"{stem}.{''.join(short[st.blocks[0].temporal_op.value] for st in self.stages)}"
         big = "".join("b" if st.blocks[0].big_view is not BigView.OFF else "-" for st in self.stages)
         gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value]
         width = self.stages[-1].blocks[-1].out_channels
