@@ -45,10 +45,14 @@ def run_search_command(args: argparse.Namespace) -> int:
 
 
 def add_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("search_dir", type=Path)
+    p.add_argument("search_dir", type=Path, help="a search directory (or a study directory: its study report)")
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from search.study import STUDY_CONFIG
+
+    if (args.search_dir / STUDY_CONFIG).is_file():  # a study directory: its verdicts and report
+        return run_study_report(argparse.Namespace(study=args.search_dir, out=None))
     cfg = load_search_config(args.search_dir)
     path = cfg.search_dir
     rows = read_results(path)

@@ -164,6 +164,9 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     assert main(["study", "run", str(path), "--verbose", "0"]) == 0
     assert sorted(r["trial_id"] for r in pq.read_table(study_dir / "results.parquet").to_pylist()) == trial_ids
     assert [c.verdict for c in analyze(study_dir).claims] == [claims[c]["verdict"] for c in ("cheaper", "top1", "ranks")]
+    capsys.readouterr()
+    assert main(["report", str(study_dir)]) == 0  # `vidnas report` on a study directory: its verdicts
+    assert "cheaper" in capsys.readouterr().out
     path.write_text(yaml.safe_dump(data | {"epochs": 2}))
     assert main(["study", "run", str(path), "--verbose", "0"]) == 2
     assert "holds a study with a different config" in capsys.readouterr().err
