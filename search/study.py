@@ -464,7 +464,8 @@ class StudyResult:
     runs: list[dict[str, Any]]  # the results table of the arms grid
     search_rows: list[dict[str, Any]]  # the joint search's results table (or none)
     timing: dict[str, Any]
-    discordant: list[tuple[str, str, stats.Estimate]]  # cheaper in GMACs but slower (latency_ms)
+    # latency metric -> pairs (cheaper in GMACs, dearer) where the cheaper one is measurably slower
+    discordant: dict[str, list[tuple[str, str, stats.Estimate]]]
 
 
 def analyze(study_dir: str | Path) -> StudyResult:
@@ -500,10 +501,12 @@ def analyze(study_dir: str | Path) -> StudyResult:
                       **{m: est(values[m][name].values()) for m in values if name in values[m]
                          and m not in COST_METRICS}}
     claims = [evaluate_claim(c, cfg, values, arms) for c in cfg.claims]
-    lat = values.get("latency_ms", {})
-    names = [n for n in arms if n in lat]
-    discordant = stats.discordant_pairs(lat, {n: arms[n]["gmacs"] for n in names}, names,
-                                        method=cfg.interval, confidence=cfg.confidence) if len(names) > 1 else []
+    discordant = {}
+    for metric in LATENCY_METRICS:
+        names = [n for n in arms if n in values.get(metric, {})]
+        if len(names) > 1:
+            discordant[metric] = stats.discordant_pairs(values[metric], {n: arms[n]["gmacs"] for n in names}, names,
+                                                        method=cfg.interval, confidence=cfg.confidence)
     search_rows = read_results(directory / SEARCH_SUBDIR) if cfg.search is not None else []
     timing = json.loads((directory / TIMING_FILE).read_text()) if (directory / TIMING_FILE).is_file() else {}
     return StudyResult(cfg, arms, values, claims, runs, search_rows, timing, discordant)

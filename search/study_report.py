@@ -25,6 +25,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import optuna  # noqa: E402
 import torch  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -37,6 +38,13 @@ from search.tuner import code_version  # noqa: E402
 
 REPORT_DIR = "study_report"
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _log_axis(axis: Any) -> None:
+    """Log scale with plain numbers at the decades and the 2x / 5x ticks, no crowded minor labels."""
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _group_colors(result: StudyResult) -> dict[str, str]:
@@ -79,6 +87,7 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
             ax.errorbar([arm["gmacs"]], [e.mean], yerr=err, fmt="o", ms=5, capsize=3, c=_arm_color(arm, colors))
             ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
+        _log_axis(ax.xaxis)
         ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
         ax.set_ylabel(f"{metric} (mean over seeds, {_ci_name(result)})")
         ax.grid(alpha=0.3)
@@ -141,25 +150,30 @@ def plot_claims(result: StudyResult, path: Path) -> Path:
 
 
 def plot_latency(result: StudyResult, path: Path) -> Path | None:
-    arms = {n: a for n, a in result.arms.items() if "latency_ms" in a}
-    if not arms:
+    metrics = [m for m in ("latency_ms", "step_ms") if any(m in a for a in result.arms.values())]
+    if not metrics:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4.8), squeeze=False)
     colors = _group_colors(result)
-    for name, arm in arms.items():
-        e = arm["latency_ms"]
-        ax.errorbar([arm["gmacs"]], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=3,
-                    c=_arm_color(arm, colors))
-        ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    for cheap, dear, _ in result.discordant:
-        ax.plot([arms[cheap]["gmacs"], arms[dear]["gmacs"]], [arms[cheap]["latency_ms"].mean,
-                arms[dear]["latency_ms"].mean], c="tab:red", lw=0.8, alpha=0.6)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
-    ax.set_ylabel(f"forward latency, ms per batch of {result.cfg.latency.batch} ({_latency_device(result)})")
-    ax.set_title("red: the cheaper arm in GMACs is measurably slower", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
+    titles = {"latency_ms": "forward", "step_ms": "forward + backward"}
+    for ax, metric in zip(axes.flat, metrics):
+        arms = {n: a for n, a in result.arms.items() if metric in a}
+        for name, arm in arms.items():
+            e = arm[metric]
+            ax.errorbar([arm["gmacs"]], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=3,
+                        c=_arm_color(arm, colors))
+            ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        for cheap, dear, _ in result.discordant.get(metric, []):
+            ax.plot([arms[cheap]["gmacs"], arms[dear]["gmacs"]], [arms[cheap][metric].mean, arms[dear][metric].mean],
+                    c="tab:red", lw=0.8, alpha=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
+        ax.set_ylabel(f"{titles[metric]}, ms per batch of {result.cfg.latency.batch} ({_latency_device(result)})")
+        ax.set_title(f"{titles[metric]}; red: the arm with fewer GMACs is measurably slower", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -233,14 +247,20 @@ def _est(e: stats.Estimate | None, digits: int = 3) -> str:
     return f"{e.mean:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
+def format_effect(mean: float, low: float, high: float, n: int, metric: str, test: str) -> str:
+    """An effect and its interval in the precision of its unit."""
+    if n == 0:
+        return "n/a"
+    spec = {"params": "+,.0f", "gmacs": "+.4f", "latency_ms": "+.2f", "step_ms": "+.2f"}.get(metric, "+.3f")
+    spec = "+.2f" if test == "rank_agreement" else spec
+    if not math.isfinite(low):
+        return f"{mean:{spec}} (no interval)"
+    return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
 def _effect(c: Any) -> str:
     e = c.estimate
-    if e.n == 0:
-        return "n/a"
-    digits = 2 if c.claim.metric in ("latency_ms", "step_ms") else 3
-    if not math.isfinite(e.low):
-        return f"{e.mean:+.{digits}f} (no interval)"
-    return f"{e.mean:+.{digits}f} [{e.low:+.{digits}f}, {e.high:+.{digits}f}]"
+    return format_effect(e.mean, e.low, e.high, e.n, c.claim.metric, c.claim.test)
 
 
 def verdict_rows(result: StudyResult) -> list[list[str]]:
@@ -296,17 +316,22 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
         out.append(("p", "Runs that did not complete: " + "; ".join(
             f"{r['preset']} seed {r.get('seed')}: {r['state']} ({r.get('reason') or 'no reason'})" for r in failed)))
     if result.discordant:
-        rows = [[cheap, dear, f"{result.arms[cheap]['gmacs']:.4f} < {result.arms[dear]['gmacs']:.4f}",
-                 f"{result.arms[dear]['gmacs'] / result.arms[cheap]['gmacs']:.2f}x", _est(e, 2)]
-                for cheap, dear, e in sorted(result.discordant, key=lambda p: -p[2].mean)]
-        out += [("h2", "Where the GMACs ranking and the latency ranking disagree"),
-                ("p", "Pairs where the arm with fewer GMACs is slower, with a latency interval that excludes 0 "
-                      "(forward, measured side by side)."),
-                ("table", ["cheaper in GMACs", "dearer in GMACs", "GMACs", "GMACs ratio",
-                           "extra ms of the cheaper [CI]"], rows)]
-    elif "latency_ms" in result.values:
-        out.append(("p", "The GMACs ranking and the measured latency ranking agree for every pair of arms "
-                         "(no cheaper arm is measurably slower)."))
+        out += [("h2", "Where the GMACs ranking and the latency ranking disagree")]
+        names = {"latency_ms": "forward (inference)", "step_ms": "forward + backward (a training step)"}
+        for metric, pairs in result.discordant.items():
+            if not pairs:
+                out.append(("p", f"{names[metric].capitalize()}: the rankings agree for every pair of arms (no arm "
+                                 "with fewer GMACs is measurably slower)."))
+                continue
+            a = result.arms
+            rows = [[cheap, dear, f"{a[cheap]['gmacs']:.4f} < {a[dear]['gmacs']:.4f}",
+                     f"{a[dear]['gmacs'] / a[cheap]['gmacs']:.2f}x", f"{a[dear][metric].mean:.1f}",
+                     f"{a[cheap][metric].mean:.1f}", _est(e, 2)]
+                    for cheap, dear, e in sorted(pairs, key=lambda p: -p[2].mean)]
+            out += [("p", f"{names[metric].capitalize()}: pairs where the arm with fewer GMACs is slower, by an "
+                          "interval over the latency rounds that excludes 0 (measured side by side)."),
+                    ("table", ["fewer GMACs", "more GMACs", "GMACs", "GMACs ratio", "ms (more GMACs)",
+                               "ms (fewer GMACs)", "extra ms of the cheaper [CI]"], rows)]
     if result.search_rows:
         out += [("h2", "Joint search"), ("p", f"The search of `{SEARCH_SUBDIR}/` (its own config, seed "
                                              f"{cfg.seeds[0]}), at the same budget; its front:"),
@@ -460,9 +485,9 @@ def _log(result: StudyResult, directory: Path) -> None:
 
 
 def format_verdicts(result: StudyResult) -> str:
-    lines = [f"{'claim':<28} {'effect [CI]':<34} {'n':>12}  verdict"]
+    lines = [f"{'claim':<30} {'effect [CI]':<40} {'n':>16}  verdict"]
     for c in result.claims:
-        lines.append(f"{c.claim.id:<28} {_effect(c):<34} {f'{c.estimate.n} {c.replicates}':>12}  {c.verdict}")
+        lines.append(f"{c.claim.id:<30} {_effect(c):<40} {f'{c.estimate.n} {c.replicates}':>16}  {c.verdict}")
     return "\n".join(lines)
 
 
@@ -474,10 +499,7 @@ def write_index(summaries: list[Path], out: Path) -> Path:
     for path, s in loaded:
         link = f"[{s['name']}]({path.parent.name}/report.md)"
         for c in s["claims"]:
-            digits = 2 if c["metric"] in ("latency_ms", "step_ms") else 3
-            effect = "n/a" if c["n"] == 0 else (f"{c['effect']:+.{digits}f} [{c['low']:+.{digits}f}, "
-                                                 f"{c['high']:+.{digits}f}]" if math.isfinite(c["low"])
-                                                 else f"{c['effect']:+.{digits}f}")
+            effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
             rows.append([link, c["id"], c["statement"], c["source"] or "-", c["unit"], effect,
                          f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
         studies.append([link, s["title"], str(s["runs"]), f"{s['epochs']}", str(len(s["seeds"])),
