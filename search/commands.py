@@ -128,9 +128,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     cfg = StudyConfig.from_yaml(args.study)
     study = Study(cfg)
     start = time.perf_counter()
-    study.run(num_cpus=args.cpus, verbose=args.verbose, command=f"vidnas study run {args.study}")
-    timing = study.timing()
-    if not all(timing.get(f"{phase}_done") for phase in ("train", "latency")):
+    if not study.run(num_cpus=args.cpus, verbose=args.verbose, command=f"vidnas study run {args.study}"):
         print(f"interrupted: run `vidnas study run {args.study}` again to continue")
         return 1
     result = analyze(cfg.study_dir)

@@ -39,7 +39,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -145,6 +145,9 @@ class StudyConfig:
     @property
     def study_dir(self) -> Path:
         return Path(self.storage).expanduser().resolve() / self.name
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.study_dir / 'mlflow.db'}"
 
     def groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -307,10 +310,8 @@ class Study:
             if other != name:
                 raise ConfigError(f"arms {other} and {name}: the same architecture; a study's arms must differ")
 
-    def tracking_uri(self) -> str:
-        return self.cfg.tracking_uri or f"sqlite:///{self.dir / 'mlflow.db'}"
-
-    def run(self, *, num_cpus: int | None = None, verbose: int = 1, command: str = "") -> None:
+    def run(self, *, num_cpus: int | None = None, verbose: int = 1, command: str = "") -> bool:
+        """Run the phases not yet done (search, training, latency); False if one was interrupted."""
         self.dir.mkdir(parents=True, exist_ok=True)
         saved = self.dir / STUDY_CONFIG
         if saved.is_file():
@@ -319,36 +320,36 @@ class Study:
                 raise SearchError(f"{self.dir} holds a study with a different config; give this one another "
                                   f"name, or move that directory away")
         saved.write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-        timing = self.timing()
+        timing = read_timing(self.dir)
         if command:
             timing["command"] = command
-        if self.cfg.search is not None and not timing.get("search_done"):
-            with _timed(timing, "search", self):
-                outcome = self._search(num_cpus, verbose)
-            timing["search_done"] = outcome.finished
-            self._save_timing(timing)
-            if not outcome.finished:
-                return
+        if self.cfg.search is not None and not self._phase(timing, "search", lambda: self._search(num_cpus, verbose)):
+            return False
         specs = dict(self.specs)
         if self.cfg.retrain_front:
             specs |= found_arms(self.dir, self.cfg.retrain_front)
-        if not timing.get("train_done"):
-            with _timed(timing, "train", self):
-                outcome = self._train(specs, num_cpus, verbose)
-            timing["train_done"] = outcome.finished
+        return (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
+                and self._phase(timing, "latency", lambda: self._latency(specs)))
+
+    def _phase(self, timing: dict[str, Any], phase: str, work: Callable[[], Any]) -> bool:
+        """Run `work` unless done before; its wall seconds add up in `timing[phase + '_s']` across
+        resumes (also when interrupted). Done = it returned an Outcome that finished, or anything else."""
+        if timing.get(f"{phase}_done"):
+            return True
+        start = time.perf_counter()
+        try:
+            outcome = work()
+        finally:
+            timing[f"{phase}_s"] = timing.get(f"{phase}_s", 0.0) + time.perf_counter() - start
             self._save_timing(timing)
-            if not outcome.finished:
-                return
-        if not timing.get("latency_done"):
-            with _timed(timing, "latency", self):
-                self._latency(specs)
-            timing["latency_done"] = True
-            self._save_timing(timing)
+        timing[f"{phase}_done"] = getattr(outcome, "finished", True)
+        self._save_timing(timing)
+        return timing[f"{phase}_done"]
 
     def _search_config(self) -> SearchConfig:
         given = dict(self.cfg.search or {})
         fixed = {"name": SEARCH_SUBDIR, "data": self.cfg.data, "storage": str(self.dir), "epochs": self.cfg.epochs,
-                 "optim": dataclasses.asdict(self.cfg.optim), "tracking_uri": self.tracking_uri(),
+                 "optim": dataclasses.asdict(self.cfg.optim), "tracking_uri": self.cfg.resolved_tracking_uri(),
                  "experiment": self.cfg.name, "address": self.cfg.address}
         clash = sorted(set(given) & set(fixed))
         if clash:
@@ -367,10 +368,10 @@ class Study:
         frames = sorted({s.frames for s in specs.values()})
         crop = next(iter(specs.values())).crop
         return SearchConfig.from_dict({
-            "name": cfg.name, "data": cfg.data, "storage": str(Path(cfg.storage).expanduser().resolve()),
+            "name": cfg.name, "data": cfg.data, "storage": str(self.dir.parent),
             "trials": len(specs) * len(cfg.seeds), "epochs": cfg.epochs, "min_epochs": 1, "early_stopping": False,
             "concurrency": cfg.concurrency, "cpus_per_trial": cfg.cpus_per_trial, "gpus_per_trial": cfg.gpus_per_trial,
-            "amp": cfg.amp, "optim": dataclasses.asdict(cfg.optim), "tracking_uri": self.tracking_uri(),
+            "amp": cfg.amp, "optim": dataclasses.asdict(cfg.optim), "tracking_uri": cfg.resolved_tracking_uri(),
             "experiment": cfg.name, "address": cfg.address, "seed": cfg.seeds[0],
             "space": {"frames": frames, "crop": crop}}, where="study")
 
@@ -406,26 +407,18 @@ class Study:
         pq.write_table(pa.Table.from_pylist(rows), path)
         return path
 
-    def timing(self) -> dict[str, Any]:
-        path = self.dir / TIMING_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
-
     def _save_timing(self, timing: dict[str, Any]) -> None:
         (self.dir / TIMING_FILE).write_text(json.dumps(timing, indent=2))
 
 
-class _timed:
-    """Adds the wall seconds of a phase to `timing[phase + '_s']` (also when interrupted)."""
+def read_timing(study_dir: Path) -> dict[str, Any]:
+    """Wall seconds per phase (`<phase>_s`), which phases are done, and the command that ran it."""
+    path = study_dir / TIMING_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
-    def __init__(self, timing: dict[str, Any], phase: str, study: Study) -> None:
-        self.timing, self.key, self.study = timing, f"{phase}_s", study
 
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.timing[self.key] = self.timing.get(self.key, 0.0) + time.perf_counter() - self.start
-        self.study._save_timing(self.timing)
+def wall_seconds(timing: dict[str, Any]) -> float:
+    return sum(v for k, v in timing.items() if k.endswith("_s"))
 
 
 def load_study_config(path: str | Path) -> StudyConfig:
@@ -466,6 +459,7 @@ class StudyResult:
     timing: dict[str, Any]
     # latency metric -> pairs (cheaper in GMACs, dearer) where the cheaper one is measurably slower
     discordant: dict[str, list[tuple[str, str, stats.Estimate]]]
+    latency_device: str  # where latency was measured, e.g. "cpu, 2 threads"
 
 
 def analyze(study_dir: str | Path) -> StudyResult:
@@ -481,9 +475,10 @@ def analyze(study_dir: str | Path) -> StudyResult:
             if v is not None and (key in RUN_METRICS or key.startswith("acc_")):
                 values.setdefault(key, {}).setdefault(r["preset"], {})[r["seed"]] = float(v)
     specs = {r["preset"]: ArchSpec.from_json(r["spec"]) for r in runs if r.get("preset")}
-    latency = directory / LATENCY_FILE
+    latency, latency_device = directory / LATENCY_FILE, "not measured"
     if latency.is_file():
         for row in pq.read_table(latency).to_pylist():
+            latency_device = f"{row['device']}, {row['threads']} threads"
             for key in LATENCY_METRICS:
                 if row.get(key) is not None and math.isfinite(row[key]):
                     values.setdefault(key, {}).setdefault(row["arm"], {})[row["round"]] = float(row[key])
@@ -495,7 +490,7 @@ def analyze(study_dir: str | Path) -> StudyResult:
     est = lambda xs: stats.Estimate.of(xs, method=cfg.interval, confidence=cfg.confidence)  # noqa: E731
     arms = {}
     for name, spec in specs.items():
-        arms[name] = {"spec": spec, "slug": spec.slug(), "gmacs": costs[name].gmacs, "params": costs[name].params,
+        arms[name] = {"slug": spec.slug(), "gmacs": costs[name].gmacs, "params": costs[name].params,
                       "groups": [g for g, members in groups.items() if name in members],
                       "preset": next((a.preset for a in cfg.arms if a.name == name), ""),
                       **{m: est(values[m][name].values()) for m in values if name in values[m]
@@ -508,8 +503,8 @@ def analyze(study_dir: str | Path) -> StudyResult:
             discordant[metric] = stats.discordant_pairs(values[metric], {n: arms[n]["gmacs"] for n in names}, names,
                                                         method=cfg.interval, confidence=cfg.confidence)
     search_rows = read_results(directory / SEARCH_SUBDIR) if cfg.search is not None else []
-    timing = json.loads((directory / TIMING_FILE).read_text()) if (directory / TIMING_FILE).is_file() else {}
-    return StudyResult(cfg, arms, values, claims, runs, search_rows, timing, discordant)
+    return StudyResult(cfg, arms, values, claims, runs, search_rows, read_timing(directory), discordant,
+                       latency_device)
 
 
 def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Values],

@@ -31,9 +31,10 @@ import torch  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from search import stats, tracking  # noqa: E402
+from search.data.store import ClipStore, StoreError  # noqa: E402
 from search.results import format_front  # noqa: E402
 from search.scheduler import pareto_ranks  # noqa: E402
-from search.study import SEARCH_SUBDIR, UNITS, StudyResult  # noqa: E402
+from search.study import SEARCH_SUBDIR, UNITS, StudyResult, wall_seconds  # noqa: E402
 from search.tuner import code_version  # noqa: E402
 
 REPORT_DIR = "study_report"
@@ -171,7 +172,7 @@ def plot_latency(result: StudyResult, path: Path) -> Path | None:
         _log_axis(ax.xaxis)
         _log_axis(ax.yaxis)
         ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
-        ax.set_ylabel(f"{titles[metric]}, ms per batch of {result.cfg.latency.batch} ({_latency_device(result)})")
+        ax.set_ylabel(f"{titles[metric]}, ms per batch of {result.cfg.latency.batch} ({result.latency_device})")
         ax.set_title(f"{titles[metric]}; red: the arm with fewer GMACs is measurably slower", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
@@ -223,16 +224,6 @@ def _ci_name(result: StudyResult) -> str:
     cfg = result.cfg
     kind = "t" if cfg.interval == "t" else "percentile bootstrap"
     return f"{round(100 * cfg.confidence)}% {kind} interval"
-
-
-def _latency_device(result: StudyResult) -> str:
-    import pyarrow.parquet as pq
-
-    path = result.cfg.study_dir / "latency.parquet"
-    if not path.is_file():
-        return "not measured"
-    row = pq.read_table(path).slice(0, 1).to_pylist()[0]
-    return f"{row['device']}, {row['threads']} threads"
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -299,7 +290,7 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
         f"presets scaled to width {cfg.width:g} and depth {cfg.depth:g} unless an arm says otherwise; "
         f"{len(result.runs)} runs ({sum(r['state'] == 'complete' for r in result.runs)} complete). Latency: "
         f"{cfg.latency.rounds} rounds interleaved over the arms, each the median of {cfg.latency.repeats} timings "
-        f"of a batch of {cfg.latency.batch} ({_latency_device(result)}), measured after training in one process. "
+        f"of a batch of {cfg.latency.batch} ({result.latency_device}), measured after training in one process. "
         "GMACs = multiply-adds / 1e9 per clip (GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter."))]
     arm_rows = []
     for name, arm in sorted(result.arms.items(), key=lambda kv: kv[1]["gmacs"]):
@@ -340,7 +331,7 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     out += [("img", p.name, p.stem.replace("_", " ")) for p in plots]
     command = t.get("command") or f"vidnas study run configs/studies/{cfg.name}.yaml"
     phases = ", ".join(f"{k.removesuffix('_s')} {v / 60:.1f} min" for k, v in t.items() if k.endswith("_s"))
-    total = sum(v for k, v in t.items() if k.endswith("_s"))
+    total = wall_seconds(t)
     where = cfg.study_dir if Path(cfg.storage).is_absolute() else Path(cfg.storage) / cfg.name
     out += [("h2", "Reproduce"), ("pre", f"{command}\nvidnas study report {where}"),
             ("p", f"Wall time {total / 60:.1f} min ({phases}) on {os.cpu_count()} CPU cores "
@@ -350,16 +341,18 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     return out
 
 
+def _parent_run(cfg: Any) -> tuple[MlflowClient, str] | None:
+    """The study's MLflow parent run (the arms' search run), if its tracking store has one."""
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    experiment = client.get_experiment_by_name(cfg.name)
+    parent = experiment and tracking.find_parent_run(client, experiment.experiment_id, cfg.study_dir)
+    return (client, parent) if parent else None
+
+
 def _trained_by(result: StudyResult) -> str:
     """The code version the study's parent MLflow run recorded when training started."""
-    cfg = result.cfg
-    try:
-        client = MlflowClient(cfg.tracking_uri or f"sqlite:///{cfg.study_dir / 'mlflow.db'}")
-        experiment = client.get_experiment_by_name(cfg.name)
-        parent = tracking.parent_run(client, experiment.experiment_id, cfg.study_dir, cfg.name)
-        return client.get_run(parent).data.params.get("code_version", "unknown")
-    except Exception:  # noqa: BLE001 - a report without its tracking store still renders
-        return "unknown"
+    found = _parent_run(result.cfg)
+    return found[0].get_run(found[1]).data.params.get("code_version", "unknown") if found else "unknown"
 
 
 def _ms_per_gmac(arm: dict[str, Any], batch: int) -> str:
@@ -369,11 +362,9 @@ def _ms_per_gmac(arm: dict[str, Any], batch: int) -> str:
 
 
 def _store_line(result: StudyResult) -> str:
-    from search.data.store import ClipStore
-
     try:
         meta = ClipStore.open(result.cfg.data).meta
-    except Exception:  # noqa: BLE001 - the report still renders without its store
+    except StoreError:  # the report still renders without its store
         return f"Data: {result.cfg.data}"
     splits = ", ".join(f"{n} {k}" for k, n in meta.splits.items())
     return (f"Data: `{meta.name}` ({splits} clips of {meta.frames}x{meta.height}x{meta.width}, "
@@ -437,7 +428,7 @@ def summary(result: StudyResult) -> dict[str, Any]:
         "name": result.cfg.name, "title": result.cfg.title, "interval": result.cfg.interval,
         "confidence": result.cfg.confidence, "runs": len(result.runs), "seeds": result.cfg.seeds,
         "epochs": result.cfg.epochs, "command": result.timing.get("command", ""),
-        "wall_s": sum(v for k, v in result.timing.items() if k.endswith("_s")),
+        "wall_s": wall_seconds(result.timing),
         "claims": [{"id": c.claim.id, "statement": c.claim.statement, "source": c.claim.source,
                     "test": c.claim.test, "metric": c.claim.metric, "unit": _unit(c.claim),
                     "effect": c.estimate.mean, "low": c.estimate.low, "high": c.estimate.high, "d_z": c.estimate.d_z,
@@ -471,12 +462,10 @@ def write_study_report(result: StudyResult, *, out: Path | None = None, log: boo
 
 
 def _log(result: StudyResult, directory: Path) -> None:
-    cfg = result.cfg
-    client = MlflowClient(cfg.tracking_uri or f"sqlite:///{cfg.study_dir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(cfg.name)
-    if experiment is None:
+    found = _parent_run(result.cfg)
+    if found is None:
         return
-    parent = tracking.parent_run(client, experiment.experiment_id, cfg.study_dir, cfg.name)
+    client, parent = found
     tracking.retry(lambda: client.log_artifacts(parent, str(directory), "study_report"))
     for c in result.claims:
         if c.estimate.n:

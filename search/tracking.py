@@ -44,12 +44,18 @@ def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> st
     return client.create_experiment(name, artifact_location=location)
 
 
-def parent_run(client: MlflowClient, experiment_id: str, search_dir: Path, name: str) -> str:
-    """The search's parent run: found by its search directory, or created."""
+def find_parent_run(client: MlflowClient, experiment_id: str, search_dir: Path) -> str | None:
+    """The search's parent run, found by its search directory (None if it has none yet)."""
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{search_dir}'",
                               max_results=1)
-    if runs:
-        return runs[0].info.run_id
+    return runs[0].info.run_id if runs else None
+
+
+def parent_run(client: MlflowClient, experiment_id: str, search_dir: Path, name: str) -> str:
+    """The search's parent run: found by its search directory, or created."""
+    found = find_parent_run(client, experiment_id, search_dir)
+    if found is not None:
+        return found
     return client.create_run(experiment_id, run_name=name, tags={SEARCH_TAG: str(search_dir)}).info.run_id
 
 

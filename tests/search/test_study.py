@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from search.cli import main
 from search.config import ConfigError
 from search.data.store import ClipStore
-from search.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from search.stats import REPRODUCED, Estimate, verdict
 from search.study import SEARCH_SUBDIR, Study, StudyConfig, analyze, found_arms
 from spaces import ArchSpec, cost, get_preset
 
@@ -140,7 +140,7 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     top1 = {(r["preset"], r["seed"]): r["val_top1"] for r in rows}
     diffs = [top1["top", s] - top1["flat", s] for s in (0, 1)]
     assert claims["top1"]["effect"] == pytest.approx(sum(diffs) / 2)
-    assert claims["top1"]["verdict"] in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+    assert claims["top1"]["verdict"] == verdict(Estimate.of(diffs), direction="greater", margin=0.02)
     if diffs[0] != diffs[1]:  # two seeds: t(0.975, 1) = 12.71 x sd / sqrt(2)
         half = 12.706 * abs(diffs[0] - diffs[1]) / math.sqrt(2) / math.sqrt(2)
         assert claims["top1"]["high"] - claims["top1"]["effect"] == pytest.approx(half, rel=1e-3)
