@@ -15,6 +15,7 @@
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
+    vidnas data add-test DIR
 
 User errors print one line (`vidnas: error: ...`) and exit with status 2; a traceback is a bug.
 """
@@ -173,6 +174,8 @@ COMMANDS: dict[str, Command] = {
                           data.run_import),
         "info": Command("counts per split, class and group; clip shape; size on disk", data.add_info,
                         data.run_info),
+        "add-test": Command("give a store made before the train/val/test protocol its test split", data.add_test,
+                            data.run_add_test),
     }),
 }
 USER_ERRORS = (SpecError, UsageError, StoreError, LayoutError, ConfigError, SearchError, ClusterError)

@@ -103,9 +103,11 @@ def run_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     outcome = train_spec(spec, cfg, num_cpus=args.cpus if not args.address else None)
     row = outcome.rows[0] if outcome.rows else {}
-    print(f"\n{spec.slug()}: {row.get('state', 'no result')} after {row.get('epochs', 0)} epochs, "
-          f"val_top1 {row.get('val_top1')}, within_pair {row.get('within_pair')}, GMACs {row.get('gmacs')} "
-          f"({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
+    split = "test" if row.get("test_top1") is not None else "val"  # the test split reports, when the store has one
+    print(f"\n{spec.slug()}: {row.get('state', 'no result')} after {row.get('epochs', 0)} epochs; on {split}: "
+          f"top-1 {_fmt(row.get(f'{split}_top1'))}, within-pair {_fmt(row.get(f'{split}_within_pair'))} "
+          f"({_fmt(row.get(f'{split}_views'), 0)} views per clip); "
+          f"GMACs {row.get('gmacs')} per view ({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
           f"`vidnas export {outcome.search_dir} --best val_top1 --out DIR`")
     return 0
 
@@ -167,3 +169,7 @@ def run_study_index(args: argparse.Namespace) -> int:
         raise SearchError(f"{missing[0]}: no summary.json there; run `vidnas study report` on its study first")
     print(write_index([d / "summary.json" for d in args.reports], args.out))
     return 0
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else "-"

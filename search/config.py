@@ -27,7 +27,8 @@ from spaces.sample import SpaceBounds
 from spaces.schema import SpecError
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
-OBJECTIVE_METRICS = {"val_top1": "max", "within_pair": "max", "gmacs": "min", "params": "min", "latency_ms": "min"}
+# What a search may optimize: validation metrics and costs. Test metrics report; they never select.
+OBJECTIVE_METRICS = {"val_top1": "max", "val_within_pair": "max", "gmacs": "min", "params": "min", "latency_ms": "min"}
 
 
 class ConfigError(ValueError):
@@ -175,6 +176,8 @@ def _check(cfg: SearchConfig) -> None:
     need(isinstance(cfg.objectives, dict) and len(cfg.objectives) >= 1, "objectives", cfg.objectives,
          f"must map metrics to max/min, e.g. {{val_top1: max, gmacs: min}}; metrics: {', '.join(OBJECTIVE_METRICS)}")
     for metric, mode in cfg.objectives.items():
+        need(not str(metric).startswith("test_"), "objectives", metric,
+             "test metrics report results and never select; use its val_ counterpart")
         need(metric in OBJECTIVE_METRICS, "objectives", metric, f"unknown metric; valid: {', '.join(OBJECTIVE_METRICS)}")
         need(mode == OBJECTIVE_METRICS[metric], f"objectives.{metric}", mode,
              f"must be {OBJECTIVE_METRICS[metric]!r} for {metric}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from search.results import read_results
+from search.results import REPORT_PREFIX, read_results, selection_view
 from search.trial import STATE_FILE
 from search.tuner import SearchError, TUNE_DIR
 from spaces import ArchSpec
@@ -16,23 +16,30 @@ from spaces.load import save
 
 def select(rows: list[dict[str, Any]], *, pareto: bool = False, best: str | None = None,
            trial: str | None = None) -> list[dict[str, Any]]:
-    """The Pareto front, the best complete trial by a metric (max for accuracies, min for costs),
-    or one trial by id."""
+    """The Pareto front, the best complete trial by a validation metric (max for accuracies, min
+    for costs), or one trial by id; chosen without seeing any test metric."""
+    if best is not None and best.startswith(REPORT_PREFIX):
+        raise SearchError(f"--best {best}: the test split reports and never selects; choose by a val_ metric "
+                          f"or a cost (val_top1, val_within_pair, gmacs, params, latency_ms)")
+    ids = _choose(selection_view(rows), pareto=pareto, best=best, trial=trial)  # by val metrics and costs only
+    return [r for r in rows if r["trial_id"] in ids]
+
+
+def _choose(rows: list[dict[str, Any]], *, pareto: bool, best: str | None, trial: str | None) -> list[str]:
     complete = [r for r in rows if r["state"] == "complete"]
     if trial is not None:
-        chosen = [r for r in rows if r["trial_id"] == trial]
-        if not chosen:
+        if not any(r["trial_id"] == trial for r in rows):
             raise SearchError(f"--trial {trial}: no such trial; trials: {', '.join(r['trial_id'] for r in rows)}")
-        return chosen
+        return [trial]
     if best is not None:
         scored = [r for r in complete if isinstance(r.get(best), (int, float))]
         if not scored:
             metrics = sorted(k for k, v in (complete[0] if complete else {}).items() if isinstance(v, float))
             raise SearchError(f"--best {best}: not a metric of the complete trials; metrics: {', '.join(metrics)}")
         lower_is_better = best in ("gmacs", "params", "latency_ms") or best.endswith("loss")
-        return [min(scored, key=lambda r: r[best]) if lower_is_better else max(scored, key=lambda r: r[best])]
+        return [(min(scored, key=lambda r: r[best]) if lower_is_better else max(scored, key=lambda r: r[best]))["trial_id"]]
     if pareto:
-        return [r for r in complete if r.get("pareto")]
+        return [r["trial_id"] for r in complete if r.get("pareto")]
     raise SearchError("choose --pareto, --best METRIC or --trial ID")
 
 
@@ -57,7 +64,11 @@ def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path
                           "normalize": "(x / 255 - 0.45) / 0.225", "num_classes": spec.num_classes},
                 "cost": {"params": row.get("params"), "gmacs (multiply-adds / 1e9 per clip)": row.get("gmacs"),
                          "latency_ms (batch 1, search device)": row.get("latency_ms")},
-                "metrics": {k: v for k, v in row.items() if k.startswith(("val_", "acc_", "within_"))},
+                "metrics": {"test (reported)": {k.removeprefix("test_"): v for k, v in row.items()
+                                                if k.startswith("test_") and v is not None},
+                            "val (selected on)": {k.removeprefix("val_"): v for k, v in row.items()
+                                                  if k.startswith("val_") and v is not None},
+                            "views": "temporal offsets x 1 central crop; cost is GMACs per view x views"},
                 "architecture": row.get("slug")}
         written.append(save(out / row["trial_id"], spec, state["model"], card))
     return written

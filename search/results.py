@@ -1,10 +1,16 @@
 """The results table of a search: one row per trial (Parquet), and its Pareto front.
 
 Columns: trial_id, seed (a study's replicate, else None), state (complete | pruned | failed), epochs (reached),
-max_epochs, preset (the warm start it replays, or ""), the metrics of the last epoch (val_top1,
-val_top5, val_loss, within_pair, acc_<group>), the costs (params, gmacs = multiply-adds / 1e9 per
-clip, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason, slug, spec (JSON), the
-architecture's flat choices, and pareto (on the front of the complete trials by the objectives).
+max_epochs, preset (the warm start it replays, or ""), the validation metrics of the last epoch
+(val_top1, val_top5, val_loss, val_within_pair, val_acc_<group>, val_views), the test metrics of a
+complete trial (test_* alike; None elsewhere), the costs (params, gmacs = multiply-adds / 1e9 per
+clip and view, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason, slug, spec
+(JSON), the architecture's flat choices, and pareto (on the front of the complete trials by the
+objectives, which are validation metrics and costs: the front *selects*).
+
+Selection reads validation metrics only: `selection_view` strips every `test_*` value from rows
+before they reach code that chooses (the front here, `export --best/--pareto`, a study's
+retrained front), so a choice cannot depend on the test split.
 """
 from __future__ import annotations
 
@@ -17,8 +23,10 @@ import pyarrow.parquet as pq
 from search.scheduler import pareto_ranks
 from spaces import ArchSpec
 
-METRIC_KEYS = ("val_top1", "val_top5", "val_loss", "within_pair", "params", "gmacs", "latency_ms",
-               "train_clips_per_s", "train_seconds", "train_loss", "time_total_s", "timestamp")
+METRIC_KEYS = ("params", "gmacs", "latency_ms", "train_clips_per_s", "train_seconds", "train_loss", "time_total_s",
+               "timestamp")
+EVAL_KEYS = ("top1", "top5", "loss", "within_pair", "views")  # with acc_<group>, per split: val_*, test_*
+REPORT_PREFIX = "test_"
 RESULTS_FILE = "results.parquet"
 
 
@@ -40,7 +48,8 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
            "slug": spec.slug(), "spec": arch_json,
            "seed": int(result["seed"]) if isinstance(result.get("seed"), int) else None}
     row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
-    row |= {k: _float(v) for k, v in result.items() if k.startswith("acc_")}
+    row |= {f"{split}_{k}": _float(result.get(f"{split}_{k}")) for split in ("val", "test") for k in EVAL_KEYS}
+    row |= {k: _float(v) for k, v in result.items() if k.startswith(("val_acc_", "test_acc_"))}
     row |= {f"arch_{k}": v for k, v in spec.choices().items()}
     return row
 
@@ -49,12 +58,21 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def selection_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as what selects may see them: without any test-split value."""
+    return [{k: v for k, v in r.items() if not k.startswith(REPORT_PREFIX)} for r in rows]
+
+
 def mark_pareto(rows: list[dict[str, Any]], objectives: dict[str, str]) -> list[dict[str, Any]]:
-    """Set `pareto` on complete trials that no other complete trial dominates."""
-    complete = [r for r in rows if r["state"] == "complete" and all(r.get(m) is not None for m in objectives)]
+    """Set `pareto` on complete trials that no other complete trial dominates (by validation
+    metrics and costs only: a test_* objective is refused)."""
+    if any(m.startswith(REPORT_PREFIX) for m in objectives):
+        raise ValueError(f"objectives {list(objectives)}: the Pareto front selects, so it reads val_* metrics only")
+    visible = selection_view(rows)
+    complete = [r for r in visible if r["state"] == "complete" and all(r.get(m) is not None for m in objectives)]
     points = [tuple(-r[m] if mode == "max" else r[m] for m, mode in objectives.items()) for r in complete]
     front = {id(r) for r, rank in zip(complete, pareto_ranks(points)) if rank == 0}
-    return [r | {"pareto": id(r) in front} for r in rows]
+    return [r | {"pareto": id(v) in front} for r, v in zip(rows, visible)]
 
 
 def write_results(search_dir: Path, rows: list[dict[str, Any]]) -> Path:
@@ -80,20 +98,21 @@ def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
     """The Pareto front as a text table, best first by the first objective."""
     metric, mode = next(iter(objectives.items()))
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
-    groups = sorted({k for r in rows for k in r if k.startswith("acc_")})
-    header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'within_pair':>11} "
+    groups = sorted({k for r in rows for k in r if k.startswith("val_acc_") and any(x.get(k) is not None for x in rows)})
+    header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'val_within_pair':>15} "
               + " ".join(f"{g:>15}" for g in groups) + f" {'GMACs':>8} {'params':>10} {'latency_ms':>10}")
     lines = [header, "-" * len(header)]
     for r in front:
         cells = " ".join(f"{_fmt(r.get(g)):>15}" for g in groups)
         lines.append(f"{r['trial_id']:<12} {r['preset'] or '-':<14} {r['slug'][:44]:<44} {_fmt(r['val_top1']):>8} "
-                     f"{_fmt(r.get('within_pair')):>11} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
+                     f"{_fmt(r.get('val_within_pair')):>15} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
                      f"{_fmt(r.get('latency_ms'), 1):>10}")
     counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
     lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
                  f"({counts['pruned']} pruned early, {counts['failed']} failed); objectives: "
                  + ", ".join(f"{m} ({mode})" for m, mode in objectives.items())
-                 + "; GMACs = multiply-adds / 1e9 per clip")
+                 + "; GMACs = multiply-adds / 1e9 per clip and view; validation metrics (they select: "
+                 "test_* in results.parquet reports)")
     return "\n".join(lines)
 
 

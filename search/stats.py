@@ -1,21 +1,36 @@
-"""The statistics of a study: effects over replicates, their confidence intervals, and verdicts.
+"""The statistics of a study: effects over replicates, their intervals, p-values and verdicts.
 
 A claim's effect is measured once per replicate (a training seed, or a latency round), so the
 replicates are paired: every arm of replicate r saw the same seed. The interval is over those
 per-replicate effects:
 
 - `t`: mean +- t(1 - alpha/2, n - 1) * sd / sqrt(n), Student's t with n - 1 degrees of freedom
-  (`scipy.stats.t`). The default: honest for the 3-5 seeds a study affords.
+  (`scipy.special.stdtrit`: `scipy.stats.t.ppf`'s quantile, 50x cheaper). The default: honest
+  for the 3-5 seeds a study affords.
 - `bootstrap`: the percentile bootstrap of the mean (`scipy.stats.bootstrap`, 9,999 resamples,
   seeded). With few replicates it is too narrow; use it for latency rounds, not seeds.
 
-A verdict compares the interval with the claim's threshold (0 for "A beats B") and margin (the
-smallest effect that would matter):
+The test is the one-sided one-sample t-test of the per-replicate effects (`p_value`), whatever
+the interval: H0 mean <= threshold for direction greater, mean >= threshold for less. A two-sided
+interval at confidence c excludes the threshold on the claimed side exactly when that one-sided p
+is below alpha = (1 - c) / 2 (0.025 for 95%), so a claim's alpha is `one_sided_alpha(c)`, and the
+nominal false-positive rate of "reproduced" is that alpha. `bootstrap` only changes the interval;
+the p-value stays the t-test's. Within a study the claims' p-values are Holm-adjusted (`holm`).
 
-    direction greater: reproduced     if lo > threshold
-                       not reproduced if hi < threshold + margin  (any effect is below what matters)
+A verdict compares the interval with the claim's threshold (0 for "A beats B") and margin (the
+smallest effect that would matter, >= 0), in this order:
+
+    direction greater: inconclusive   if there is no interval (fewer than 2 replicates)
+                       not reproduced if hi < threshold + margin  (every plausible effect is
+                                      below what matters; checked first)
+                       reproduced     if lo > threshold (and, when given, p_adjusted < alpha)
                        inconclusive   otherwise
-    direction less:    the mirror image (hi < threshold; lo > threshold - margin)
+    direction less:    the mirror image (not reproduced if lo > threshold - margin; reproduced
+                       if hi < threshold)
+
+`DESCRIPTIVE` is a fourth outcome that `verdict` never returns: the caller reports the effect
+and interval but issues no verdict, where the replicates are not independent (latency rounds
+timed seconds apart in one process).
 
 Example:
     >>> e = Estimate.of([0.02, 0.04, 0.06])
@@ -23,6 +38,11 @@ Example:
     (0.04, -0.0097, 0.0897, 3)
     >>> verdict(e, direction="greater", threshold=0.0)
     'inconclusive'
+    >>> p = p_value([0.02, 0.04, 0.06], direction="greater")
+    >>> round(p, 4), p < one_sided_alpha(0.95)  # agrees with lo <= 0 above
+    (0.0371, False)
+    >>> [round(q, 3) for q in holm([0.01, 0.04, 0.03, 0.005])]
+    [0.03, 0.06, 0.06, 0.02]
 """
 from __future__ import annotations
 
@@ -31,10 +51,30 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 INTERVALS = ("t", "bootstrap")
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+DESCRIPTIVE = "descriptive"  # an effect and interval are reported, no verdict is issued
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, DESCRIPTIVE)
+DIRECTIONS = ("greater", "less")
+TAU_BOUNDS = (-1.0, 1.0)  # the range of Kendall's tau, for `Estimate.of(..., bounds=TAU_BOUNDS)`
+# What each test's per-replicate effect is, for `describe_test`
+EFFECTS = {
+    "difference": "paired difference",
+    "matched_cost": "difference from the b curve at matched cost",
+    "dominance": "best cheaper a arm (chosen on validation) minus b, on test",
+    "rank_agreement": "Kendall tau of cost vs metric",
+}
+
+
+def _finite(samples: Iterable[float | None]) -> np.ndarray:
+    return np.asarray([float(v) for v in samples if v is not None and math.isfinite(v)])
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r}: must be one of {', '.join(DIRECTIONS)}")
 
 
 @dataclass(frozen=True)
@@ -50,11 +90,15 @@ class Estimate:
     confidence: float = 0.95
 
     @classmethod
-    def of(cls, samples: Iterable[float], *, method: str = "t", confidence: float = 0.95,
-           seed: int = 0) -> Estimate:
-        x = np.asarray([float(v) for v in samples if v is not None and math.isfinite(v)])
+    def of(cls, samples: Iterable[float | None], *, method: str = "t", confidence: float = 0.95,
+           seed: int = 0, bounds: tuple[float, float] | None = None) -> Estimate:
+        """The estimate of the finite `samples` (None and NaN dropped). `bounds` clips the interval
+        to the effect's range, e.g. (-1, 1) for Kendall's tau, whose t interval can run past 1."""
         if method not in INTERVALS:
             raise ValueError(f"interval={method!r}: must be one of {', '.join(INTERVALS)}")
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"bounds={bounds!r}: must be (low, high) with low < high, e.g. (-1.0, 1.0)")
+        x = _finite(samples)
         n = len(x)
         if n == 0:
             return cls(math.nan, math.nan, math.nan, 0, math.nan, method, confidence)
@@ -65,12 +109,15 @@ class Estimate:
         if np.ptp(x) == 0:  # every replicate agrees (a cost, say): the interval is the point
             return cls(mean, mean, mean, n, 0.0, method, confidence)
         if method == "t":
-            half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-            return cls(mean, mean - half, mean + half, n, sd, method, confidence)
-        res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=9999, method="percentile",
-                              rng=np.random.default_rng(seed))
-        return cls(mean, float(res.confidence_interval.low), float(res.confidence_interval.high), n, sd, method,
-                   confidence)
+            half = float(special.stdtrit(n - 1, 0.5 + confidence / 2)) * sd / math.sqrt(n)
+            low, high = mean - half, mean + half
+        else:
+            res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=9999,
+                                  method="percentile", rng=np.random.default_rng(seed))
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if bounds is not None:
+            low, high = max(low, bounds[0]), min(high, bounds[1])
+        return cls(mean, low, high, n, sd, method, confidence)
 
     @property
     def d_z(self) -> float:
@@ -85,20 +132,87 @@ class Estimate:
         return f"{self.mean:+.4g} [{self.low:+.4g}, {self.high:+.4g}]"
 
 
-def verdict(estimate: Estimate, *, direction: str, threshold: float = 0.0, margin: float = 0.0) -> str:
-    """reproduced / not reproduced / inconclusive (module docstring); no interval is inconclusive."""
+def one_sided_alpha(confidence: float) -> float:
+    """The level of the one-sided test that agrees with a two-sided interval at `confidence`:
+    lo > threshold exactly when the one-sided t-test's p < (1 - confidence) / 2."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r}: must be in (0, 1), e.g. 0.95")
+    return (1 - confidence) / 2
+
+
+def p_value(samples: Iterable[float | None], *, direction: str, threshold: float = 0.0) -> float:
+    """The one-sided one-sample t-test of the per-replicate effects (None and NaN dropped):
+    H0 mean <= threshold for direction greater, mean >= threshold for less. The p-value of
+    `scipy.stats.ttest_1samp(x, threshold, alternative=direction)` (a test checks they agree),
+    taken straight from Student's t CDF (`scipy.special.stdtr`): ttest_1samp costs ~1 ms a call,
+    too much for the null simulations that make tens of thousands.
+
+    NaN with fewer than 2 replicates (no test). With no spread (a deterministic cost repeated)
+    the t statistic is undefined, so p is 0.0 if the mean is strictly beyond the threshold in the
+    claimed direction and 1.0 otherwise, as the point interval's verdict would say.
+    """
+    _check_direction(direction)
+    x = _finite(samples)
+    if len(x) < 2:
+        return math.nan
+    if np.ptp(x) == 0:
+        beyond = x[0] > threshold if direction == "greater" else x[0] < threshold
+        return 0.0 if beyond else 1.0
+    t = (float(x.mean()) - threshold) / (float(x.std(ddof=1)) / math.sqrt(len(x)))
+    return float(special.stdtr(len(x) - 1, -t if direction == "greater" else t))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order: the i-th smallest of the m finite
+    p-values becomes max over j <= i of min(1, (m - j + 1) * p_(j)) (monotone step-down). NaN
+    entries (claims with no test, or descriptive ones) pass through as NaN and do not count in m.
+    Rejecting where the adjusted p < alpha keeps the family-wise error rate at alpha."""
+    p = [float(v) for v in p_values]
+    bad = [v for v in p if not (math.isnan(v) or 0.0 <= v <= 1.0)]
+    if bad:
+        raise ValueError(f"p-values {bad}: must be in [0, 1] (or NaN for no test)")
+    order = sorted((i for i, v in enumerate(p) if not math.isnan(v)), key=lambda i: p[i])
+    out, running = [math.nan] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def verdict(estimate: Estimate, *, direction: str, threshold: float = 0.0, margin: float = 0.0,
+            p_adjusted: float | None = None, alpha: float | None = None) -> str:
+    """reproduced / not reproduced / inconclusive by the rule in the module docstring: no interval
+    is inconclusive; "not reproduced" (the interval lies below threshold + margin) is checked
+    before "reproduced" (lo > threshold). With `p_adjusted` (the claim's Holm-adjusted p-value),
+    "reproduced" also needs p_adjusted < `one_sided_alpha(estimate.confidence)`; a NaN p_adjusted
+    never reproduces. `alpha` overrides that level where the interval is wider than the claim's
+    own (a Bonferroni-adjusted interval for `dominance`'s choice). Never returns DESCRIPTIVE: that
+    is the caller's choice."""
+    _check_direction(direction)
+    if not margin >= 0:
+        raise ValueError(f"margin={margin!r}: must be >= 0 (the smallest effect that matters)")
     lo, hi = estimate.low, estimate.high
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return INCONCLUSIVE
-    if direction == "greater":
-        if lo > threshold:
-            return REPRODUCED
-        return NOT_REPRODUCED if hi < threshold + margin else INCONCLUSIVE
-    if direction == "less":
-        if hi < threshold:
-            return REPRODUCED
-        return NOT_REPRODUCED if lo > threshold - margin else INCONCLUSIVE
-    raise ValueError(f"direction={direction!r}: must be greater or less")
+    sign = 1.0 if direction == "greater" else -1.0  # "less" is "greater" on the negated effect
+    lo, hi = (lo, hi) if sign > 0 else (-hi, -lo)
+    if hi < sign * threshold + margin:
+        return NOT_REPRODUCED
+    level = one_sided_alpha(estimate.confidence) if alpha is None else alpha
+    significant = p_adjusted is None or p_adjusted < level
+    return REPRODUCED if lo > sign * threshold and significant else INCONCLUSIVE
+
+
+def describe_test(test: str, method: str, n: int, unit: str) -> str:
+    """One line naming a claim's effect, its test, its interval and its replicates, e.g.
+    "paired difference; one-sided t-test, t interval; n=5 seeds"."""
+    if test not in EFFECTS:
+        raise ValueError(f"Unknown test {test!r}; available: {', '.join(EFFECTS)}")
+    if method not in INTERVALS:
+        raise ValueError(f"interval={method!r}: must be one of {', '.join(INTERVALS)}")
+    interval = "t interval" if method == "t" else "percentile bootstrap interval"
+    noun = unit[:-1] if n == 1 and unit.endswith("s") else unit
+    return f"{EFFECTS[test]}; one-sided t-test, {interval}; n={n} {noun}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,28 +252,54 @@ def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str],
     return effects, inside
 
 
-def dominance(values: Values, costs: dict[str, float], a: Sequence[str],
+def dominance(select: Values, test: Values, costs: dict[str, float], a: Sequence[str],
               b: Sequence[str]) -> tuple[list[float], dict[str, str]]:
-    """Per replicate: the mean over `b` arms of (the best `a` arm at no more cost - the `b` arm).
-    "Best" is chosen once, by the mean over replicates, so the per-replicate maximum's optimism does
-    not enter; `b` arms with no `a` arm as cheap are left out. Returns the pairs used (b -> a)."""
-    reps = common_replicates(values, [*a, *b])
-    mean = {x: float(np.mean([values[x][r] for r in reps])) for x in [*a, *b]} if reps else {}
+    """Per replicate of `test`: the mean over `b` arms of (the best `a` arm at no more cost - the
+    `b` arm). "Best" is chosen once, by the mean in `select` (the validation metric), and the
+    effects are measured on `test` (the held-out test metric of the same runs). `b` arms with no
+    `a` arm as cheap are left out. Returns the effects and the pairs used (b -> a).
+
+    Choosing on val removes the optimism of the test split's own noise, but not of a run effect
+    that val and test share (a lucky seed: the same model scores both). Its test must therefore
+    be adjusted for the choice: `choices(costs, a, b)` counts the combinations it chose among,
+    and a Bonferroni adjustment over them (interval at confidence 1 - (1 - c) / k, p-value times
+    k) holds the false-positive rate at nominal whatever the correlation
+    (tests/search/test_stats_null.py measures both)."""
+    reps = common_replicates(select, a)
+    mean = {x: float(np.mean([select[x][r] for r in reps])) for x in a} if reps else {}
     pairs = {}
     for y in b:
         cheaper = [x for x in a if costs[x] <= costs[y]]
-        if cheaper:
+        if cheaper and mean:
             pairs[y] = max(cheaper, key=lambda x: mean[x])
-    return [float(np.mean([values[x][r] - values[y][r] for y, x in pairs.items()])) for r in reps if pairs], pairs
+    if not pairs:
+        return [], {}
+    return [float(np.mean([test[x][r] - test[y][r] for y, x in pairs.items()]))
+            for r in common_replicates(test, [*a, *b])], pairs
+
+
+def choices(costs: dict[str, float], a: Sequence[str], b: Sequence[str]) -> int:
+    """How many combinations `dominance` chooses among: the product over `b` arms of the number of
+    `a` arms at no more cost (1 when there is nothing to choose)."""
+    return int(np.prod([max(1, sum(costs[x] <= costs[y] for x in a)) for y in b]))
 
 
 def rank_agreement(values: Values, costs: dict[str, float], arms: Sequence[str]) -> list[float]:
-    """Per replicate: Kendall's tau-b between the arms' costs and their metric (`scipy.stats.kendalltau`)."""
-    out = []
-    for r in common_replicates(values, arms):
-        tau = stats.kendalltau([costs[x] for x in arms], [values[x][r] for x in arms]).statistic
-        out.append(float(tau) if math.isfinite(tau) else 0.0)
-    return out
+    """Per replicate: Kendall's tau-b between the arms' costs and their metric, 0 where either is
+    all ties. The statistic of `scipy.stats.kendalltau` (a test checks they agree), counted over
+    the arms' pairs for all replicates at once: kendalltau costs ~0.7 ms a call, too much for the
+    null simulations. Estimate them with `Estimate.of(taus, bounds=TAU_BOUNDS)`: tau lies in [-1, 1]."""
+    reps = common_replicates(values, arms)
+    if not reps:
+        return []
+    i, j = np.triu_indices(len(arms), 1)  # every pair of arms once
+    cost = np.asarray([costs[x] for x in arms], dtype=float)
+    metric = np.asarray([[values[x][r] for x in arms] for r in reps], dtype=float)  # (replicates, arms)
+    dc, dm = np.sign(cost[j] - cost[i]), np.sign(metric[:, j] - metric[:, i])  # (pairs,), (replicates, pairs)
+    untied_c, untied_m = np.count_nonzero(dc), np.count_nonzero(dm, axis=1)  # pairs not tied in each
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = (dm * dc).sum(axis=1) / np.sqrt(untied_c * untied_m)  # (concordant - discordant) / ...
+    return [float(t) if math.isfinite(t) else 0.0 for t in tau]
 
 
 def discordant_pairs(values: Values, costs: dict[str, float], arms: Sequence[str], *, method: str = "t",

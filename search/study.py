@@ -48,9 +48,10 @@ import torch
 import yaml
 
 from search import stats
+from search.latency import measure_in_process
 from search.config import ConfigError, SearchConfig, parse_dataclass, read_yaml
 from search.data.store import ClipStore
-from search.results import read_results
+from search.results import read_results, selection_view
 from search.train import OptimConfig
 from search.tuner import Search, SearchError, load_search_config
 from spaces import ArchSpec, build, cost, measure_latency
@@ -58,13 +59,18 @@ from spaces.presets import PRESETS, get_preset
 from spaces.schema import SpecError
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
+ALIASES_FILE = "aliases.json"  # found arm -> the arm of the same architecture it is recorded under
 TESTS = ("difference", "matched_cost", "dominance", "rank_agreement")
-RUN_METRICS = ("val_top1", "val_top5", "val_loss", "within_pair", "train_clips_per_s")
+# A claim's metric is reported on the test split (`test_<metric>` of each run); `dominance` chooses
+# its arms on the validation split (`val_<metric>`). Also acc_<group>.
+EVAL_METRICS = ("top1", "top5", "loss", "within_pair")
+RUN_METRICS = (*EVAL_METRICS, "train_clips_per_s")
 COST_METRICS = ("gmacs", "params")
 LATENCY_METRICS = ("latency_ms", "step_ms")
-UNITS = {"val_top1": "top-1 (fraction)", "val_top5": "top-5 (fraction)",
-         "within_pair": "within-pair accuracy (fraction)",
-         "val_loss": "loss", "gmacs": "GMACs", "params": "params", "latency_ms": "ms", "step_ms": "ms",
+MIN_LATENCY_PROCESSES = 5  # independent timing replicates: fresh processes, interleaved over arms
+UNITS = {"top1": "test top-1 (fraction)", "top5": "test top-5 (fraction)",
+         "within_pair": "test within-pair accuracy (fraction)",
+         "loss": "test loss", "gmacs": "GMACs per view", "params": "params", "latency_ms": "ms", "step_ms": "ms",
          "train_clips_per_s": "clips/s"}
 FOUND_GROUP = "found"
 
@@ -109,7 +115,7 @@ class Claim:
 @dataclass(frozen=True)
 class LatencyConfig:
     batch: int = 8
-    rounds: int = 5  # interleaved over arms: a round is one replicate
+    rounds: int = 5  # each a fresh process timing every arm in turn: a round is one replicate
     repeats: int = 3  # median of these per round
     threads: int | None = None  # default: torch's
 
@@ -285,11 +291,26 @@ def _arm_spec(arm: Arm, cfg: StudyConfig, store: ClipStore) -> ArchSpec:
 
 def found_arms(study_dir: Path, k: int) -> dict[str, ArchSpec]:
     """`k` members of the joint search's Pareto front, spread evenly over its cost range."""
-    rows = sorted((r for r in read_results(study_dir / SEARCH_SUBDIR) if r.get("pareto")), key=lambda r: r["gmacs"])
+    rows = sorted((r for r in selection_view(read_results(study_dir / SEARCH_SUBDIR)) if r.get("pareto")),
+                  key=lambda r: r["gmacs"])  # chosen on validation metrics: the front selects
     if not rows:
         raise SearchError(f"{study_dir / SEARCH_SUBDIR}: the joint search has no complete trial to retrain")
     picks = sorted({round(i) for i in np.linspace(0, len(rows) - 1, min(k, len(rows)))})
     return {f"{FOUND_GROUP}_{n + 1}": ArchSpec.from_json(rows[i]["spec"]) for n, i in enumerate(picks)}
+
+
+def split_aliases(arms: dict[str, ArchSpec], found: dict[str, ArchSpec]) -> tuple[dict[str, ArchSpec], dict[str, str]]:
+    """Found arms that are not already arms, and the others as aliases (found name -> the arm of
+    the same architecture): one arm trained once, recorded under both names, never lost."""
+    by_json = {spec.to_json(): name for name, spec in arms.items()}
+    new, aliases = {}, {}
+    for name, spec in found.items():
+        twin = by_json.setdefault(spec.to_json(), name)
+        if twin == name:
+            new[name] = spec
+        else:
+            aliases[name] = twin
+    return new, aliases
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +324,9 @@ class Study:
         self.cfg = cfg
         self.dir = cfg.study_dir
         self.store = ClipStore.open(cfg.data)
+        if "test" not in self.store.splits:
+            raise ConfigError(f"data={cfg.data}: a study reports on the test split and this store has none; add one "
+                              f"with `vidnas data add-test {cfg.data}`")
         self.specs = {a.name: arm_spec(a, cfg, self.store) for a in cfg.arms}
         seen: dict[str, str] = {}
         for name, spec in self.specs.items():
@@ -327,7 +351,9 @@ class Study:
             return False
         specs = dict(self.specs)
         if self.cfg.retrain_front:
-            specs |= found_arms(self.dir, self.cfg.retrain_front)
+            found, aliases = split_aliases(specs, found_arms(self.dir, self.cfg.retrain_front))
+            specs |= found
+            (self.dir / ALIASES_FILE).write_text(json.dumps(aliases, indent=2))
         return (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
                 and self._phase(timing, "latency", lambda: self._latency(specs)))
 
@@ -383,26 +409,15 @@ class Study:
                           fixed=None if resume else list(specs.values()), seeds=list(self.cfg.seeds))
 
     def _latency(self, specs: dict[str, ArchSpec]) -> Path:
-        """Every arm's forward and forward+backward time, interleaved round by round in this process."""
+        """Every arm's forward and forward+backward time: each round a fresh process (`search.latency`)
+        timing every arm in turn, so the rounds are independent replicates."""
         lat = self.cfg.latency
         device = "cuda" if self.cfg.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
-        threads = torch.get_num_threads()
-        torch.set_num_threads(lat.threads or threads)
-        models = {}
-        for name, spec in specs.items():
-            torch.manual_seed(0)
-            models[name] = build(spec)
         rows = []
-        try:
-            for r in range(lat.rounds):
-                for name, model in models.items():
-                    spec = specs[name]
-                    m = measure_latency(model, frames=spec.frames, crop=spec.crop, batch=lat.batch, device=device,
-                                        channels_last=True, warmup=1, repeats=lat.repeats)
-                    rows.append({"arm": name, "round": r, "latency_ms": m.forward_ms, "step_ms": m.forward_backward_ms,
-                                 "batch": lat.batch, "threads": torch.get_num_threads(), "device": device})
-        finally:
-            torch.set_num_threads(threads)
+        for r in range(lat.rounds):
+            order = list(specs) if r % 2 == 0 else list(reversed(specs))  # no arm always first
+            rows += measure_in_process({n: specs[n] for n in order}, batch=lat.batch, repeats=lat.repeats,
+                                       threads=lat.threads, device=device, round_=r)
         path = self.dir / LATENCY_FILE
         pq.write_table(pa.Table.from_pylist(rows), path)
         return path
@@ -444,15 +459,18 @@ class ClaimResult:
     claim: Claim
     estimate: stats.Estimate
     verdict: str
-    replicates: str  # "seeds" or "latency rounds"
+    replicates: str  # "seeds" or "latency processes"
     detail: str  # which arms were compared
+    test: str = ""  # the effect, the test, the interval, n and the replicate unit in one line
+    p_raw: float = math.nan  # the one-sided t-test's p (times the choices made, for dominance)
+    p_adjusted: float = math.nan  # Holm-adjusted over the study's tested claims
 
 
 @dataclass
 class StudyResult:
     cfg: StudyConfig
     arms: dict[str, dict[str, Any]]  # name -> spec, slug, groups, gmacs, params, per-metric Estimates
-    values: dict[str, stats.Values]  # metric -> arm -> replicate -> value
+    values: dict[str, stats.Values]  # metric -> arm -> replicate -> value (run metrics: on test)
     claims: list[ClaimResult]
     runs: list[dict[str, Any]]  # the results table of the arms grid
     search_rows: list[dict[str, Any]]  # the joint search's results table (or none)
@@ -460,6 +478,20 @@ class StudyResult:
     # latency metric -> pairs (cheaper in GMACs, dearer) where the cheaper one is measurably slower
     discordant: dict[str, list[tuple[str, str, stats.Estimate]]]
     latency_device: str  # where latency was measured, e.g. "cpu, 2 threads"
+    views: int = 1  # evaluation views per clip of the reported metrics (at least; per arm in `arms`)
+    aliases: dict[str, str] = field(default_factory=dict)  # found arm -> the arm it is the same as
+
+
+def _run_values(complete: list[dict[str, Any]], prefix: str) -> dict[str, stats.Values]:
+    """metric -> arm -> seed -> value, from the runs' `<prefix><metric>` columns."""
+    values: dict[str, stats.Values] = {}
+    for r in complete:
+        for key, v in r.items():
+            name = key.removeprefix(prefix) if key.startswith(prefix) else ("train_clips_per_s" if key ==
+                                                                             "train_clips_per_s" else None)
+            if v is not None and name is not None and (name in RUN_METRICS or name.startswith("acc_")):
+                values.setdefault(name, {}).setdefault(r["preset"], {})[r["seed"]] = float(v)
+    return values
 
 
 def analyze(study_dir: str | Path) -> StudyResult:
@@ -469,53 +501,76 @@ def analyze(study_dir: str | Path) -> StudyResult:
     if not runs:
         raise SearchError(f"{directory}: no run has finished yet; run `vidnas study run` first")
     complete = [r for r in runs if r["state"] == "complete" and r.get("seed") is not None]
-    values: dict[str, stats.Values] = {}
-    for r in complete:
-        for key, v in r.items():
-            if v is not None and (key in RUN_METRICS or key.startswith("acc_")):
-                values.setdefault(key, {}).setdefault(r["preset"], {})[r["seed"]] = float(v)
+    values, selection = _run_values(complete, "test_"), _run_values(complete, "val_")  # report, choose
     specs = {r["preset"]: ArchSpec.from_json(r["spec"]) for r in runs if r.get("preset")}
-    latency, latency_device = directory / LATENCY_FILE, "not measured"
+    aliases = json.loads((directory / ALIASES_FILE).read_text()) if (directory / ALIASES_FILE).is_file() else {}
+    for found, twin in aliases.items():  # one architecture, recorded under both names
+        if twin in specs:
+            specs[found] = specs[twin]
+            for table in (values, selection):
+                for metric in table.values():
+                    if twin in metric:
+                        metric[found] = metric[twin]
+    latency, latency_device, processes = directory / LATENCY_FILE, "not measured", set()
     if latency.is_file():
         for row in pq.read_table(latency).to_pylist():
             latency_device = f"{row['device']}, {row['threads']} threads"
+            processes.add(row.get("process"))
             for key in LATENCY_METRICS:
                 if row.get(key) is not None and math.isfinite(row[key]):
-                    values.setdefault(key, {}).setdefault(row["arm"], {})[row["round"]] = float(row[key])
+                    arms_ = [row["arm"], *(f for f, t in aliases.items() if t == row["arm"])]
+                    for arm in arms_:
+                        values.setdefault(key, {}).setdefault(arm, {})[row["round"]] = float(row[key])
     costs = {name: cost(spec) for name, spec in specs.items()}
     seeds = sorted({r["seed"] for r in complete})
     for key in COST_METRICS:  # deterministic, repeated per seed so they pair with anything
-        values[key] = {name: {s: float(getattr(c, key)) for s in seeds} for name, c in costs.items()}
+        values[key] = selection[key] = {name: {s: float(getattr(c, key)) for s in seeds} for name, c in costs.items()}
     groups = cfg.groups()
     est = lambda xs: stats.Estimate.of(xs, method=cfg.interval, confidence=cfg.confidence)  # noqa: E731
+    views = {r["preset"]: int(r["test_views"]) for r in complete if r.get("test_views")}
     arms = {}
     for name, spec in specs.items():
         arms[name] = {"slug": spec.slug(), "gmacs": costs[name].gmacs, "params": costs[name].params,
                       "groups": [g for g, members in groups.items() if name in members],
                       "preset": next((a.preset for a in cfg.arms if a.name == name), ""),
+                      "views": views.get(aliases.get(name, name), 1),
                       **{m: est(values[m][name].values()) for m in values if name in values[m]
                          and m not in COST_METRICS}}
-    claims = [evaluate_claim(c, cfg, values, arms) for c in cfg.claims]
+    independent = len(processes - {None}) >= MIN_LATENCY_PROCESSES
+    claims = [evaluate_claim(c, cfg, values, selection, arms, latency_independent=independent) for c in cfg.claims]
+    adjusted = stats.holm([c.p_raw if c.verdict != stats.DESCRIPTIVE else math.nan for c in claims])
+    alpha = stats.one_sided_alpha(cfg.confidence)
+    for c, p in zip(claims, adjusted):
+        c.p_adjusted = p
+        if c.verdict != stats.DESCRIPTIVE:
+            c.verdict = stats.verdict(c.estimate, direction=c.claim.direction, threshold=c.claim.threshold,
+                                      margin=c.claim.margin, p_adjusted=p, alpha=alpha)
     discordant = {}
     for metric in LATENCY_METRICS:
-        names = [n for n in arms if n in values.get(metric, {})]
+        names = [n for n in arms if n in values.get(metric, {}) and n not in aliases]
         if len(names) > 1:
             discordant[metric] = stats.discordant_pairs(values[metric], {n: arms[n]["gmacs"] for n in names}, names,
                                                         method=cfg.interval, confidence=cfg.confidence)
     search_rows = read_results(directory / SEARCH_SUBDIR) if cfg.search is not None else []
     return StudyResult(cfg, arms, values, claims, runs, search_rows, read_timing(directory), discordant,
-                       latency_device)
+                       latency_device, min(views.values(), default=1), aliases)
 
 
-def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Values],
-                   arms: dict[str, dict[str, Any]]) -> ClaimResult:
+def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Values], selection: dict[str, stats.Values],
+                   arms: dict[str, dict[str, Any]], *, latency_independent: bool) -> ClaimResult:
+    """A claim's effects, interval and raw p-value; its verdict before multiplicity (`analyze`
+    gives the final one after Holm). Latency claims are descriptive unless their rounds ran in at
+    least MIN_LATENCY_PROCESSES fresh processes."""
     a = [x for x in cfg.resolve(claim.a) if x in arms]
     b = [x for x in cfg.resolve(claim.b) if x in arms]
     metric = values.get(claim.metric, {})
-    replicates = "latency rounds" if claim.metric in LATENCY_METRICS else "seeds"
+    latency = claim.metric in LATENCY_METRICS or claim.cost in LATENCY_METRICS
+    replicates = "latency processes" if latency else "seeds"
     costs = {n: float(np.mean(list(values[claim.cost][n].values()))) for n in arms if n in values.get(claim.cost, {})}
     missing = [x for x in [*a, *b] if x not in metric or (claim.test != "difference" and x not in costs)]
     effects: list[float] = []
+    confidence, k = cfg.confidence, 1
+    bounds = stats.TAU_BOUNDS if claim.test == "rank_agreement" else None
     if missing:
         detail = f"no {claim.metric} for {', '.join(missing)} (failed or not run)"
     elif claim.test == "difference":
@@ -525,13 +580,21 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Value
         effects, inside = stats.matched_cost(metric, costs, a, b)
         detail = (f"{', '.join(inside)} against the curve of {', '.join(b)} at equal {claim.cost}" if inside
                   else f"no arm of a within the {claim.cost} range of b")
-    elif claim.test == "dominance":
-        effects, pairs = stats.dominance(metric, costs, a, b)
-        detail = ("; ".join(f"{x} vs {y}" for y, x in pairs.items()) if pairs
-                  else f"no arm of a at or below the {claim.cost} of any arm of b")
+    elif claim.test == "dominance":  # chosen on val, measured on test, the choice paid for (Bonferroni)
+        effects, pairs = stats.dominance(selection.get(claim.metric, metric), metric, costs, a, b)
+        k = stats.choices(costs, a, list(pairs))
+        confidence = 1 - (1 - cfg.confidence) / k
+        detail = ("; ".join(f"{x} vs {y}" for y, x in pairs.items()) + f" (best of a on val; Bonferroni over {k} "
+                  f"choices)" if pairs else f"no arm of a at or below the {claim.cost} of any arm of b")
     else:
         effects = stats.rank_agreement(metric, costs, a)
         detail = f"Kendall tau of {claim.cost} vs {claim.metric} over {', '.join(a)}"
-    estimate = stats.Estimate.of(effects, method=cfg.interval, confidence=cfg.confidence)
-    verdict = stats.verdict(estimate, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)
-    return ClaimResult(claim, estimate, verdict, replicates, detail)
+    estimate = stats.Estimate.of(effects, method=cfg.interval, confidence=confidence, bounds=bounds)
+    p_raw = min(1.0, k * stats.p_value(effects, direction=claim.direction, threshold=claim.threshold))
+    test = stats.describe_test(claim.test, cfg.interval, estimate.n, replicates)
+    if latency and not latency_independent:
+        verdict = stats.DESCRIPTIVE
+        test += f" (descriptive: fewer than {MIN_LATENCY_PROCESSES} independent timing processes)"
+    else:
+        verdict = stats.verdict(estimate, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)
+    return ClaimResult(claim, estimate, verdict, replicates, detail, test, p_raw)

@@ -58,18 +58,19 @@ def _arm_color(arm: dict[str, Any], colors: dict[str, str]) -> str:
 
 
 def plot_accuracy(result: StudyResult, path: Path) -> Path:
-    metrics = [m for m in ("val_top1", "within_pair") if m in result.values]
+    metrics = [m for m in ("top1", "within_pair") if m in result.values]
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4.8), squeeze=False)
     colors = _group_colors(result)
     for ax, metric in zip(axes.flat, metrics):
         if result.search_rows:
-            done = [r for r in result.search_rows if r["state"] == "complete" and r.get(metric) is not None]
-            ax.scatter([r["gmacs"] for r in done], [r[metric] for r in done], c="0.75", s=14,
-                       label="joint search trials (seed 0, selected on val)")
+            key = f"val_{metric}"  # what the search selected on; the arms below are on test
+            done = [r for r in result.search_rows if r["state"] == "complete" and r.get(key) is not None]
+            ax.scatter([r["gmacs"] for r in done], [r[key] for r in done], c="0.75", s=14,
+                       label="joint search trials (seed 0, on val)")
             front = sorted((r for r in done if r.get("pareto")), key=lambda r: r["gmacs"])
             if front:
-                ax.step([r["gmacs"] for r in front], [r[metric] for r in front], where="post", c="0.5", lw=1,
-                        label="joint search front (val_top1, GMACs)")
+                ax.step([r["gmacs"] for r in front], [r[key] for r in front], where="post", c="0.5", lw=1,
+                        label="joint search front (val_top1, GMACs; on val)")
         for group, color in colors.items():
             members = sorted((a for a in result.arms.values() if group in a["groups"] and metric in a),
                              key=lambda a: a["gmacs"])
@@ -89,8 +90,8 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
             ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         _log_axis(ax.xaxis)
-        ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
-        ax.set_ylabel(f"{metric} (mean over seeds, {_ci_name(result)})")
+        ax.set_xlabel(f"GMACs per view (multiply-adds / 1e9; x {result.views}+ views per clip at evaluation)")
+        ax.set_ylabel(f"test {metric} (mean over seeds, {_ci_name(result)})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -100,7 +101,7 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
 
 
 def plot_arms(result: StudyResult, path: Path) -> Path:
-    metrics = [m for m in ("val_top1", "within_pair") if m in result.values]
+    metrics = [m for m in ("top1", "within_pair") if m in result.values]
     names = sorted(result.arms, key=lambda n: result.arms[n]["gmacs"])
     fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.0, 0.7 * len(names) + 2), 2.8 * len(metrics)),
                              squeeze=False)
@@ -112,7 +113,7 @@ def plot_arms(result: StudyResult, path: Path) -> Path:
                [e.high - e.mean if math.isfinite(e.high) else 0 for e in est]]
         ax.bar(shown, [e.mean for e in est], yerr=err, capsize=3,
                color=[_arm_color(result.arms[n], colors) for n in shown])
-        ax.set_ylabel(metric, fontsize=8)
+        ax.set_ylabel(f"test {metric}", fontsize=8)
         ax.tick_params(axis="x", labelsize=7, rotation=30)
         ax.grid(alpha=0.3, axis="y")
     axes.flat[0].set_title(f"per arm: mean over seeds with {_ci_name(result)}; ordered by GMACs", fontsize=9)
@@ -125,7 +126,8 @@ def plot_arms(result: StudyResult, path: Path) -> Path:
 def plot_claims(result: StudyResult, path: Path) -> Path:
     claims = result.claims
     fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.25 * len(claims) + 0.6), squeeze=False)
-    marks = {stats.REPRODUCED: "tab:green", stats.NOT_REPRODUCED: "tab:red", stats.INCONCLUSIVE: "tab:orange"}
+    marks = {stats.REPRODUCED: "tab:green", stats.NOT_REPRODUCED: "tab:red", stats.INCONCLUSIVE: "tab:orange",
+             stats.DESCRIPTIVE: "tab:gray"}
     for ax, c in zip(axes.flat, claims):
         e = c.estimate
         ax.axvline(c.claim.threshold, c="0.3", lw=1)
@@ -183,7 +185,7 @@ def plot_latency(result: StudyResult, path: Path) -> Path | None:
 
 def plot_importance(result: StudyResult, path: Path) -> Path | None:
     """PED-ANOVA importances (Optuna) of the architecture choices that differ between the arms."""
-    runs = [r for r in result.runs if r["state"] == "complete" and r.get("val_top1") is not None]
+    runs = [r for r in result.runs if r["state"] == "complete" and r.get("test_top1") is not None]
     keys = sorted(k for k in {k for r in runs for k in r if k.startswith("arch_") and not k.endswith("_width")}
                   if len({str(r.get(k)) for r in runs}) > 1)
     if len(keys) < 2 or len(runs) < 6:
@@ -194,12 +196,12 @@ def plot_importance(result: StudyResult, path: Path) -> Path | None:
         sorted({str(r.get(k)) for r in runs})) for k in keys}
     for r in runs:
         study.add_trial(optuna.trial.create_trial(
-            params={k.removeprefix("arch_"): str(r.get(k)) for k in keys}, distributions=dists, value=r["val_top1"]))
+            params={k.removeprefix("arch_"): str(r.get(k)) for k in keys}, distributions=dists, value=r["test_top1"]))
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
     warnings.filterwarnings("ignore", message="Target and region quantiles select the same set of trials")
     try:
-        ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name="val_top1")
+        ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name="test_top1")
     except (RuntimeError, ValueError, ZeroDivisionError):
         return None
     fig = ax.figure
@@ -260,13 +262,18 @@ def verdict_rows(result: StudyResult) -> list[list[str]]:
         cl = c.claim
         rule = f"{'>' if cl.direction == 'greater' else '<'} {cl.threshold:g}"
         rule += f", margin {cl.margin:g}" if cl.margin else ""
-        rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}", _unit(cl), rule, _effect(c),
-                     _fmt(c.estimate.d_z, 2), f"{c.estimate.n} {c.replicates}", f"**{c.verdict}**"])
+        rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}; {c.test}", _unit(cl), rule,
+                     _effect(c), _fmt(c.estimate.d_z, 2), _p(c.p_raw), _p(c.p_adjusted),
+                     f"{c.estimate.n} {c.replicates}", f"**{c.verdict}**"])
     return rows
 
 
-VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]", "d_z", "n",
-                  "verdict"]
+def _p(p: float) -> str:
+    return "-" if not math.isfinite(p) else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
+
+
+VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]", "d_z", "p",
+                  "p (Holm)", "n", "verdict"]
 
 
 def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
@@ -276,31 +283,43 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     if cfg.question:
         out.append(("p", cfg.question))
     out += [("h2", "Verdicts"), ("table", VERDICT_HEADER, verdict_rows(result)),
-            ("p", f"Effect = a - b per replicate (or Kendall tau), mean with a {_ci_name(result)} over the replicates "
-                  f"({'Student t, n-1 degrees of freedom' if cfg.interval == 't' else '9,999 resamples'}); "
-                  "replicates are training seeds (paired: every arm trains once per seed) or latency rounds. "
-                  "d_z = mean / sd of the per-replicate effects (Cohen's d for paired samples). Verdict: "
-                  "*reproduced* if the interval lies beyond the claimed threshold; *not reproduced* if it lies "
-                  "entirely short of threshold + margin (any effect is smaller than what would matter); "
-                  "*inconclusive* otherwise. Claims are stated before the runs, in the study file; "
-                  "nothing here is typed in by hand.")]
+            ("p", f"Effects are measured on the store's **test** split, evaluated once after the last epoch; "
+                  "nothing that chose anything read it (dominance chooses its arms on validation). "
+                  f"Effect = a - b per replicate (or Kendall tau, bounded to [-1, 1]), mean with a {_ci_name(result)} "
+                  f"over the replicates ({'Student t, n-1 degrees of freedom' if cfg.interval == 't' else '9,999 resamples'}); "
+                  "replicates are training seeds (paired: every arm trains once per seed) or latency rounds, each "
+                  "a fresh process timing every arm in turn. d_z = mean / sd of the per-replicate effects (Cohen's d "
+                  "for paired samples). p = the one-sided paired t-test of the claim's direction against its "
+                  "threshold (times the number of choices, for dominance: its interval is Bonferroni-widened to "
+                  "match); p (Holm) = Holm-Bonferroni adjusted over this study's tested claims. Verdict, in this "
+                  "order: *not reproduced* if the interval lies entirely short of threshold + margin (any effect "
+                  "is smaller than what would matter); *reproduced* if it lies beyond the threshold and the Holm p "
+                  f"is below {stats.one_sided_alpha(cfg.confidence):g}; *inconclusive* otherwise; *descriptive* (no "
+                  f"verdict) for latency claims timed in fewer than 5 independent processes. Claims are stated "
+                  "before the runs, in the study file; nothing here is typed in by hand.")]
     out += [("h2", "Setup"), ("p", (
         f"{store}. Every arm trains {cfg.epochs} epochs ({cfg.optim.optimizer}, lr {cfg.optim.lr} at batch "
         f"{cfg.optim.batch_size}, warmup {cfg.optim.warmup_epochs:g} epoch, cosine) once per seed {cfg.seeds}, "
         f"presets scaled to width {cfg.width:g} and depth {cfg.depth:g} unless an arm says otherwise; "
         f"{len(result.runs)} runs ({sum(r['state'] == 'complete' for r in result.runs)} complete). Latency: "
-        f"{cfg.latency.rounds} rounds interleaved over the arms, each the median of {cfg.latency.repeats} timings "
-        f"of a batch of {cfg.latency.batch} ({result.latency_device}), measured after training in one process. "
-        "GMACs = multiply-adds / 1e9 per clip (GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter."))]
+        f"{cfg.latency.rounds} rounds, each a fresh process timing every arm in turn (alternating order), each "
+        f"time the median of {cfg.latency.repeats} timings of a batch of {cfg.latency.batch} "
+        f"({result.latency_device}), measured after training. Accuracy is the mean of the logits over each "
+        "clip's evaluation views (every start offset of the arm's frames in the stored clip, up to 4, closed "
+        "under time reversal, x 1 central crop; `views` per arm below). GMACs = multiply-adds / 1e9 per clip "
+        "and view (GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter; evaluation costs GMACs x views."))]
+    if result.aliases:
+        out.append(("p", "Found arms that are the same architecture as an arm of the study, trained once and "
+                         "recorded under both names: " + ", ".join(f"{f} = {t}" for f, t in result.aliases.items())))
     arm_rows = []
     for name, arm in sorted(result.arms.items(), key=lambda kv: kv[1]["gmacs"]):
         runs = sum(r["preset"] == name and r["state"] == "complete" for r in result.runs)
         arm_rows.append([name, arm["preset"] or "(found)", ", ".join(arm["groups"]) or "-", arm["slug"],
-                         f"{arm['params']:,}", f"{arm['gmacs']:.4f}", _est(arm.get("val_top1")),
+                         f"{arm['params']:,}", f"{arm['gmacs']:.4f} x {arm['views']}", _est(arm.get("top1")),
                          _est(arm.get("within_pair")), _est(arm.get("latency_ms"), 1), _est(arm.get("step_ms"), 1),
                          _ms_per_gmac(arm, cfg.latency.batch), str(runs)])
-    out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params", "GMACs",
-                                       "val_top1 [CI]", "within_pair [CI]", f"fwd ms/batch {cfg.latency.batch} [CI]",
+    out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params", "GMACs per view x views",
+                                       "test top1 [CI]", "test within_pair [CI]", f"fwd ms/batch {cfg.latency.batch} [CI]",
                                        "fwd+bwd ms [CI]", "fwd ms per GMAC", "runs"], arm_rows)]
     failed = [r for r in result.runs if r["state"] != "complete"]
     if failed:
@@ -432,7 +451,8 @@ def summary(result: StudyResult) -> dict[str, Any]:
         "claims": [{"id": c.claim.id, "statement": c.claim.statement, "source": c.claim.source,
                     "test": c.claim.test, "metric": c.claim.metric, "unit": _unit(c.claim),
                     "effect": c.estimate.mean, "low": c.estimate.low, "high": c.estimate.high, "d_z": c.estimate.d_z,
-                    "n": c.estimate.n, "replicates": c.replicates, "verdict": c.verdict, "detail": c.detail}
+                    "n": c.estimate.n, "replicates": c.replicates, "verdict": c.verdict, "detail": c.detail,
+                    "test_description": c.test, "p": c.p_raw, "p_holm": c.p_adjusted}
                    for c in result.claims]}
 
 
@@ -490,20 +510,22 @@ def write_index(summaries: list[Path], out: Path) -> Path:
         for c in s["claims"]:
             effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
             rows.append([link, c["id"], c["statement"], c["source"] or "-", c["unit"], effect,
-                         f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
+                         _p(c.get("p_holm", math.nan)), f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
         studies.append([link, s["title"], str(s["runs"]), f"{s['epochs']}", str(len(s["seeds"])),
                         f"{s['wall_s'] / 60:.1f} min", f"`{s['command']}`"])
-    counts = {v: sum(r[-1] == f"**{v}**" for r in rows) for v in (stats.REPRODUCED, stats.NOT_REPRODUCED,
-                                                                    stats.INCONCLUSIVE)}
+    counts = {v: sum(r[-1] == f"**{v}**" for r in rows) for v in stats.VERDICTS}
     wall = sum(s["wall_s"] for _, s in loaded)
     items: list[tuple] = [
         ("h1", "Studies: the papers' claims, measured on the built-in benchmark"),
         ("p", f"{len(rows)} claims in {len(loaded)} studies: " + ", ".join(f"{n} {v}" for v, n in counts.items())
-         + ". Effects are a - b in the unit shown (accuracies are fractions; GMACs = multiply-adds / 1e9 per "
-           "clip), with " + " / ".join(sorted({f"{round(100 * s['confidence'])}% {s['interval']}" for _, s in loaded}))
-         + " intervals over paired seeds (or latency rounds). Each study's page has its setup, "
-           "arms, plots and the exact commands; the claims and their tests are in `configs/studies/`."),
-        ("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "n", "verdict"], rows),
+         + ". Effects are a - b on the test split in the unit shown (accuracies are fractions; GMACs = "
+           "multiply-adds / 1e9 per clip and view), with " + " / ".join(sorted({f"{round(100 * s['confidence'])}% "
+                                                                              f"{s['interval']}" for _, s in loaded}))
+         + " intervals over paired seeds (or latency processes); p (Holm) is adjusted within each study. Each "
+           "study's page has its setup, arms, plots and the exact commands; the claims and their tests are in "
+           "`configs/studies/`."),
+        ("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "p (Holm)", "n", "verdict"],
+         rows),
         ("h2", "Reproduce"),
         ("p", f"`make studies` runs them all in order ({wall / 60:.0f} min of wall time here, on "
               f"{os.cpu_count()} CPU cores, no GPU) and rewrites this page; each study alone:"),

@@ -103,13 +103,17 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, group_names: tuple[str, ...],
              pairs: tuple[tuple[int, int], ...] = (), amp_dtype: torch.dtype | None = None,
              channels_last: bool = False) -> dict[str, float]:
-    """Loss, top-1/top-5, accuracy per class group and within pairs (all in [0, 1])."""
+    """Loss, top-1/top-5, accuracy per class group and within pairs (all in [0, 1]), and `views`:
+    a clip's logits are the mean over its views (temporal offsets x spatial crops)."""
     model.eval()
     acc = Accumulator(group_names=group_names, pairs=pairs)
-    for batch in loader:
-        clips, labels, groups = _to(batch, device, channels_last)
+    views = 1
+    for raw in loader:
+        batch = raw.prepare(device, channels_last=channels_last)
         with _autocast(device, amp_dtype):
-            logits = model(clips).float()
-        loss = F.cross_entropy(logits, labels, reduction="sum").item()
-        acc.update(logits, labels, groups, loss)
-    return acc.result()
+            logits = model(batch.clips).float()
+        views = batch.views
+        logits = logits.view(len(batch.labels), views, -1).mean(dim=1)  # (B, classes)
+        loss = F.cross_entropy(logits, batch.labels, reduction="sum").item()
+        acc.update(logits, batch.labels, batch.groups, loss)
+    return acc.result() | {"views": views}

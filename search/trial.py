@@ -1,20 +1,32 @@
 """One trial: build the sampled spec, train it on the clip store, evaluate and checkpoint every
 epoch, report to Ray Tune and MLflow, resume from the last checkpoint after a failure or restore.
 
-Each epoch reports `epoch`, `max_epochs`, `val_top1`, `val_top5`, `val_loss`, `acc_<group>`,
-`within_pair`, `train_loss`, `train_clips_per_s`, `train_seconds` (cumulative), `params`, `gmacs`
-(multiply-adds / 1e9 per clip), `latency_ms` (batch-1 forward on the trial's device) and `status`:
+Each epoch reports `epoch`, `max_epochs`, the validation metrics `val_top1`, `val_top5`,
+`val_loss`, `val_acc_<group>`, `val_within_pair` and `val_views` (evaluation views per clip),
+`train_loss`, `train_clips_per_s`, `train_seconds` (cumulative), `params`, `gmacs` (multiply-adds
+/ 1e9 per clip and view), `latency_ms` (batch-1 forward on the trial's device) and `status`:
 "running", then "complete" at the last epoch, or "failed" (with `reason`) for a diverged or
 out-of-memory trial, which stops there without failing the search.
+
+Validation selects; the test split reports: `test_*` (the same metrics on the store's test split)
+is computed once, after the last epoch of a complete trial, and never before a decision is made.
+
+Reproducible: a trial's seed is the study replicate's, or derives from the search seed and the
+architecture (`trial_seed`), never from Ray's trial ids; every checkpoint holds the torch, numpy
+and Python RNG states and the data order's (seed, epoch), so a resumed trial continues exactly
+where an uninterrupted one would be.
 """
 from __future__ import annotations
 
+import hashlib
+import random
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -47,17 +59,46 @@ class TrialSetup:
     labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
 
 
+def trial_seed(search_seed: int, arch_json: str) -> int:
+    """The seed of a search trial: a pure function of the search seed and the architecture."""
+    digest = hashlib.sha256(f"{search_seed}:{arch_json}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def rng_state(data_seed: int, epoch: int) -> dict[str, Any]:
+    """Every random stream a trial draws from, as tensors and plain values (`weights_only` loads it)."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+             "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
+             "data": {"seed": data_seed, "epoch": epoch}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], data_seed: int) -> None:
+    if state["data"]["seed"] != data_seed:
+        raise RuntimeError(f"checkpoint was trained with data seed {state['data']['seed']}, not {data_seed}")
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable; `config` is `{"arch": spec JSON}` from the search space, plus
-    `seed` for a study's replicate (else the seed derives from the search seed and trial id)."""
+    `seed` for a study's replicate (else `trial_seed` of the search seed and the architecture)."""
     torch.set_num_threads(max(1, setup.cpus))
     device = _device(setup.gpus)
     spec = ArchSpec.from_json(config["arch"])
     context = tune.get_context()
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
     seed = config.get("seed")
-    torch.manual_seed(setup.seed + sum(map(ord, trial_id)) if seed is None else seed)
-    data_seed = setup.seed if seed is None else seed
+    init_seed = trial_seed(setup.seed, config["arch"]) if seed is None else seed
+    _seed_everything(init_seed)
+    data_seed = setup.seed if seed is None else seed  # one data order for every trial of a search
     store = ClipStore.open(setup.data)
     meta = store.meta
     train = make_loader(ClipDataset(store, "train", train=True, crop=spec.crop, frames=spec.frames, seed=data_seed),
@@ -72,7 +113,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     amp_dtype = torch.bfloat16 if setup.amp and device.type == "cuda" else None
 
     client = MlflowClient(setup.tracking_uri)
-    start_epoch, seconds = 0, 0.0
+    start_epoch, seconds, rng = 0, 0.0, None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -80,12 +121,15 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, seconds = state["epoch"], state["train_seconds"]
-    params = spec.choices() | {"slug": spec.slug()}
+        start_epoch, seconds, rng = state["epoch"], state["train_seconds"], state.get("rng")
+    params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed}
     if seed is not None:
         params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
     run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name, params,
                                 spec.to_json(indent=2))
+    # epochs this run logged before a restart that found no checkpoint: re-trained identically
+    # (reproducible), so not logged twice
+    logged = {m.step for m in tracking.retry(lambda: client.get_metric_history(run_id, "epoch"))}
     c = cost(spec)
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               **({"seed": seed} if seed is not None else {}),
@@ -95,6 +139,12 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         tune.report({**static, "epoch": 0, "status": "failed",
                      "reason": f"infeasible: {c.gmacs:.4f} GMACs over the budget of {setup.max_gmacs} GMACs"})
         return
+    if rng is not None:  # where the uninterrupted run stood after `start_epoch` (latency drew from it since)
+        set_rng_state(rng, data_seed)
+    else:
+        _seed_everything(init_seed + 1)  # the same stream whatever building and timing the model drew
+    evaluate_on = lambda loader: evaluate(model, loader, device=device, group_names=meta.group_names,  # noqa: E731
+                                          pairs=meta.pairs, amp_dtype=amp_dtype, channels_last=channels_last)
     for epoch in range(start_epoch + 1, setup.epochs + 1):
         train.sampler.set_epoch(epoch)
         began = time.perf_counter()
@@ -106,17 +156,27 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
             tune.report({**static, "epoch": epoch - 1, "status": "failed", "reason": reason})
             return
         seconds += time.perf_counter() - began
-        metrics = evaluate(model, val, device=device, group_names=meta.group_names, pairs=meta.pairs,
-                           amp_dtype=amp_dtype, channels_last=channels_last)
-        result = {**static, **{f"val_{k}" if k in ("top1", "top5", "loss") else k: v for k, v in metrics.items()},
-                  **fit, "epoch": epoch, "train_seconds": seconds,
-                  "status": "complete" if epoch == setup.epochs else "running", "reason": ""}
-        tracking.log_metrics(client, run_id, {k: v for k, v in result.items() if k not in ("max_epochs",)}, epoch)
+        last = epoch == setup.epochs
+        result = {**static, **{f"val_{k}": v for k, v in evaluate_on(val).items()}, **fit, "epoch": epoch,
+                  "train_seconds": seconds, "status": "complete" if last else "running", "reason": ""}
+        if last and "test" in store.splits:  # reported, never selected on: after the last decision
+            test = make_loader(ClipDataset(store, "test", crop=spec.crop, frames=spec.frames),
+                               batch_size=2 * setup.optim.batch_size, workers=setup.loader_workers)
+            result |= {f"test_{k}": v for k, v in evaluate_on(test).items()}
+        if epoch not in logged:
+            tracking.log_metrics(client, run_id, {k: v for k, v in result.items() if k not in ("max_epochs",)}, epoch)
+        rng = rng_state(data_seed, epoch)  # after evaluating (a DataLoader draws its base seed from torch's RNG)
         with tempfile.TemporaryDirectory() as directory:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "train_seconds": seconds,
-                        "spec": spec.to_json()}, Path(directory) / STATE_FILE)
+                        "spec": spec.to_json(), "rng": rng}, Path(directory) / STATE_FILE)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def _device(gpus: float) -> torch.device:

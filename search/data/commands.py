@@ -37,7 +37,10 @@ def add_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips-per-video", type=int, default=1, help="clips sampled per video (default 1)")
     p.add_argument("--fold", type=int, default=1, help="official split for UCF101/HMDB51 (default 1)")
     p.add_argument("--splits-dir", type=Path, help="where the split/annotation files are (default: searched)")
-    p.add_argument("--val-percent", type=int, default=20, help="folder layout without split folders (default 20)")
+    p.add_argument("--val-percent", type=int, default=20,
+                   help="share of the training videos carved into val, whole source videos at a time (default 20)")
+    p.add_argument("--test-percent", type=int, default=20, help="folder layout without split folders (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the val carve (default 0)")
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores, at most 8)")
     p.add_argument("--chunk", type=int, default=32, help="videos per unit of work and of resumption")
     p.add_argument("--name", help="a name for the store (default: the source directory's)")
@@ -48,7 +51,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise StoreError(f"--layout {args.layout!r}: unknown; available: {', '.join(LAYOUTS)}")
     cfg = ImportConfig(layout=args.layout, source=args.source, out=args.out, frames=args.frames, size=args.size,
                        clips_per_video=args.clips_per_video, fold=args.fold, splits_dir=args.splits_dir,
-                       val_percent=args.val_percent, workers=args.workers, chunk=args.chunk, name=args.name)
+                       val_percent=args.val_percent, test_percent=args.test_percent, seed=args.seed, workers=args.workers, chunk=args.chunk, name=args.name)
     report = import_dataset(cfg)
     print(f"imported {report.imported} of {report.videos} videos into {args.out}: {report.clips} clips"
           + (f" ({report.resumed_chunks} chunks done by an earlier run)" if report.resumed_chunks else ""))
@@ -56,6 +59,20 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"{len(report.failed)} videos left out (see {args.out / 'import_report.json'}):")
         for reason, count in collections.Counter(f["reason"] for f in report.failed).most_common(5):
             print(f"  {count:>6}  {reason}")
+    return 0
+
+
+def add_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", type=Path, help="a local store directory made before stores held a test split")
+    p.add_argument("--val-percent", type=int, default=20,
+                   help="imported stores: share of train carved into the new val, by source video (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the val carve (default 0)")
+
+
+def run_add_test(args: argparse.Namespace) -> int:
+    from search.data.migrate import add_test_split
+    meta = add_test_split(args.store, val_percent=args.val_percent, seed=args.seed)
+    print(f"{args.store}: splits now {meta.splits}")
     return 0
 
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from search.data.layouts import LayoutOptions, VideoItem, read_layout
 from search.data.pool import worker_pool
+from search.data.splits import PROTOCOL, carve
 from search.data.store import StoreError, StoreMeta, clips_to_batch, write_meta, write_split
 from search.data.video import VideoError, decode_clips
 
@@ -36,7 +37,9 @@ class ImportConfig:
     clips_per_video: int = 1
     fold: int = 1
     splits_dir: Path | None = None
-    val_percent: int = 20
+    val_percent: int = 20  # of the training videos, carved into val by source group
+    test_percent: int = 20  # `folder` layout without split folders only
+    seed: int = 0  # of the val carve
     workers: int | None = None
     chunk: int = 32  # videos per unit of work (and of resumption)
     name: str | None = None
@@ -45,7 +48,8 @@ class ImportConfig:
         """What must match for a re-run to resume an earlier import."""
         return {"layout": self.layout, "source": str(self.source.resolve()), "frames": self.frames,
                 "size": self.size, "clips_per_video": self.clips_per_video, "fold": self.fold,
-                "val_percent": self.val_percent, "chunk": self.chunk}
+                "val_percent": self.val_percent, "test_percent": self.test_percent, "seed": self.seed,
+                "chunk": self.chunk}
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ def import_dataset(cfg: ImportConfig, *, progress: bool = True) -> ImportReport:
                              ("chunk", cfg.chunk, 1)):
         if value < low:
             raise StoreError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-    layout = read_layout(cfg.layout, cfg.source, LayoutOptions(cfg.fold, cfg.splits_dir, cfg.val_percent))
+    layout = read_layout(cfg.layout, cfg.source, LayoutOptions(
+        fold=cfg.fold, splits_dir=cfg.splits_dir, val_percent=cfg.val_percent, test_percent=cfg.test_percent,
+        seed=cfg.seed))
     finished = _finished(cfg)
     if finished is not None:
         return finished
@@ -77,7 +83,8 @@ def import_dataset(cfg: ImportConfig, *, progress: bool = True) -> ImportReport:
         classes=tuple(layout.classes), groups=("all",) * len(layout.classes), flip_safe=layout.flip_safe,
         source={"importer": "vidnas data import", **cfg.settings(),
                 "sampling": f"{cfg.frames} frames uniformly over each of {cfg.clips_per_video} equal segments",
-                "val": "the official test/validation list"})
+                "protocol": PROTOCOL, "test": "the official test list (validation list where test labels are withheld)",
+                "val": f"carved from train by source group ({cfg.val_percent}%, seed {cfg.seed})"})
     chunks = _chunks(layout.items, cfg.chunk)
     todo = {key: items for key, items in chunks.items() if not (parts / f"{key}.json").is_file()}
     bar = tqdm(total=sum(len(v) for v in todo.values()), unit="video", disable=not progress,
@@ -150,11 +157,22 @@ def _finalize(cfg: ImportConfig, meta: StoreMeta, layout: Any, chunks: dict[str,
     done = {key: json.loads((parts / f"{key}.json").read_text()) for key in chunks}
     failed = [{"video": v, "split": s, "reason": r} for v, s, r in layout.missing]
     failed += [f for key in chunks for f in done[key]["failed"]]
-    clips = {}
+    clips, carved = {}, None
+    if not any(k.startswith("val-") for k in chunks):  # carve val from what was decoded of train
+        group_of = {i.video_id: i.group or i.video_id for i in layout.items if i.split == "train"}
+        train_keys = [k for k in chunks if k.startswith("train-")]
+        ids = [v for key in train_keys for v in _read_column(parts, key, "video_id")]
+        try:
+            mask, carved = carve([group_of[v] for v in ids], percent=cfg.val_percent, seed=cfg.seed)
+        except ValueError as e:
+            raise StoreError(f"--val-percent {cfg.val_percent}: {e}") from None
+        for split, keep in (("train", ~mask), ("val", mask)):
+            clips[split] = write_split(cfg.out / f"{split}.arrow", meta, _read_parts(parts, train_keys, keep))
     for split in ("train", "val", "test"):
         keys = [k for k in chunks if k.startswith(f"{split}-")]
-        if keys:
+        if keys and split not in clips:
             clips[split] = write_split(cfg.out / f"{split}.arrow", meta, _read_parts(parts, keys))
+    meta = dataclasses.replace(meta, source=meta.source | {"val": carved or "the source's own val folder"})
     fps = [f for key in chunks for f in done[key]["fps"]]
     meta = dataclasses.replace(meta, splits=clips, fps=statistics.median(fps) if fps else None)
     write_meta(cfg.out, meta)
@@ -168,7 +186,19 @@ def _finalize(cfg: ImportConfig, meta: StoreMeta, layout: Any, chunks: dict[str,
     return report
 
 
-def _read_parts(parts: Path, keys: list[str]) -> Iterator[pa.RecordBatch]:
+def _read_column(parts: Path, key: str, column: str) -> list[Any]:
+    return pa.ipc.open_file(pa.memory_map(str(parts / f"{key}.arrow"), "r")).read_all().column(column).to_pylist()
+
+
+def _read_parts(parts: Path, keys: list[str], keep: Any = None) -> Iterator[pa.RecordBatch]:
+    """The parts' record batches in order (streamed from their memory maps); with `keep`, a boolean
+    mask over all their rows, only the rows it marks."""
+    start = 0
     for key in keys:  # the batches keep their memory map open until written
-        yield from pa.ipc.open_file(pa.memory_map(str(parts / f"{key}.arrow"), "r")).read_all().to_batches()
+        for batch in pa.ipc.open_file(pa.memory_map(str(parts / f"{key}.arrow"), "r")).read_all().to_batches():
+            if keep is None:
+                yield batch
+            else:
+                yield batch.filter(pa.array(keep[start:start + batch.num_rows]))
+            start += batch.num_rows
 

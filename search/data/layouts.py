@@ -7,10 +7,13 @@ Layouts (the datasets' official distributions):
 - `ssv2`: numbered `.webm` files + `labels.json`, `train.json`, `validation.json`
 - `kinetics`: `train.csv` / `validate.csv` (label, youtube_id, time_start, time_end, ...) +
   `<youtube_id>_<start:06d>_<end:06d>.mp4` files anywhere under the source
-- `folder`: `<split>/<class>/*.mp4` or `<class>/*.mp4` (then a deterministic validation share)
+- `folder`: `<split>/<class>/*.mp4` (train and test folders; val is carved if absent) or
+  `<class>/*.mp4` (then a deterministic test share by hash of the video id)
 
-The official test lists of UCF101 and HMDB51 and the validation sets of SSv2 and Kinetics become
-the store's `val` split: the split a search evaluates on.
+The official test lists of UCF101 and HMDB51 and the validation sets of SSv2 and Kinetics (whose
+test labels are withheld) become the store's `test` split: the split results are reported on.
+`val`, the split a search selects on, is carved by the importer from the decoded training videos
+by source group (`search.data.splits`), seeded, and recorded in the store's metadata.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from search.data.splits import video_group
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
 
@@ -34,6 +39,7 @@ class VideoItem:
     label: int
     split: str
     video_id: str
+    group: str = ""  # the source video it was cut from (`search.data.splits.video_group`)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,9 @@ class Layout:
 class LayoutOptions:
     fold: int = 1  # which official split (UCF101, HMDB51: 1..3)
     splits_dir: Path | None = None  # where the split/annotation files are (default: searched)
-    val_percent: int = 20  # `folder` without split folders: share of videos for validation
+    val_percent: int = 20  # share of the training videos carved into val, by source group
+    test_percent: int = 20  # `folder` without split folders: share of videos for test
+    seed: int = 0  # the seed of the val carve
 
 
 def _find(root: Path, explicit: Path | None, candidates: list[str], what: str) -> Path:
@@ -79,13 +87,14 @@ def ucf101(root: Path, opts: LayoutOptions) -> Layout:
         classes.append(parts[1])
     index = {c: i for i, c in enumerate(classes)}
     items = []
-    for split, name in (("train", f"trainlist0{opts.fold}.txt"), ("val", f"testlist0{opts.fold}.txt")):
+    for split, name in (("train", f"trainlist0{opts.fold}.txt"), ("test", f"testlist0{opts.fold}.txt")):
         for n, line in enumerate(_lines(splits / name), 1):
             rel = line.split()[0]
             cls = rel.split("/")[0]
             if "/" not in rel or cls not in index:
                 raise LayoutError(f"{splits / name} line {n}: expected 'ClassName/video.avi', got {line!r}")
-            items.append(VideoItem(root / rel, index[cls], split, Path(rel).stem))
+            stem = Path(rel).stem
+            items.append(VideoItem(root / rel, index[cls], split, stem, video_group("ucf101", stem)))
     return Layout(classes, items)
 
 
@@ -102,8 +111,8 @@ def hmdb51(root: Path, opts: LayoutOptions) -> Layout:
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise LayoutError(f"{f} line {n}: expected 'video.avi 0|1|2', got {line!r}")
             if parts[1] != "0":
-                split = "train" if parts[1] == "1" else "val"
-                items.append(VideoItem(root / cls / parts[0], label, split, Path(parts[0]).stem))
+                split, stem = "train" if parts[1] == "1" else "test", Path(parts[0]).stem
+                items.append(VideoItem(root / cls / parts[0], label, split, stem, video_group("hmdb51", stem, cls)))
     return Layout(classes, items)
 
 
@@ -112,7 +121,7 @@ def ssv2(root: Path, opts: LayoutOptions) -> Layout:
     try:
         names = json.loads((labels_dir / "labels.json").read_text())
         lists = {split: json.loads((labels_dir / f).read_text())
-                 for split, f in (("train", "train.json"), ("val", "validation.json"))}
+                 for split, f in (("train", "train.json"), ("test", "validation.json"))}
     except FileNotFoundError as e:
         raise LayoutError(f"missing label file {e.filename}") from None
     except json.JSONDecodeError as e:
@@ -126,14 +135,15 @@ def ssv2(root: Path, opts: LayoutOptions) -> Layout:
             template = str(entry.get("template", "")).replace("[", "").replace("]", "")
             if "id" not in entry or template not in index:
                 raise LayoutError(f"{split} entry {n}: expected an id and a template of labels.json, got {entry!r}")
-            items.append(VideoItem(videos / f"{entry['id']}.webm", index[template], split, str(entry["id"])))
+            vid = str(entry["id"])
+            items.append(VideoItem(videos / f"{vid}.webm", index[template], split, vid, video_group("ssv2", vid)))
     return Layout(classes, items, flip_safe=False)  # "from left to right" classes
 
 
 def kinetics(root: Path, opts: LayoutOptions) -> Layout:
     annotations = _find(root, opts.splits_dir, ["annotations", "kinetics400", "."], "Kinetics CSV annotations")
     rows = {}
-    for split, name in (("train", "train.csv"), ("val", "validate.csv")):
+    for split, name in (("train", "train.csv"), ("test", "validate.csv")):
         path = annotations / name
         if not path.is_file():
             raise LayoutError(f"missing annotation file {path}")
@@ -158,12 +168,15 @@ def kinetics(root: Path, opts: LayoutOptions) -> Layout:
             elif stem not in files:
                 missing.append((stem, split, "video file not found"))
             else:
-                items.append(VideoItem(files[stem], index[r["label"]], split, stem))
+                items.append(VideoItem(files[stem], index[r["label"]], split, stem, video_group("kinetics", stem)))
     return Layout(classes, items, missing=tuple(missing))
 
 
 def folder(root: Path, opts: LayoutOptions) -> Layout:
     split_dirs = {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
+    if split_dirs and not {"train", "test"} <= set(split_dirs):
+        raise LayoutError(f"{root}: split folders must include train/ and test/ (val/ is carved from train if "
+                          f"absent); found {', '.join(split_dirs)}")
     sources = split_dirs or {None: root}
     classes = sorted({d.name for base in sources.values() for d in base.iterdir() if d.is_dir()})
     if not classes:
@@ -174,8 +187,8 @@ def folder(root: Path, opts: LayoutOptions) -> Layout:
             for path in sorted((base / cls).glob("*")) if (base / cls).is_dir() else []:
                 if path.suffix.lower() in VIDEO_SUFFIXES:
                     video_id = f"{cls}/{path.stem}"
-                    chosen = split or ("val" if _bucket(video_id) < opts.val_percent else "train")
-                    items.append(VideoItem(path, label, chosen, video_id))
+                    chosen = split or ("test" if _bucket(video_id) < opts.test_percent else "train")
+                    items.append(VideoItem(path, label, chosen, video_id, video_id))
     return Layout(classes, items)
 
 

@@ -51,18 +51,19 @@ class SynthSize:
     motion_pairs: int
     order_pairs: int
     train_per_class: int
-    val_per_class: int
+    val_per_class: int  # val selects (rungs, fronts); test reports, from its own seed stream
+    test_per_class: int
 
 
 SIZES: dict[str, SynthSize] = {
     "tiny": SynthSize(frames=16, size=32, appearance=2, motion_pairs=1, order_pairs=1,
-                      train_per_class=16, val_per_class=8),  # unit tests: seconds
+                      train_per_class=16, val_per_class=8, test_per_class=8),  # unit tests: seconds
     "demo": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2,
-                      train_per_class=160, val_per_class=40),  # a ~20-trial search on 2 cores
+                      train_per_class=160, val_per_class=40, test_per_class=80),  # a ~20-trial search on 2 cores
     "medium": SynthSize(frames=16, size=64, appearance=8, motion_pairs=5, order_pairs=3,
-                        train_per_class=600, val_per_class=100),  # one GPU
+                        train_per_class=600, val_per_class=100, test_per_class=200),  # one GPU
     "large": SynthSize(frames=32, size=112, appearance=10, motion_pairs=5, order_pairs=3,
-                       train_per_class=2000, val_per_class=200),  # a GPU cluster
+                       train_per_class=2000, val_per_class=200, test_per_class=400),  # a GPU cluster
 }
 
 
@@ -307,20 +308,22 @@ def synth_meta(name: str, size_name: str, seed: int) -> StoreMeta:
         classes=tuple(c.name for c in classes), groups=tuple(c.group for c in classes),
         pairs=tuple(class_pairs(classes)), flip_safe=False,  # a flip turns move_right into move_left
         fps=None, source={"generator": "vidnas synth", "size": size_name, "seed": seed},
-        splits={"train": size.train_per_class * len(classes), "val": size.val_per_class * len(classes)})
+        splits={"train": size.train_per_class * len(classes), "val": size.val_per_class * len(classes),
+                "test": size.test_per_class * len(classes)})
 
 
 def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = None, workers: int | None = None,
-                progress: bool = True) -> StoreMeta:
-    """Generate the benchmark into a new clip store at `out` (train and val splits)."""
+                progress: bool = True, only: tuple[str, ...] | None = None) -> StoreMeta:
+    """Generate the benchmark into a new clip store at `out` (train, val and test splits, each
+    from its own seed stream; `only` writes just those splits, e.g. a test split for an old store)."""
     if size_name not in SIZES:
         raise StoreError(f"unknown size {size_name!r}; available: {', '.join(SIZES)}")
     meta = synth_meta(name or f"synth-{size_name}", size_name, seed)
     out.mkdir(parents=True, exist_ok=True)
-    total = sum(meta.splits.values())
-    bar = tqdm(total=total, unit="clip", disable=not progress, desc=f"synth {size_name}")
+    todo = {split: count for split, count in meta.splits.items() if only is None or split in only}
+    bar = tqdm(total=sum(todo.values()), unit="clip", disable=not progress, desc=f"synth {size_name}")
     with worker_pool(workers) as pool, bar:
-        for split, count in meta.splits.items():
+        for split, count in todo.items():
             chunks = [range(start, min(start + BATCH_ROWS, count)) for start in range(0, count, BATCH_ROWS)]
             results = pool.map(render_chunk, *zip(*[(size_name, seed, split, c) for c in chunks]))
 

@@ -68,7 +68,9 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     assert sorted(r["trial_id"] for r in table) == sorted(rows)
     front = [r for r in table if r["pareto"]]
     assert front and all(not (o["val_top1"] > f["val_top1"] and o["gmacs"] < f["gmacs"]) for f in front for o in table)
-    assert {"arch_family", "arch_s1_temporal_op", "within_pair", "acc_motion", "latency_ms"} <= set(table[0])
+    assert {"arch_family", "arch_s1_temporal_op", "val_within_pair", "val_acc_motion", "latency_ms"} <= set(table[0])
+    # the test split reports: evaluated once, after the last epoch, with its views (8 of 16 frames: 2)
+    assert all(r["test_top1"] is not None and r["test_views"] == 2 and r["val_views"] == 2 for r in table)
 
     # Optuna: one COMPLETE trial per Tune trial, with the reported objectives
     study = _study(cfg.search_dir)
@@ -91,6 +93,8 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
         assert child.data.params["family"] == row["arch_family"]
         history = client.get_metric_history(child.info.run_id, "val_top1")
         assert [m.step for m in history] == [1, 2] and history[-1].value == pytest.approx(row["val_top1"])
+        test = client.get_metric_history(child.info.run_id, "test_top1")
+        assert [m.step for m in test] == [2] and test[0].value == pytest.approx(row["test_top1"])
         spec = json.loads(Path(client.download_artifacts(child.info.run_id, "spec.json", str(tmp_path))).read_text())
         assert ArchSpec.from_dict(spec).to_json() == row["spec"]
 

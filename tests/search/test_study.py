@@ -15,8 +15,10 @@ from mlflow.tracking import MlflowClient
 from search.cli import main
 from search.config import ConfigError
 from search.data.store import ClipStore
-from search.stats import REPRODUCED, Estimate, verdict
-from search.study import SEARCH_SUBDIR, Study, StudyConfig, analyze, found_arms
+from search.data.store import StoreMeta, write_meta
+from search.data.synth import write_synth
+from search.stats import DESCRIPTIVE, REPRODUCED, Estimate, holm, p_value, verdict
+from search.study import SEARCH_SUBDIR, Study, StudyConfig, analyze, found_arms, split_aliases
 from spaces import ArchSpec, cost, get_preset
 
 
@@ -31,7 +33,7 @@ def _study(store: str, tmp_path: Path, **overrides) -> dict:
         "claims": [
             {"id": "cheaper", "statement": "vov costs fewer GMACs than flat", "test": "difference",
              "metric": "gmacs", "a": ["vov"], "b": ["flat"], "direction": "less"},
-            {"id": "top1", "statement": "top beats flat", "test": "difference", "metric": "val_top1",
+            {"id": "top1", "statement": "top beats flat", "test": "difference", "metric": "top1",
              "a": ["top"], "b": ["flat"], "margin": 0.02},
             {"id": "ranks", "statement": "GMACs rank latency", "test": "rank_agreement", "metric": "latency_ms",
              "a": ["sweep", "vov"], "threshold": 0.5},
@@ -39,11 +41,11 @@ def _study(store: str, tmp_path: Path, **overrides) -> dict:
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"claims": [{"id": "c", "statement": "s", "test": "difference", "metric": "val_top1", "a": ["nope"],
+    ({"claims": [{"id": "c", "statement": "s", "test": "difference", "metric": "top1", "a": ["nope"],
                   "b": ["flat"]}]}, "claims[0].a='nope': unknown arm or group; known: flat, sweep, top, vov"),
-    ({"claims": [{"id": "c", "statement": "s", "test": "anova", "metric": "val_top1", "a": ["top"]}]},
+    ({"claims": [{"id": "c", "statement": "s", "test": "anova", "metric": "top1", "a": ["top"]}]},
      "claims[0].test='anova': must be one of difference, matched_cost, dominance, rank_agreement"),
-    ({"claims": [{"id": "c", "statement": "s", "test": "difference", "metric": "val_top1", "a": ["top"]}]},
+    ({"claims": [{"id": "c", "statement": "s", "test": "difference", "metric": "top1", "a": ["top"]}]},
      "claims[0].b=[]: test difference compares a with b"),
     ({"claims": [{"id": "c", "statement": "s", "test": "rank_agreement", "metric": "latency_ms",
                   "a": ["top", "flat"]}]}, "rank_agreement needs at least 3 arms"),
@@ -70,7 +72,7 @@ def test_bad_arms_and_search_keys_are_named(store: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"arm vov: blocks.tosa: not a field of its blocks; fields: out_channels"):
         Study(StudyConfig.from_dict(data))
     twins = _study(store, tmp_path, arms=[{"name": "a", "preset": "i2d"}, {"name": "b", "preset": "i2d"}],
-                   claims=[{"id": "c", "statement": "s", "test": "difference", "metric": "val_top1", "a": ["a"],
+                   claims=[{"id": "c", "statement": "s", "test": "difference", "metric": "top1", "a": ["a"],
                             "b": ["b"]}])
     with pytest.raises(ConfigError, match="arms a and b: the same architecture"):
         Study(StudyConfig.from_dict(twins))
@@ -126,10 +128,11 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
         (a, str(s)) for a in ("flat", "top", "vov") for s in (0, 1)]
     assert all(r.info.status == "FINISHED" for r in children)
 
-    # latency: every arm in every round, measured after training
+    # latency: every arm in every round, each round a fresh process
     latency = pq.read_table(study_dir / "latency.parquet").to_pylist()
     assert sorted((r["arm"], r["round"]) for r in latency) == [(a, i) for a in ("flat", "top", "vov") for i in range(3)]
     assert all(r["latency_ms"] > 0 and r["step_ms"] > 0 for r in latency)
+    assert len({r["process"] for r in latency}) == 3 and len({(r["process"], r["round"]) for r in latency}) == 3
 
     # the verdicts follow from the measurements
     summary = json.loads((study_dir / "study_report" / "summary.json").read_text())
@@ -137,14 +140,21 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     flat = get_preset("i2d", frames=16, crop=32, num_classes=6).scaled(width=0.125, depth=0.34)
     assert claims["cheaper"]["effect"] == pytest.approx(cost(vov).gmacs - cost(flat).gmacs)
     assert claims["cheaper"]["n"] == 2 and claims["cheaper"]["verdict"] == REPRODUCED
-    top1 = {(r["preset"], r["seed"]): r["val_top1"] for r in rows}
+    # reported on the test split (evaluated once, after the last epoch), Holm over the tested claims
+    assert all(r["test_top1"] is not None and r["test_views"] == (2 if r["preset"] == "vov" else 1) for r in rows)
+    top1 = {(r["preset"], r["seed"]): r["test_top1"] for r in rows}
     diffs = [top1["top", s] - top1["flat", s] for s in (0, 1)]
     assert claims["top1"]["effect"] == pytest.approx(sum(diffs) / 2)
-    assert claims["top1"]["verdict"] == verdict(Estimate.of(diffs), direction="greater", margin=0.02)
+    p_top1 = holm([0.0, p_value(diffs, direction="greater")])[1]  # "cheaper" (no spread: p 0) and top1
+    assert claims["top1"]["p_holm"] == pytest.approx(p_top1, nan_ok=True)
+    assert claims["top1"]["verdict"] == verdict(Estimate.of(diffs), direction="greater", margin=0.02,
+                                                p_adjusted=p_top1)
     if diffs[0] != diffs[1]:  # two seeds: t(0.975, 1) = 12.71 x sd / sqrt(2)
         half = 12.706 * abs(diffs[0] - diffs[1]) / math.sqrt(2) / math.sqrt(2)
         assert claims["top1"]["high"] - claims["top1"]["effect"] == pytest.approx(half, rel=1e-3)
-    assert claims["ranks"]["n"] == 3 and claims["ranks"]["replicates"] == "latency rounds"
+    # 3 timing processes are fewer than the 5 independent replicates a latency verdict needs
+    assert claims["ranks"]["n"] == 3 and claims["ranks"]["replicates"] == "latency processes"
+    assert claims["ranks"]["verdict"] == DESCRIPTIVE and math.isnan(claims["ranks"]["p_holm"])
     assert -1 <= claims["ranks"]["effect"] <= 1
     for claim in ("cheaper", "top1", "ranks"):
         assert claim in printed
@@ -187,3 +197,18 @@ def test_store_mismatch_is_named(store: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="arm flat: frames=64, but the store's clips have 16 frames"):
         Study(StudyConfig.from_dict(data))
     assert ClipStore.open(store).meta.frames == 16
+
+
+def test_a_store_without_a_test_split_is_refused_with_the_command_that_adds_one(tmp_path: Path) -> None:
+    meta = write_synth(tmp_path / "old", size_name="tiny", seed=0, workers=1, progress=False, only=("train", "val"))
+    write_meta(tmp_path / "old", StoreMeta(**{**meta.__dict__, "splits": {"train": 96, "val": 48}}))
+    with pytest.raises(ConfigError, match=f"add one with `vidnas data add-test {tmp_path / 'old'}`"):
+        Study(StudyConfig.from_dict(_study(str(tmp_path / "old"), tmp_path)))
+
+
+def test_a_found_arm_equal_to_an_arm_is_recorded_under_both_names() -> None:
+    a, b = (get_preset(p, frames=16, crop=32, num_classes=6).scaled(width=0.125, depth=0.34) for p in ("i2d", "s3d"))
+    new, aliases = split_aliases({"i2d": a, "s3d": b}, {"found_1": b, "found_2": a.scaled(width=2.0)})
+    assert list(new) == ["found_2"] and aliases == {"found_1": "s3d"}
+    new, aliases = split_aliases({"i2d": a}, {"found_1": b, "found_2": b})  # two found alike: trained once
+    assert list(new) == ["found_1"] and aliases == {"found_2": "found_1"}

@@ -39,7 +39,8 @@ def test_training_lowers_the_loss_and_evaluation_reports_groups(tiny: Path) -> N
     assert losses[-1] < losses[0]
     metrics = evaluate(model, make_loader(ClipDataset(tiny, "val"), batch_size=16), device=torch.device("cpu"),
                        group_names=("appearance", "motion", "order"), pairs=((2, 3), (4, 5)))
-    assert set(metrics) >= {"loss", "top1", "top5", "acc_appearance", "acc_motion", "acc_order", "within_pair"}
+    assert set(metrics) >= {"loss", "top1", "top5", "acc_appearance", "acc_motion", "acc_order", "within_pair", "views"}
+    assert metrics["views"] == 1  # all 16 stored frames: one view
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
 
 

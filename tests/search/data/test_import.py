@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -39,19 +40,22 @@ def _check_clips(store: ClipStore, split: str, seeds: dict[str, int], clips: int
 
 
 def _ucf(root: Path) -> dict[str, dict[str, int]]:
-    seeds, lists = {"train": {}, "val": {}}, {"train": [], "val": []}
+    """Two classes; group g01 is the official test list, g02 and g03 (two clips each: c01, c02,
+    cut from one source video) the training list."""
+    seeds, lists = {"train": {}, "test": {}}, {"train": [], "test": []}
     for c, cls in enumerate(["ApplyLipstick", "Basketball"]):
         for g in range(3):
-            vid = f"v_{cls}_g0{g + 1}_c01"
-            write_video(root / "UCF-101" / cls / f"{vid}.avi", make_frames(FRAMES, H, W, seed := 10 * c + g))
-            split = "val" if g == 0 else "train"
-            seeds[split][vid] = seed
-            lists[split].append(f"{cls}/{vid}.avi" + (f" {c + 1}" if split == "train" else ""))
+            for clip in range(1 if g == 0 else 2):
+                vid = f"v_{cls}_g0{g + 1}_c0{clip + 1}"
+                write_video(root / "UCF-101" / cls / f"{vid}.avi", make_frames(FRAMES, H, W, seed := 10 * c + 3 * g + clip))
+                split = "test" if g == 0 else "train"
+                seeds[split][vid] = seed
+                lists[split].append(f"{cls}/{vid}.avi" + (f" {c + 1}" if split == "train" else ""))
     splits = root / "ucfTrainTestlist"
     splits.mkdir()
     (splits / "classInd.txt").write_text("1 ApplyLipstick\n2 Basketball\n")
     (splits / "trainlist01.txt").write_text("\n".join(lists["train"]) + "\n")
-    (splits / "testlist01.txt").write_text("\n".join(lists["val"]) + "\n")
+    (splits / "testlist01.txt").write_text("\n".join(lists["test"]) + "\n")
     return seeds
 
 
@@ -60,30 +64,39 @@ def test_ucf101_imports_what_was_written(tmp_path: Path) -> None:
     cfg = ImportConfig(layout="ucf101", source=tmp_path / "UCF-101", out=tmp_path / "store", frames=8, size=48,
                        workers=2, chunk=2)
     report = import_dataset(cfg, progress=False)
-    assert report.imported == 6 and not report.failed and report.clips == {"train": 4, "val": 2}
+    # the official test list is `test`; `val` is one whole group (g02 or g03) of the training list
+    assert report.imported == 10 and not report.failed and report.clips == {"train": 4, "val": 4, "test": 2}
     store = ClipStore.open(tmp_path / "store")
     assert store.meta.classes == ("ApplyLipstick", "Basketball") and store.meta.fps == 25.0
     assert store.meta.clip_shape == (8, 48, 48, 3) and store.meta.flip_safe
-    _check_clips(store, "train", seeds["train"])
-    _check_clips(store, "val", seeds["val"])
+    _check_clips(store, "test", seeds["test"])
+    _check_clips(store, "train", {v: s for v, s in seeds["train"].items() if v in store.video_ids("train")})
+    _check_clips(store, "val", {v: s for v, s in seeds["train"].items() if v in store.video_ids("val")})
+    groups = {split: [v.split("_")[2] for v in store.video_ids(split)] for split in ("train", "val", "test")}
+    assert len(set(groups["val"])) == 1 and set(groups["val"]) | set(groups["train"]) == {"g02", "g03"}
+    assert not set(groups["val"]) & set(groups["train"]) and set(groups["test"]) == {"g01"}
+    carve = store.meta.source["val"]
+    assert carve["by"] == "group" and carve["seed"] == 0 and carve["val_group_names"] == groups["val"][:1]
     assert sorted(store.labels("train").tolist()) == [0, 0, 1, 1]
     assert not (tmp_path / "store" / "parts").exists()
     again = import_dataset(cfg, progress=False)  # finished: nothing decoded again
-    assert again.imported == 6 and (tmp_path / "store" / "train.arrow").stat().st_size > 0
+    assert again.imported == 10 and (tmp_path / "store" / "train.arrow").stat().st_size > 0
+    other = import_dataset(dataclasses.replace(cfg, out=tmp_path / "other", seed=3), progress=False)
+    assert other.clips == report.clips  # another seed: another carve, same sizes
 
 
 def test_hmdb51_with_corrupt_videos_reports_them_and_keeps_the_rest(tmp_path: Path) -> None:
     src, splits = tmp_path / "hmdb51", tmp_path / "testTrainMulti_7030_splits"
     splits.mkdir(parents=True)
-    seeds = {"train": {}, "val": {}}
+    seeds = {"train": {}, "test": {}}
     for c, cls in enumerate(["brush_hair", "cartwheel"]):
         lines = []
-        for k, flag in enumerate(["1", "1", "2", "0"]):
-            name = f"{cls}_{k}"
+        for k, flag in enumerate(["1", "1", "2", "0"]):  # HMDB51's names: <source>_<class>_<tags>_<n>
+            name = f"{'Movie' + 'AB'[c] if k < 2 else 'Other' + str(k)}_{cls}_u_nm_np1_fr_goo_{k}"
             write_video(src / cls / f"{name}.avi", make_frames(FRAMES, H, W, seed := 20 + 10 * c + k))
             lines.append(f"{name}.avi {flag}")
             if flag != "0":
-                seeds["train" if flag == "1" else "val"][name] = seed
+                seeds["train" if flag == "1" else "test"][name] = seed
         for kind in ("empty", "garbage", "text"):
             write_corrupt(src / cls / f"{cls}_{kind}.avi", kind)
             lines.append(f"{cls}_{kind}.avi 1")
@@ -91,14 +104,19 @@ def test_hmdb51_with_corrupt_videos_reports_them_and_keeps_the_rest(tmp_path: Pa
         (splits / f"{cls}_test_split1.txt").write_text("\n".join(lines) + "\n")
     report = import_dataset(ImportConfig(layout="hmdb51", source=src, out=tmp_path / "store", frames=8, size=48,
                                          clips_per_video=2, workers=1), progress=False)
-    assert report.imported == 6 and report.clips == {"train": 8, "val": 4}
+    # val: one source movie's two videos (2 clips each), never split between train and val
+    assert report.imported == 6 and report.clips == {"train": 4, "val": 4, "test": 4}
+    store = ClipStore.open(tmp_path / "store")
+    val_sources = {v.split("_")[0] for v in store.video_ids("val")}
+    assert len(val_sources) == 1 and not val_sources & {v.split("_")[0] for v in store.video_ids("train")}
+    _check_clips(store, "test", seeds["test"], clips=2)
     reasons = {Path(f["video"]).stem: f["reason"] for f in report.failed}
     assert set(reasons) == {f"{c}_{k}" for c in ("brush_hair", "cartwheel") for k in ("empty", "garbage", "text", "missing")}
     assert reasons["brush_hair_missing"] == "file not found"
     assert all(r.startswith("unreadable") or r == "no decodable frames" for k, r in reasons.items() if "missing" not in k)
     saved = json.loads((tmp_path / "store" / "import_report.json").read_text())
     assert len(saved["failed"]) == 8
-    _check_clips(ClipStore.open(tmp_path / "store"), "train", seeds["train"], clips=2)
+    _check_clips(store, "train", {v: s for v, s in seeds["train"].items() if v in store.video_ids("train")}, clips=2)
 
 
 def test_ssv2_webm_and_json_labels(tmp_path: Path) -> None:
@@ -122,8 +140,9 @@ def test_ssv2_webm_and_json_labels(tmp_path: Path) -> None:
     store = ClipStore.open(tmp_path / "store")
     assert report.imported == 6 and store.meta.flip_safe is False
     assert store.meta.classes == tuple(labels)
-    _check_clips(store, "train", seeds["train"])
-    assert store.labels("val").tolist() == [0, 1]
+    assert store.labels("test").tolist() == [0, 1]  # validation.json: the test split (test labels are withheld)
+    assert store.meta.splits == {"train": 3, "val": 1, "test": 2}
+    _check_clips(store, "train", {v: s for v, s in seeds["train"].items() if v in store.video_ids("train")})
 
 
 def test_kinetics_csv_and_youtube_id_files(tmp_path: Path) -> None:
@@ -148,12 +167,12 @@ def test_kinetics_csv_and_youtube_id_files(tmp_path: Path) -> None:
     assert report.imported == 6 and [f["reason"] for f in report.failed] == ["video file not found"]
     store = ClipStore.open(tmp_path / "store")
     assert store.meta.classes == ("abseiling", "air drumming")
-    _check_clips(store, "train", seeds["train"])
-    _check_clips(store, "val", seeds["val"])
+    _check_clips(store, "test", seeds["val"])  # validate.csv: the test split
+    assert store.meta.splits == {"train": 3, "val": 1, "test": 2}
 
 
 def test_folder_per_class_with_and_without_split_folders(tmp_path: Path) -> None:
-    for split in ("train", "val"):
+    for split in ("train", "test"):
         for c in ("cats", "dogs"):
             write_video(tmp_path / "split" / split / c / f"{c}.mp4", make_frames(FRAMES, H, W, 1))
     for c in ("cats", "dogs"):
@@ -161,13 +180,17 @@ def test_folder_per_class_with_and_without_split_folders(tmp_path: Path) -> None
             write_video(tmp_path / "flat" / c / f"{k}.mp4", make_frames(12, H, W, k))
     report = import_dataset(ImportConfig(layout="folder", source=tmp_path / "split", out=tmp_path / "a", frames=4,
                                          size=48, workers=1), progress=False)
-    assert report.clips == {"train": 2, "val": 2}
+    assert report.clips == {"train": 1, "val": 1, "test": 2}  # val carved from train/
     report = import_dataset(ImportConfig(layout="folder", source=tmp_path / "flat", out=tmp_path / "b", frames=4,
-                                         size=48, workers=2, val_percent=30), progress=False)
-    assert report.imported == 20 and 0 < report.clips["val"] < 20 and sum(report.clips.values()) == 20
+                                         size=48, workers=2, test_percent=30), progress=False)
+    assert report.imported == 20 and 0 < report.clips["test"] < 20 and report.clips["val"] > 0
+    assert sum(report.clips.values()) == 20
     again = import_dataset(ImportConfig(layout="folder", source=tmp_path / "flat", out=tmp_path / "c", frames=4,
-                                        size=48, workers=1, val_percent=30), progress=False)
-    assert again.clips == report.clips  # the validation share is deterministic
+                                        size=48, workers=1, test_percent=30), progress=False)
+    assert again.clips == report.clips  # the test share and the val carve are deterministic
+    (tmp_path / "split" / "test").rename(tmp_path / "split" / "val")
+    with pytest.raises(LayoutError, match="split folders must include train/ and test/"):
+        import_dataset(ImportConfig(layout="folder", source=tmp_path / "split", out=tmp_path / "d"), progress=False)
 
 
 @pytest.mark.parametrize("write, pattern", [
@@ -185,25 +208,26 @@ def test_bad_split_files_are_one_line_errors(tmp_path: Path, write, pattern: str
 def test_a_killed_import_resumes_without_losing_or_repeating_videos(tmp_path: Path) -> None:
     for c in ("a", "b"):
         for k in range(12):
-            write_video(tmp_path / "src" / "train" / c / f"{k:02d}.mp4", make_frames(120, 96, 128, k))
+            write_video(tmp_path / "src" / c / f"{k:02d}.mp4", make_frames(120, 96, 128, k))
     out = tmp_path / "store"
     cmd = [sys.executable, "-m", "search.cli", "data", "import", str(tmp_path / "src"), "--layout", "folder",
            "--out", str(out), "--frames", "8", "--size", "48", "--workers", "1", "--chunk", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "parts").glob("train-*.json"))) < 3:
+    while time.time() < deadline and len(list((out / "parts").glob("*.json"))) < 4:
         time.sleep(0.05)
     import os
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its decoding worker, as a crash would
     proc.wait()
-    done_before = len(list((out / "parts").glob("train-*.json")))
+    done_before = len(list((out / "parts").glob("*-*.json")))  # settings.json has no dash
     assert 3 <= done_before < 24, "the import should have been killed midway"
     code = main(cmd[3:])
     assert code == 0
     report = json.loads((out / "import_report.json").read_text())
     assert report["resumed_chunks"] >= done_before and report["imported"] == 24
     store = ClipStore.open(out)
-    assert sorted(store.video_ids("train")) == sorted(f"{c}/{k:02d}" for c in "ab" for k in range(12))
+    ids = [v for split in ("train", "val", "test") for v in store.video_ids(split)]
+    assert sorted(ids) == sorted(f"{c}/{k:02d}" for c in "ab" for k in range(12))  # each once
 
 
 def test_import_cli_reports_failures_and_info_counts(tmp_path: Path, capsys) -> None:
@@ -214,9 +238,9 @@ def test_import_cli_reports_failures_and_info_counts(tmp_path: Path, capsys) -> 
     code = main(["data", "import", str(tmp_path / "UCF-101"), "--layout", "ucf101", "--out", str(tmp_path / "s"),
                  "--frames", "8", "--size", "48", "--workers", "1"])
     out = capsys.readouterr().out
-    assert code == 0 and "imported 6 of 7 videos" in out and "1 videos left out" in out
+    assert code == 0 and "imported 10 of 11 videos" in out and "1 videos left out" in out
     assert main(["data", "info", str(tmp_path / "s")]) == 0
     info = capsys.readouterr().out
     assert "2 classes" in info and "ApplyLipstick" in info
     total = [line for line in info.splitlines() if line.startswith("total")][0].split()
-    assert total[1:] == ["4", "2"]
+    assert len(total) == 4 and total[3] == "2" and sum(map(int, total[1:])) == 10  # train, val, test

@@ -89,10 +89,14 @@ def test_flip_safe_stores_flip_half_the_clips(tmp_path: Path) -> None:
     assert 0.25 < flipped < 0.75
 
 
-def test_fewer_frames_than_stored_are_evenly_spaced(tiny: Path) -> None:
+def test_fewer_frames_than_stored_are_strided_views(tiny: Path) -> None:
     full = ClipDataset(tiny, "val").__getitems__([2]).prepare().clips
-    half = ClipDataset(tiny, "val", frames=8).__getitems__([2]).prepare().clips
-    assert half.shape == (1, 3, 8, 32, 32)
-    torch.testing.assert_close(half, full[:, :, 1::2])
+    half = ClipDataset(tiny, "val", frames=8).__getitems__([2]).prepare()
+    assert half.clips.shape == (2, 3, 8, 32, 32) and half.views == 2 and half.labels.shape == (1,)
+    torch.testing.assert_close(half.clips[0], full[0, :, 0::2])  # both start offsets, adjacent
+    torch.testing.assert_close(half.clips[1], full[0, :, 1::2])
+    quarter = ClipDataset(tiny, "val", frames=4).__getitems__([2, 5]).prepare()
+    assert quarter.clips.shape == (8, 3, 4, 32, 32) and quarter.views == 4
+    torch.testing.assert_close(quarter.clips[3], full[0, :, 3::4])
     with pytest.raises(ValueError, match="frames must be in 1..16"):
         ClipDataset(tiny, "val", frames=32)
