@@ -49,7 +49,7 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from search.study import STUDY_CONFIG
+    from search.studies.config import STUDY_CONFIG
 
     if (args.search_dir / STUDY_CONFIG).is_file():  # a study directory: its verdicts and report
         return run_study_report(argparse.Namespace(study=args.search_dir, out=None))
@@ -124,8 +124,10 @@ def add_study_run(p: argparse.ArgumentParser) -> None:
 
 
 def run_study_command(args: argparse.Namespace) -> int:
-    from search.study import Study, StudyConfig, analyze
-    from search.study_report import format_verdicts, write_study_report
+    from search.studies.analysis import analyze
+    from search.studies.config import StudyConfig
+    from search.studies.report import format_verdicts, write_study_report
+    from search.studies.runner import Study
 
     cfg = StudyConfig.from_yaml(args.study)
     study = Study(cfg)
@@ -146,8 +148,9 @@ def add_study_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_study_report(args: argparse.Namespace) -> int:
-    from search.study import analyze, load_study_config
-    from search.study_report import format_verdicts, write_study_report
+    from search.studies.analysis import analyze
+    from search.studies.config import load_study_config
+    from search.studies.report import format_verdicts, write_study_report
 
     cfg = load_study_config(args.study)
     result = analyze(cfg.study_dir)
@@ -162,7 +165,7 @@ def add_study_index(p: argparse.ArgumentParser) -> None:
 
 
 def run_study_index(args: argparse.Namespace) -> int:
-    from search.study_report import write_index
+    from search.studies.report import write_index
 
     missing = [str(d) for d in args.reports if not (d / "summary.json").is_file()]
     if missing:

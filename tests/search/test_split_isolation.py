@@ -15,7 +15,8 @@ from search.config import ConfigError, SearchConfig
 from search.export import select
 from search.results import mark_pareto
 from search.scheduler import MOASHAScheduler
-from search.study import SEARCH_SUBDIR, found_arms
+from search.studies.config import SEARCH_SUBDIR
+from search.studies.runner import found_arms
 from search.tuner import SearchError
 from spaces import cost, get_preset
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.stats import (
+from search.studies.stats import (
     DESCRIPTIVE, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TAU_BOUNDS, VERDICTS, Estimate, describe_test, difference,
     choices, discordant_pairs, dominance, holm, matched_cost, one_sided_alpha, p_value, rank_agreement, verdict,
 )

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from search.stats import (
+from search.studies.stats import (
     REPRODUCED, TAU_BOUNDS, Estimate, Values, choices, difference, dominance, holm, matched_cost, one_sided_alpha, p_value,
     rank_agreement, verdict,
 )

@@ -2,7 +2,7 @@
 process (its own allocator, caches, thread pool and CPU frequency history), timing every arm in
 turn. Rounds taken seconds apart in one process share all of those and are not replicates.
 
-    python -m search.latency SPECS.json OUT.json --batch 8 --repeats 3 [--threads N] [--device cpu]
+    python -m search.studies.latency SPECS.json OUT.json --batch 8 --repeats 3 [--threads N] [--device cpu]
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def measure_in_process(specs: dict[str, ArchSpec], *, batch: int, repeats: int, 
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "specs.json", Path(tmp) / "rows.json"
         inp.write_text(json.dumps({name: spec.to_json() for name, spec in specs.items()}))
-        cmd = [sys.executable, "-m", "search.latency", str(inp), str(out), "--batch", str(batch),
+        cmd = [sys.executable, "-m", "search.studies.latency", str(inp), str(out), "--batch", str(batch),
                "--repeats", str(repeats), "--device", device] + (["--threads", str(threads)] if threads else [])
-        subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parents[1])
+        subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parents[2])
         rows = json.loads(out.read_text())
     return [r | {"round": round_} for r in rows]
 
