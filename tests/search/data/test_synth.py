@@ -74,7 +74,8 @@ def test_write_synth_tiny(tmp_path: Path) -> None:
     meta = write_synth(tmp_path / "s", size_name="tiny", seed=3, workers=2, progress=False)
     store = ClipStore.open(tmp_path / "s")
     assert store.meta == meta and meta.flip_safe is False
-    assert meta.splits == {"train": 96, "val": 48} and store.num_clips("train") == 96
+    assert meta.splits == {"train": 96, "val": 48, "test": 48} and store.num_clips("train") == 96
+    assert store.num_clips("test") == 48 and store.splits == ["train", "val", "test"]
     assert np.bincount(store.labels("train")).tolist() == [16] * 6
     classes = class_table(SIZES["tiny"])
     i = 13
