@@ -99,20 +99,20 @@ def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
     metric, mode = next(iter(objectives.items()))
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
     groups = sorted({k for r in rows for k in r if k.startswith("val_acc_") and any(x.get(k) is not None for x in rows)})
-    header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'val_within_pair':>15} "
+    header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'val_within_pair':>15} {'views':>5} "
               + " ".join(f"{g:>15}" for g in groups) + f" {'GMACs':>8} {'params':>10} {'latency_ms':>10}")
     lines = [header, "-" * len(header)]
     for r in front:
         cells = " ".join(f"{_fmt(r.get(g)):>15}" for g in groups)
         lines.append(f"{r['trial_id']:<12} {r['preset'] or '-':<14} {r['slug'][:44]:<44} {_fmt(r['val_top1']):>8} "
-                     f"{_fmt(r.get('val_within_pair')):>15} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
+                     f"{_fmt(r.get('val_within_pair')):>15} {_fmt(r.get('val_views'), 0):>5} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
                      f"{_fmt(r.get('latency_ms'), 1):>10}")
     counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
     lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
                  f"({counts['pruned']} pruned early, {counts['failed']} failed); objectives: "
                  + ", ".join(f"{m} ({mode})" for m, mode in objectives.items())
-                 + "; GMACs = multiply-adds / 1e9 per clip and view; validation metrics (they select: "
-                 "test_* in results.parquet reports)")
+                 + "; GMACs = multiply-adds / 1e9 per clip and view (evaluation: x views); validation metrics "
+                 "(they select; test_* in results.parquet reports)")
     return "\n".join(lines)
 
 

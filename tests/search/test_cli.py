@@ -87,10 +87,10 @@ def test_bad_spec_file_is_one_line(capsys, tmp_path: Path) -> None:
 def test_data_synth_and_info(capsys, tmp_path: Path) -> None:
     code, out, _ = _run(["data", "synth", "bench", "--size", "tiny", "--out", str(tmp_path / "s"), "--workers", "1"],
                         capsys)
-    assert code == 0 and "{'train': 96, 'val': 48}" in out
+    assert code == 0 and "{'train': 96, 'val': 48, 'test': 48}" in out
     code, out, _ = _run(["data", "info", str(tmp_path / "s")], capsys)
     assert code == 0 and "bench: clips of 16 frames x 32 x 32 x 3" in out
-    assert "group motion: 2 classes, train 32, val 16" in out
+    assert "group motion: 2 classes, train 32, val 16, test 16" in out
     assert "time-reversal pairs: 2 (move_right/move_left, red_then_blue/blue_then_red)" in out
 
 
