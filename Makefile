@@ -31,7 +31,8 @@ demo: $(STAMP)
 	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
 	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
 
-# Every study of configs/studies/ at demo scale (about an hour on 2 CPU cores; a study that was
+# Every study of configs/studies/ at demo scale (5 seeds: s3d_placement 36 min, s3d_factorization 18,
+# smallbig 51 on 2 CPU cores; vov3d and joint not yet timed at 5 seeds; a study that was
 # interrupted resumes, a finished one is only re-reported), its report copied to docs/studies/.
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 studies: $(STAMP)
