@@ -51,13 +51,13 @@ class StudyResult:
 
 
 def _run_values(complete: list[dict[str, Any]], prefix: str) -> dict[str, stats.Values]:
-    """metric -> arm -> seed -> value, from the runs' `<prefix><metric>` columns."""
+    """metric -> arm -> seed -> value, from the runs' `<prefix><metric>` columns (and the
+    split-free `train_clips_per_s`)."""
     values: dict[str, stats.Values] = {}
     for r in complete:
         for key, v in r.items():
-            name = key.removeprefix(prefix) if key.startswith(prefix) else ("train_clips_per_s" if key ==
-                                                                             "train_clips_per_s" else None)
-            if v is not None and name is not None and (name in RUN_METRICS or name.startswith("acc_")):
+            name = key.removeprefix(prefix)
+            if v is not None and (name in RUN_METRICS or (name != key and name.startswith("acc_"))):
                 values.setdefault(name, {}).setdefault(r["preset"], {})[r["seed"]] = float(v)
     return values
 

@@ -20,7 +20,7 @@ def test_the_carve_keeps_groups_whole_and_is_seeded() -> None:
     mask, record = carve(groups, percent=20, seed=1)
     val, train = {g for g, m in zip(groups, mask) if m}, {g for g, m in zip(groups, mask) if not m}
     assert not val & train  # no source on both sides
-    assert 0.15 < mask.mean() < 0.3 and record["val_items"] == int(mask.sum()) == record["val_items"]
+    assert 0.15 < mask.mean() < 0.3 and record["val_items"] == int(mask.sum())
     assert record["val_group_names"] == sorted(val) and record["seed"] == 1 and record["percent"] == 20
     again, _ = carve(groups, percent=20, seed=1)
     other, _ = carve(groups, percent=20, seed=2)
