@@ -154,6 +154,9 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Value
         confidence = 1 - (1 - cfg.confidence) / k
         detail = ("; ".join(f"{x} vs {y}" for y, x in pairs.items()) + f" (best of a on val; Bonferroni over {k} "
                   f"choices)" if pairs else f"no arm of a at or below the {claim.cost} of any arm of b")
+        uncovered = [y for y in b if y not in pairs]
+        if pairs and uncovered:  # the claim is about every b arm: say which it could not speak for
+            detail += f"; not covered: {', '.join(uncovered)} (no arm of a at or below its {claim.cost})"
     else:
         effects = stats.rank_agreement(metric, costs, a)
         detail = f"Kendall tau of {claim.cost} vs {claim.metric} over {', '.join(a)}"
