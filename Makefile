@@ -31,9 +31,10 @@ demo: $(STAMP)
 	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
 	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
 
-# Every study of configs/studies/ at demo scale (5 seeds: s3d_placement 36 min, s3d_factorization 18,
-# smallbig 51 on 2 CPU cores; vov3d and joint not yet timed at 5 seeds; a study that was
-# interrupted resumes, a finished one is only re-reported), its report copied to docs/studies/.
+# Every study of configs/studies/ at demo scale (5 seeds on 2 CPU cores: s3d_placement 36 min,
+# s3d_factorization 18, smallbig 51, vov3d ~27 and joint ~26 on a quiet machine, about 2.6 hours in
+# all; vov3d and joint measured 48 and 44 while tests ran beside them), its report copied to
+# docs/studies/. A study that was interrupted resumes; a finished one is only re-reported.
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 studies: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
