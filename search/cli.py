@@ -17,7 +17,9 @@
     vidnas data info DIR
     vidnas data add-test DIR
 
-User errors print one line (`vidnas: error: ...`) and exit with status 2; a traceback is a bug.
+Exit status, the same for every command: 0 finished, 1 failed (e.g. no trial of a search
+completed), 2 bad input (one line, `vidnas: error: ...`; a traceback is a bug), 130 interrupted
+(Ctrl-C or SIGTERM; the command that resumes it is printed).
 """
 from __future__ import annotations
 
@@ -212,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `vidnas presets | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside a search (a search handles it: its trials are saved)
+        print("vidnas: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from search.config import SearchConfig
 from search.results import format_front, read_results
 from search.report import write_report
 from search.data.store import ClipStore
+
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130  # 0 finished, 2 bad input (search.cli)
 from search.tuner import SearchError, load_search_config, open_study, resume_search, run_search, train_spec
 from spaces import ArchSpec, get_preset
 
@@ -38,9 +40,13 @@ def run_search_command(args: argparse.Namespace) -> int:
     cfg = load_search_config(outcome.search_dir)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")
+    print(f"browse the trials: vidnas ui {outcome.search_dir}")
     if not outcome.finished:
         print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
-    print(f"browse the trials: vidnas ui {outcome.search_dir}")
+        return EXIT_INTERRUPTED
+    if not any(r["state"] == "complete" for r in outcome.rows):
+        print("failed: no trial completed; the reasons are in the results table's `reason` column")
+        return EXIT_FAILED
     return 0
 
 
@@ -109,7 +115,10 @@ def run_train(args: argparse.Namespace) -> int:
           f"({_fmt(row.get(f'{split}_views'), 0)} views per clip); "
           f"GMACs {row.get('gmacs')} per view ({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
           f"`vidnas export {outcome.search_dir} --best val_top1 --out DIR`")
-    return 0
+    if not outcome.finished:
+        print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
+        return EXIT_INTERRUPTED
+    return 0 if row.get("state") == "complete" else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +143,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if not study.run(num_cpus=args.cpus, verbose=args.verbose, command=f"vidnas study run {args.study}"):
         print(f"interrupted: run `vidnas study run {args.study}` again to continue")
-        return 1
+        return EXIT_INTERRUPTED
     result = analyze(cfg.study_dir)
     directory = write_study_report(result, out=args.out)
     print(f"\n{format_verdicts(result)}\n\nwall time {(time.perf_counter() - start) / 60:.1f} min; "

@@ -1,6 +1,7 @@
 """The results table of a search: one row per trial (Parquet), and its Pareto front.
 
-Columns: trial_id, seed (a study's replicate, else None), state (complete | pruned | failed), epochs (reached),
+Columns: trial_id, seed (a study's replicate, else None), state (complete | pruned | failed |
+interrupted: stopped with the search, `--resume` finishes it), epochs (reached),
 max_epochs, preset (the warm start it replays, or ""), the validation metrics of the last epoch
 (val_top1, val_top5, val_loss, val_within_pair, val_acc_<group>, val_views), the test metrics of a
 complete trial (test_* alike; None elsewhere), the costs (params, gmacs = multiply-adds / 1e9 per
@@ -30,9 +31,14 @@ REPORT_PREFIX = "test_"
 RESULTS_FILE = "results.parquet"
 
 
+STATES = ("complete", "pruned", "failed", "interrupted")
+INTERRUPTED = "interrupted; resume with --resume"
+
+
 def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored: bool = False,
-              presets: dict[str, str] | None = None) -> dict[str, Any]:
-    """One row from a trial's last reported result (or none, for a trial that crashed first)."""
+              interrupted: bool = False, presets: dict[str, str] | None = None) -> dict[str, Any]:
+    """One row from a trial's last reported result (or none, for a trial that crashed first). A
+    trial that ended before its last epoch was pruned, unless it was `interrupted` with the search."""
     spec = ArchSpec.from_json(arch_json)
     status = result.get("status")
     epochs, max_epochs = int(result.get("epoch", 0) or 0), result.get("max_epochs")
@@ -41,10 +47,11 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
     elif status == "complete":
         state = "complete"
     else:
-        state = "pruned"
+        state = "interrupted" if interrupted else "pruned"
+    reason = result.get("reason", "") or ("trial process crashed" if errored else "")
     row = {"trial_id": trial_id, "state": state, "epochs": epochs, "max_epochs": max_epochs,
            "preset": (presets or {}).get(arch_json, ""), "mlflow_run_id": result.get("mlflow_run_id", ""),
-           "reason": result.get("reason", "") or ("trial process crashed" if errored else ""),
+           "reason": INTERRUPTED if state == "interrupted" else reason,
            "slug": spec.slug(), "spec": arch_json,
            "seed": int(result["seed"]) if isinstance(result.get("seed"), int) else None}
     row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
@@ -107,9 +114,10 @@ def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
         lines.append(f"{r['trial_id']:<12} {r['preset'] or '-':<14} {r['slug'][:44]:<44} {_fmt(r['val_top1']):>8} "
                      f"{_fmt(r.get('val_within_pair')):>15} {_fmt(r.get('val_views'), 0):>5} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
                      f"{_fmt(r.get('latency_ms'), 1):>10}")
-    counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
+    counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
+    interrupted = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
     lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
-                 f"({counts['pruned']} pruned early, {counts['failed']} failed); objectives: "
+                 f"({counts['pruned']} pruned early, {counts['failed']} failed{interrupted}); objectives: "
                  + ", ".join(f"{m} ({mode})" for m, mode in objectives.items())
                  + "; GMACs = multiply-adds / 1e9 per clip and view (evaluation: x views); validation metrics "
                  "(they select; test_* in results.parquet reports)")

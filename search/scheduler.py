@@ -4,12 +4,21 @@ rungs rank trials by non-dominated sorting (MO-ASHA, Schmucker et al. 2021), not
 At each rung (epochs = min_epochs * eta^k below max_epochs) a trial is compared with every trial
 that reached the rung before it; it goes on if it is on their Pareto front, or among the best
 ceil(n / eta) by Pareto rank with ties broken by crowding distance. A cheap architecture that
-learns slower is on the front by its cost and survives. Stopped trials are PRUNED in Optuna, KILLED and tagged pruned in MLflow, and
-never on the Pareto front: their truncated accuracy is not a final result.
+learns slower is on the front by its cost and survives. Stopped trials are PRUNED in Optuna, KILLED and
+tagged pruned in MLflow, and never on the Pareto front: their truncated accuracy is not a final result.
+
+Tune does not checkpoint its scheduler, so this one saves itself: every decision goes to
+`state_file` (JSON: the rungs' points, each decision, the stopped trials) before Tune acts on it, and
+a scheduler given an existing file continues from it. A decision is made once per trial and rung: a
+trial that reports a rung again after a resume (Tune's snapshot was older than the decision) gets
+the same answer, and a trial stopped before a hard kill is stopped again at its first result.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -63,16 +72,44 @@ def survivors(points: list[tuple[float, ...]], keep: int) -> set[int]:
 class MOASHAScheduler(FIFOScheduler):
     """Asynchronous multi-objective successive halving on reported `epoch`."""
 
-    def __init__(self, *, objectives: dict[str, str], max_epochs: int, min_epochs: int, reduction_factor: int
-                 ) -> None:
+    def __init__(self, *, objectives: dict[str, str], max_epochs: int, min_epochs: int, reduction_factor: int,
+                 state_file: str | None = None) -> None:
         super().__init__()
         self.objectives = objectives
         self.eta = reduction_factor
+        self.state_file = state_file
         self.rungs: dict[int, dict[str, tuple[float, ...]]] = {}
+        self.decisions: dict[int, dict[str, str]] = {}
         epoch = min_epochs
         while epoch < max_epochs:
-            self.rungs[epoch] = {}
+            self.rungs[epoch], self.decisions[epoch] = {}, {}
             epoch *= reduction_factor
+        self.stopped: set[str] = set()
+        if state_file is not None and Path(state_file).is_file():
+            self._load(json.loads(Path(state_file).read_text()))
+
+    def _load(self, state: dict[str, Any]) -> None:
+        for epoch, points in state["rungs"].items():
+            if int(epoch) not in self.rungs:
+                raise ValueError(f"{self.state_file}: rung at epoch {epoch} is not one of this scheduler's "
+                                 f"{list(self.rungs)}; the search's epochs or min_epochs changed")
+            self.rungs[int(epoch)] = {t: tuple(p) for t, p in points.items()}
+        self.decisions |= {int(e): dict(d) for e, d in state["decisions"].items()}
+        self.stopped = set(state["stopped"])
+
+    def state(self) -> dict[str, Any]:
+        return {"rungs": {str(e): {t: list(p) for t, p in r.items()} for e, r in self.rungs.items()},
+                "decisions": {str(e): d for e, d in self.decisions.items()}, "stopped": sorted(self.stopped)}
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        tmp = f"{self.state_file}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_file)
 
     def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
         values = []
@@ -84,9 +121,14 @@ class MOASHAScheduler(FIFOScheduler):
         return tuple(values)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        if trial.trial_id in self.stopped:  # stopped before a hard kill that Tune's snapshot predates
+            return TrialScheduler.STOP
         epoch = result.get("epoch")
         if epoch not in self.rungs or result.get("status") != "running":
             return TrialScheduler.CONTINUE
+        decided = self.decisions[epoch].get(trial.trial_id)
+        if decided is not None:  # the same result again, after a resume: the same answer
+            return decided
         point = self._point(result)
         if point is None:
             return TrialScheduler.CONTINUE
@@ -96,8 +138,13 @@ class MOASHAScheduler(FIFOScheduler):
         points = [rung[i] for i in ids]
         me = ids.index(trial.trial_id)
         if pareto_ranks(points)[me] == 0 or me in survivors(points, math.ceil(len(ids) / self.eta)):
-            return TrialScheduler.CONTINUE
-        return TrialScheduler.STOP
+            decision = TrialScheduler.CONTINUE
+        else:
+            decision = TrialScheduler.STOP
+            self.stopped.add(trial.trial_id)
+        self.decisions[epoch][trial.trial_id] = decision
+        self._save()
+        return decision
 
     def debug_string(self) -> str:
         return "MO-ASHA rungs " + ", ".join(f"{e}: {len(r)} trials" for e, r in self.rungs.items())

@@ -2,8 +2,10 @@
 trial's id after a restore (so a resumed trial continues its run instead of opening another).
 
 The trial process creates or finds its child run and logs to it; the driver sets the final status
-(FINISHED, FAILED, or KILLED with the tag `vidnas.pruned=true` for an early-stopped trial), and at
-the end of a search closes every child run still RUNNING from the trials' final states.
+and the tag `vidnas.state`: FINISHED (complete), KILLED with `vidnas.pruned=true` (stopped at a
+rung), FAILED (diverged, out of memory, crashed), or KILLED with `vidnas.state=interrupted` (stopped
+with the search; `--resume` continues the same run). At the end of a search it closes every child
+run still RUNNING from the trials' states.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ TRIAL_TAG = "vidnas.trial_id"
 SEARCH_TAG = "vidnas.search_dir"
 PARENT_TAG = "mlflow.parentRunId"
 PRUNED_TAG = "vidnas.pruned"
+STATE_TAG = "vidnas.state"
+PARENT_FILE = "mlflow_parent.json"  # in the search directory: its parent run's id
+RUN_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "interrupted": "KILLED"}
 T = TypeVar("T")
 
 
@@ -45,18 +50,30 @@ def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> st
 
 
 def find_parent_run(client: MlflowClient, experiment_id: str, search_dir: Path) -> str | None:
-    """The search's parent run, found by its search directory (None if it has none yet)."""
+    """The search's parent run: the one its directory names in `PARENT_FILE` (which moves with the
+    directory), else the one tagged with the directory's path (None if it has none yet)."""
+    recorded = Path(search_dir) / PARENT_FILE
+    if recorded.is_file():
+        run_id = json.loads(recorded.read_text())["run_id"]
+        try:
+            if client.get_run(run_id).info.experiment_id == experiment_id:
+                return run_id
+        except MlflowException:  # a directory copied to another tracking store
+            pass
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{search_dir}'",
                               max_results=1)
     return runs[0].info.run_id if runs else None
 
 
 def parent_run(client: MlflowClient, experiment_id: str, search_dir: Path, name: str) -> str:
-    """The search's parent run: found by its search directory, or created."""
-    found = find_parent_run(client, experiment_id, search_dir)
-    if found is not None:
-        return found
-    return client.create_run(experiment_id, run_name=name, tags={SEARCH_TAG: str(search_dir)}).info.run_id
+    """The search's parent run: found (tagged with where the directory is now), or created."""
+    run_id = find_parent_run(client, experiment_id, search_dir)
+    if run_id is None:
+        run_id = client.create_run(experiment_id, run_name=name, tags={SEARCH_TAG: str(search_dir)}).info.run_id
+    else:
+        client.set_tag(run_id, SEARCH_TAG, str(search_dir))
+    (Path(search_dir) / PARENT_FILE).write_text(json.dumps({"run_id": run_id, "experiment_id": experiment_id}))
+    return run_id
 
 
 def find_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str) -> str | None:
@@ -86,12 +103,18 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], st
     retry(lambda: client.log_batch(run_id, metrics=batch))
 
 
-def finish(client: MlflowClient, run_id: str, status: str, *, pruned: bool = False, reason: str = "") -> None:
-    tags = [RunTag(PRUNED_TAG, "true" if pruned else "false")]
-    if reason:
-        tags.append(RunTag("vidnas.reason", reason[:5000]))
+def finish(client: MlflowClient, run_id: str, status: str, *, pruned: bool = False, reason: str = "",
+           state: str | None = None) -> None:
+    tags = [RunTag(PRUNED_TAG, "true" if pruned else "false"), RunTag("vidnas.reason", reason[:5000])]
+    if state is not None:
+        tags.append(RunTag(STATE_TAG, state))
     retry(lambda: client.log_batch(run_id, tags=tags))
     retry(lambda: client.set_terminated(run_id, status))
+
+
+def finish_trial(client: MlflowClient, run_id: str, state: str, reason: str = "") -> None:
+    """Close a trial's run with its state: complete, pruned, failed or interrupted."""
+    finish(client, run_id, RUN_STATUS[state], pruned=state == "pruned", reason=reason, state=state)
 
 
 def log_config(client: MlflowClient, run_id: str, config: dict[str, Any], extra: dict[str, Any]) -> None:

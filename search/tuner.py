@@ -3,11 +3,19 @@
 A search directory holds everything needed to resume, inspect and report::
 
     SEARCH_DIR/config.yaml       the SearchConfig it runs
-    SEARCH_DIR/study.json        the Optuna study name (unique per search) and storage
+    SEARCH_DIR/study.json        the Optuna study name (unique per search) and its journal
     SEARCH_DIR/optuna.journal    the Optuna study (open it with optuna-dashboard)
     SEARCH_DIR/tune/             Ray Tune's experiment: trial checkpoints, searcher state
+    SEARCH_DIR/moasha.json       MO-ASHA's rungs and decisions (Tune does not save its scheduler)
     SEARCH_DIR/mlflow.db         the embedded MLflow store (unless tracking_uri is given)
+    SEARCH_DIR/mlflow_parent.json  the search's parent run
     SEARCH_DIR/results.parquet   one row per trial (search.results)
+
+Every path is found from the directory itself, so a search directory can be moved and resumed.
+A search is finished when `trials` trials have ended (complete, pruned or failed). Ctrl-C, SIGTERM
+or SIGUSR1 stop it and save it: its running trials are *interrupted* (not pruned), RUNNING in
+Optuna, KILLED with `vidnas.state=interrupted` in MLflow, and `--resume` continues each from its
+last checkpoint. After a SIGKILL, `--resume` reconciles the same way.
 
 Example:
     >>> from search.config import SearchConfig                      # doctest: +SKIP
@@ -15,119 +23,41 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import os
+import signal
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from search import tracking
+from search.callback import TrackingCallback
 from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.report import write_report
-from search.results import format_front, mark_pareto, read_results, trial_row, write_results
+from search.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
 from search.scheduler import MOASHAScheduler
+from search.searcher import (JOURNAL_FILE, RAY_TRIAL_ATTR, STUDY_FILE, FidelityOptunaSearch, create_study_file,
+                             journal_storage, make_sampler, open_study)
 from search.trial import TrialSetup, train_trial
 from spaces import ArchSpec
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
-CONFIG_FILE, STUDY_FILE, JOURNAL_FILE, TUNE_DIR = "config.yaml", "study.json", "optuna.journal", "tune"
+CONFIG_FILE, TUNE_DIR, SCHEDULER_FILE = "config.yaml", "tune", "moasha.json"
+__all__ = ["JOURNAL_FILE", "STUDY_FILE", "Outcome", "Search", "SearchError", "open_study"]
 
 
 class SearchError(ValueError):
     """A search that cannot start or resume (reported in one line)."""
-
-
-class FidelityOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells Optuna the truth about fidelity: a trial stopped before its last
-    epoch is PRUNED (not COMPLETE with truncated metrics), a diverged/OOM trial is FAIL.
-
-    It also keeps the trial budget across a hard kill: Tune's snapshot of the experiment can be a
-    few seconds older than the Optuna journal, so a trial that finished in between is unknown to
-    the restored Tune but finished in Optuna (and in MLflow and the results table). It counts,
-    and the search asks for no trial beyond `budget`.
-    """
-
-    def __init__(self, *args: Any, budget: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.budget = budget
-
-    def suggest(self, trial_id: str) -> dict | str | None:
-        ended = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
-        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False, states=ended)}
-        live = {t.number for t in self._ot_trials.values()}
-        if len(finished | live) >= self.budget:
-            return Searcher.FINISHED
-        return super().suggest(trial_id)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
-        ot_trial = self._ot_trials[trial_id]
-        status = (result or {}).get("status")
-        try:
-            ot_trial.set_user_attr("ray_trial_id", trial_id)
-            ot_trial.set_user_attr("epochs", int((result or {}).get("epoch", 0) or 0))
-        except optuna.exceptions.UpdateFinishedTrialError:  # told before the driver died: keep that
-            self._completed_trials.add(trial_id)
-            return
-        if status == "complete" and not error:
-            super().on_trial_complete(trial_id, result, error)
-            return
-        state = optuna.trial.TrialState.FAIL if error or status == "failed" else optuna.trial.TrialState.PRUNED
-        self._ot_study.tell(ot_trial, state=state)
-        self._completed_trials.add(trial_id)
-
-
-class TrackingCallback(tune.Callback):
-    """Driver side: closes each trial's MLflow run with its final status and keeps the results
-    table current as trials end. Holds only plain values: Tune pickles it with the experiment and
-    a restored search gets it back."""
-
-    def __init__(self, search_dir: str, tracking_uri: str, experiment_id: str, parent_id: str,
-                 objectives: dict[str, str], presets: dict[str, str]) -> None:
-        self.search_dir, self.tracking_uri = search_dir, tracking_uri
-        self.experiment_id, self.parent_id = experiment_id, parent_id
-        self.objectives, self.presets = objectives, presets
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, errored=False)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, errored=True)
-
-    def _record(self, trial: Any, *, errored: bool) -> None:
-        row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},
-                        trial.config["arch"], errored=errored,
-                        presets=self.presets)
-        client = MlflowClient(self.tracking_uri)
-        row["mlflow_run_id"] = row["mlflow_run_id"] or tracking.find_trial_run(
-            client, self.experiment_id, self.parent_id, trial.trial_id) or ""
-        if row["mlflow_run_id"]:
-            finish_trial_run(client, row)
-        directory = Path(self.search_dir)
-        rows = {r["trial_id"]: r for r in read_results(directory)} | {row["trial_id"]: row}
-        write_results(directory, mark_pareto(list(rows.values()), self.objectives))
-        print(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
-              f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})", flush=True)
-
-
-def finish_trial_run(client: MlflowClient, row: dict[str, Any]) -> None:
-    status = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[row["state"]]
-    tracking.finish(client, row["mlflow_run_id"], status, pruned=row["state"] == "pruned", reason=row["reason"])
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @dataclass
@@ -192,27 +122,44 @@ class Search:
                      log_to_driver=verbose > 1)
         try:
             trainable = self._trainable()
-            if resume:
-                tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=True, resume_unfinished=True)
+            if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)
+                tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=False, resume_unfinished=True)
+                self._refresh(tuner, verbose)
             elif fixed is not None:
                 tuner = self._fixed_tuner(trainable, verbose, fixed, seeds)
             else:
                 tuner = self._new_tuner(trainable, verbose)
-            grid = tuner.fit()
+            with _sigterm_stops_tune():
+                grid = tuner.fit()
         finally:
             if started_ray:
                 ray.shutdown()
-        # trials that ended before a hard kill but after Tune's last snapshot are only in the table
+        # the trials that ended, as the callback recorded them (also those that ended before a hard
+        # kill but after Tune's last snapshot); a trial Tune stopped with the experiment is interrupted
         self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
         for result in grid:
             trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-            if result.config:
-                metrics = {"seed": result.config.get("seed"), **(result.metrics or {})}
-                self.rows[trial_id] = trial_row(trial_id, metrics, result.config["arch"],
-                                                errored=result.error is not None, presets=self.presets)
-        ended = all(t.status in ("TERMINATED", "ERROR") for t in grid._experiment_analysis.trials)
-        finished = ended and len(self.rows) >= self.cfg.trials
-        return self._conclude(finished)
+            recorded = self.rows.get(trial_id, {}).get("state", "interrupted") != "interrupted"
+            if recorded or not result.config or not (result.metrics or result.error):
+                continue
+            metrics = {"seed": result.config.get("seed"), **(result.metrics or {})}
+            self.rows[trial_id] = trial_row(trial_id, metrics, result.config["arch"], errored=result.error is not None,
+                                            interrupted=True, presets=self.presets)
+        ended = [r for r in self.rows.values() if r["state"] != "interrupted"]
+        return self._conclude(len(ended) == len(self.rows) and len(ended) >= self.cfg.trials)
+
+    def _refresh(self, tuner: tune.Tuner, verbose: int) -> None:
+        """A restored Tuner holds the searcher, scheduler and callbacks pickled when the search
+        began, with that time's paths; point them at where the directory is now. The scheduler is
+        a fresh one that reloads its rungs (Tune does not checkpoint schedulers)."""
+        internal = tuner._local_tuner  # Tune has no public setter for these on a restored Tuner
+        searcher = internal._tune_config.search_alg
+        if isinstance(searcher, FidelityOptunaSearch):
+            searcher.search_dir = str(self.dir)  # kept by its restore(), which re-opens the journal there
+        if isinstance(internal._tune_config.scheduler, MOASHAScheduler):
+            internal._tune_config.scheduler = self._scheduler()
+        fresh = self._run_config(verbose)
+        internal._run_config.callbacks, internal._run_config.verbose = fresh.callbacks, fresh.verbose
 
     def _open_tracking(self) -> tuple[str, str]:
         uri = self.cfg.resolved_tracking_uri()
@@ -239,18 +186,22 @@ class Search:
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 
+    def _scheduler(self) -> Any:
+        cfg = self.cfg
+        if not cfg.early_stopping:
+            return tune.schedulers.FIFOScheduler()
+        return MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs, min_epochs=cfg.min_epochs,
+                               reduction_factor=cfg.reduction_factor, state_file=str(self.dir / SCHEDULER_FILE))
+
     def _new_tuner(self, trainable: Any, verbose: int) -> tune.Tuner:
         cfg = self.cfg
-        study = {"study_name": f"{cfg.name}-{uuid.uuid4().hex[:8]}", "storage": str(self.dir / JOURNAL_FILE)}
-        (self.dir / STUDY_FILE).write_text(json.dumps(study))
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(study["storage"]))
+        name = create_study_file(self.dir, f"{cfg.name}-{uuid.uuid4().hex[:8]}")
         searcher = FidelityOptunaSearch(
             space=ArchSpace(self.bounds), metric=list(cfg.objectives), mode=list(cfg.objectives.values()),
-            points_to_evaluate=list(self.warm_start_params().values()) or None, sampler=make_sampler(cfg),
-            study_name=study["study_name"], storage=storage, budget=cfg.trials)
-        scheduler = (MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs, min_epochs=cfg.min_epochs,
-                                     reduction_factor=cfg.reduction_factor)
-                     if cfg.early_stopping else tune.schedulers.FIFOScheduler())
+            points_to_evaluate=list(self.warm_start_params().values()) or None,
+            sampler=make_sampler(cfg.sampler, cfg.seed, cfg.trials, cfg.grid), study_name=name,
+            storage=journal_storage(self.dir), budget=cfg.trials, search_dir=str(self.dir))
+        scheduler = self._scheduler()
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
@@ -305,20 +256,21 @@ class Search:
             if run.info.status != "RUNNING":
                 continue
             state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""))
-            if state is not None:  # it ended while the driver was down
-                finish_trial_run(self.client, {"mlflow_run_id": run.info.run_id, "state": state, "reason": ""})
+            if state is not None:  # it ended while the driver was down, or was interrupted
+                tracking.finish_trial(self.client, run.info.run_id, state,
+                                      INTERRUPTED if state == "interrupted" else "")
             elif finished:  # its trial started, then was lost: the driver died before Tune saved it
                 self.client.set_tag(run.info.run_id, "vidnas.orphan", "true")
                 tracking.finish(self.client, run.info.run_id, "KILLED", reason=(
                     "lost when the driver was killed before Tune saved the trial; another trial took its "
                     "place and Optuna marks it FAIL"))
-            else:  # interrupted: --resume continues this run
-                tracking.finish(self.client, run.info.run_id, "KILLED", reason="interrupted; resume with --resume")
+            else:  # interrupted before its first result: --resume continues this run
+                tracking.finish_trial(self.client, run.info.run_id, "interrupted", INTERRUPTED)
         study = self._study()
         if study is not None and finished:
             known = {r["trial_id"] for r in rows}
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                if t.user_attrs.get("ray_trial_id") not in known:
+                if t.user_attrs.get(RAY_TRIAL_ATTR) not in known:
                     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     def _study(self) -> optuna.Study | None:
@@ -331,29 +283,8 @@ class Search:
                  optuna.trial.TrialState.FAIL: "failed"}
         if study is None:
             return {}
-        return {t.user_attrs["ray_trial_id"]: names[t.state] for t in study.get_trials(deepcopy=False)
-                if t.state in names and "ray_trial_id" in t.user_attrs}
-
-
-def open_study(search_dir: Path) -> optuna.Study | None:
-    """The search's Optuna study (None before its first start)."""
-    study_file = search_dir / STUDY_FILE
-    if not study_file.is_file():
-        return None
-    info = json.loads(study_file.read_text())
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
-    return optuna.load_study(study_name=info["study_name"], storage=storage)
-
-
-def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
-    if cfg.sampler == "tpe":
-        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=cfg.seed,
-                                          n_startup_trials=min(10, max(2, cfg.trials // 3)))
-    if cfg.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=min(50, max(4, cfg.trials // 3)))
-    if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
-    return optuna.samplers.GridSampler(cfg.grid, seed=cfg.seed)
+        return {t.user_attrs[RAY_TRIAL_ATTR]: names[t.state] for t in study.get_trials(deepcopy=False)
+                if t.state in names and RAY_TRIAL_ATTR in t.user_attrs}
 
 
 def _trial_name(trial: Any) -> str:
@@ -365,6 +296,20 @@ def _trial_dirname(trial: Any) -> str:
     """A readable directory: `<id>-<family>-<temporal forms>-<frames>x<crop>`."""
     slug = ArchSpec.from_json(trial.config["arch"]).slug() if "arch" in trial.config else ""
     return f"{trial.trial_id}-{slug}"[:100]
+
+
+@contextlib.contextmanager
+def _sigterm_stops_tune() -> Iterator[None]:
+    """SIGTERM does what Ctrl-C does: Tune stops the trials and saves the experiment (SIGUSR1 is
+    Tune's stop-and-save signal, like SIGINT). Signals are only handled in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGUSR1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def code_version() -> str:

@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -136,57 +131,6 @@ def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tm
             assert status[r["trial_id"]] == ("FINISHED", "false")
     # the first trial at the rung always goes on, so one trial at least reached full fidelity
     assert any(r["state"] == "complete" for r in rows) and any(r["pareto"] for r in rows)
-
-
-def _ray_children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def test_a_killed_search_resumes_without_losing_or_duplicating_trials(store: str, tmp_path: Path) -> None:
-    cfg = _config(store, tmp_path, trials=4, epochs=3, concurrency=2)
-    config_path = tmp_path / "search.yaml"
-    config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(config_path), "--cpus", "2",
-                             "--verbose", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    results = cfg.search_dir / "results.parquet"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (results.exists() and pq.read_table(results).num_rows >= 1):
-        time.sleep(0.2)
-    assert results.exists(), "no trial finished in time"
-    children = _ray_children(proc.pid)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver dies hard: no Tune shutdown, no MLflow close
-    proc.wait()
-    time.sleep(2)
-    for pid in children:  # Ray's processes share the driver's fate; stop any survivor by pid
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    done_before = pq.read_table(results).num_rows
-    assert done_before < 4, "the search finished before it could be killed"
-
-    outcome = resume_search(cfg.search_dir, num_cpus=2, verbose=0)
-    assert outcome.finished
-    ids = [r["trial_id"] for r in outcome.rows]
-    assert len(ids) == len(set(ids)) == 4
-    assert all(r["state"] == "complete" and r["epochs"] == 3 for r in outcome.rows)
-    trials = _study(cfg.search_dir).get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.user_attrs["ray_trial_id"] for t in finished) == sorted(ids)
-    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
-    _, parents, children = _mlflow(cfg)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    runs = [c for c in children if c.data.tags["vidnas.trial_id"] in ids]
-    assert sorted(c.data.tags["vidnas.trial_id"] for c in runs) == sorted(ids)  # one run per trial
-    assert {c.info.status for c in runs} == {"FINISHED"}
-    for lost in [c for c in children if c not in runs]:  # started, then forgotten by Tune's last snapshot
-        assert lost.info.status == "KILLED" and lost.data.tags["vidnas.orphan"] == "true"
-    for child in runs:  # a resumed trial continued its run: one value per epoch, no repeats
-        steps = [m.step for m in MlflowClient(cfg.resolved_tracking_uri()).get_metric_history(
-            child.info.run_id, "val_top1")]
-        assert sorted(set(steps)) == [1, 2, 3]
 
 
 def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: Path) -> None:

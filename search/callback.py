@@ -1,0 +1,51 @@
+"""The driver's record of trials as they end: the results table and each trial's MLflow run.
+
+Tune calls `on_trial_complete` only for a trial that ended (it finished, or the scheduler stopped
+it) and `on_trial_error` for one that failed for good; a trial stopped together with the whole
+experiment (Ctrl-C, SIGTERM) gets neither, and `Search` records it as interrupted afterwards.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from search import tracking
+from search.results import mark_pareto, read_results, trial_row, write_results
+
+
+class TrackingCallback(tune.Callback):
+    """Closes each ended trial's MLflow run with its final state and keeps the results table
+    current. Holds only plain values; a resumed search gets a fresh one for its current directory."""
+
+    def __init__(self, search_dir: str, tracking_uri: str, experiment_id: str, parent_id: str,
+                 objectives: dict[str, str], presets: dict[str, str]) -> None:
+        self.search_dir, self.tracking_uri = search_dir, tracking_uri
+        self.experiment_id, self.parent_id = experiment_id, parent_id
+        self.objectives, self.presets = objectives, presets
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, errored=True)
+
+    def _record(self, trial: Any, *, errored: bool) -> None:
+        row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},
+                        trial.config["arch"], errored=errored, presets=self.presets)
+        client = MlflowClient(self.tracking_uri)
+        row["mlflow_run_id"] = row["mlflow_run_id"] or tracking.find_trial_run(
+            client, self.experiment_id, self.parent_id, trial.trial_id) or ""
+        if row["mlflow_run_id"]:
+            tracking.finish_trial(client, row["mlflow_run_id"], row["state"], row["reason"])
+        directory = Path(self.search_dir)
+        rows = {r["trial_id"]: r for r in read_results(directory)} | {row["trial_id"]: row}
+        write_results(directory, mark_pareto(list(rows.values()), self.objectives))
+        print(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
+              f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})", flush=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
