@@ -9,7 +9,9 @@ run still RUNNING from the trials' states.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -115,6 +117,20 @@ def finish(client: MlflowClient, run_id: str, status: str, *, pruned: bool = Fal
 def finish_trial(client: MlflowClient, run_id: str, state: str, reason: str = "") -> None:
     """Close a trial's run with its state: complete, pruned, failed or interrupted."""
     finish(client, run_id, RUN_STATUS[state], pruned=state == "pruned", reason=reason, state=state)
+
+
+def relocate_artifacts(db: Path, experiment: Any, root_uri: str) -> None:
+    """MLflow fixes artifact locations when an experiment or run is created, with no API to change
+    them; in a search directory's own sqlite store, after the directory moved, rewrite the old
+    prefix to the new one (else new artifacts would recreate the old directory)."""
+    old = experiment.artifact_location
+    if old == root_uri or not old.startswith("file://") or not old.endswith("/mlartifacts"):
+        return
+    columns = (("experiments", "artifact_location"), ("runs", "artifact_uri"), ("logged_models", "artifact_location"))
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        for table, column in columns:
+            connection.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 (fixed names)
+                               f"WHERE substr({column}, 1, ?) = ?", (root_uri, len(old) + 1, len(old), old))
 
 
 def log_config(client: MlflowClient, run_id: str, config: dict[str, Any], extra: dict[str, Any]) -> None:

@@ -164,8 +164,12 @@ class Search:
     def _open_tracking(self) -> tuple[str, str]:
         uri = self.cfg.resolved_tracking_uri()
         local = uri.startswith("sqlite:")
+        artifacts = self.dir / "mlartifacts"
         experiment_id = tracking.retry(lambda: tracking.experiment(
-            self.client, self.cfg.experiment_name, self.dir / "mlartifacts" if local else None))
+            self.client, self.cfg.experiment_name, artifacts if local else None))
+        if self.cfg.tracking_uri is None:  # the directory's own store: it may have been moved here
+            tracking.relocate_artifacts(self.dir / "mlflow.db", self.client.get_experiment(experiment_id),
+                                        artifacts.as_uri())
         parent = tracking.parent_run(self.client, experiment_id, self.dir, self.cfg.name)
         self.client.update_run(parent, status="RUNNING")
         tracking.log_config(self.client, parent, self.cfg.to_dict(), {

@@ -7,13 +7,16 @@ the first or the last wave of trials runs, checks the four stores, resumes, and 
 - SIGTERM to the driver: a scheduler or `kill PID` stopping the job;
 - SIGKILL to the group: the machine or the job dies; nothing is saved on the way out.
 
+The SIGTERM case also moves the search directory before resuming it from another working directory.
 Three cases run by default; `pytest -m matrix tests/search/test_interrupt.py` runs all twelve
 (signal x wave x early stopping), which the closing note of issue 11 reports.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,27 +163,41 @@ def _check_agreement(cfg: SearchConfig, *, finished: bool) -> list[dict]:
     return rows
 
 
-def _run_case(store: str, tmp_path: Path, sig: signal.Signals, wave: str, early_stopping: bool) -> None:
+def _run_case(store: str, tmp_path: Path, sig: signal.Signals, wave: str, early_stopping: bool,
+              move: bool = False) -> None:
     cfg = _config(store, tmp_path, early_stopping)
     code, log = _interrupt(cfg, tmp_path, sig, wave)
     if sig != signal.SIGKILL:  # stopped and saved: interrupted, says so, and says how to go on
         assert code == 130, log[-2000:]
         assert f"vidnas search --resume {cfg.search_dir}" in log
         _check_agreement(cfg, finished=False)
+    if move:  # resumed from elsewhere, in another working directory: the directory knows itself
+        old = cfg.search_dir
+        cfg = dataclasses.replace(cfg, storage=str(tmp_path / "moved"))
+        cfg.search_dir.parent.mkdir()
+        shutil.move(old, cfg.search_dir)
     out = subprocess.run([sys.executable, "-m", "search.cli", "search", "--resume", str(cfg.search_dir), "--cpus",
-                          "2", "--verbose", "0"], capture_output=True, text=True, timeout=600)
+                          "2", "--verbose", "0"], capture_output=True, text=True, timeout=600, cwd=cfg.search_dir.parent,
+                         env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     _check_agreement(cfg, finished=True)
+    if move:  # nothing written where it was (MLflow's artifact locations were moved along)
+        assert not old.exists()
+        client = MlflowClient(cfg.resolved_tracking_uri())
+        experiment = client.get_experiment_by_name(cfg.experiment_name)
+        assert experiment.artifact_location == (cfg.search_dir / "mlartifacts").as_uri()
+        runs = client.search_runs([experiment.experiment_id])
+        assert all(r.info.artifact_uri.startswith(experiment.artifact_location) for r in runs)
 
 
-DEFAULT = [(signal.SIGINT, "first", True), (signal.SIGTERM, "last", True), (signal.SIGKILL, "last", True)]
+DEFAULT = [(signal.SIGINT, "first", True), (signal.SIGTERM, "last", True, True), (signal.SIGKILL, "last", True)]
 MATRIX = [(s, w, e) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL) for w in ("first", "last")
-          for e in (True, False) if (s, w, e) not in DEFAULT]
+          for e in (True, False) if (s, w, e) not in [c[:3] for c in DEFAULT]]
 
 
 def _name(case: tuple) -> str:
-    sig, wave, early_stopping = case
-    return f"{sig.name}-{wave}-{'es' if early_stopping else 'fifo'}"
+    sig, wave, early_stopping, *move = case
+    return f"{sig.name}-{wave}-{'es' if early_stopping else 'fifo'}" + ("-moved" if move else "")
 
 
 @pytest.mark.parametrize("case", DEFAULT, ids=[_name(c) for c in DEFAULT])
