@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_convs.py
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_search.py
+	$(PY) bench/bench_constraints.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

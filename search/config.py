@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ def _typed(value: Any, hint: Any, name: str) -> Any:
         if option is type(None) and value is None:
             return value
         if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}={value!r}: must be a finite number")
             return float(value)
         if base is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -176,6 +179,8 @@ def _check(cfg: SearchConfig) -> None:
     need(isinstance(cfg.objectives, dict) and len(cfg.objectives) >= 1, "objectives", cfg.objectives,
          f"must map metrics to max/min, e.g. {{val_top1: max, gmacs: min}}; metrics: {', '.join(OBJECTIVE_METRICS)}")
     for metric, mode in cfg.objectives.items():
+        need(isinstance(metric, str) and isinstance(mode, str), "objectives", cfg.objectives,
+             "must map metric names to 'max' or 'min'")
         need(not str(metric).startswith("test_"), "objectives", metric,
              "test metrics report results and never select; use its val_ counterpart")
         need(metric in OBJECTIVE_METRICS, "objectives", metric, f"unknown metric; valid: {', '.join(OBJECTIVE_METRICS)}")
@@ -186,6 +191,7 @@ def _check(cfg: SearchConfig) -> None:
     need(cfg.gpus_per_trial <= 1 or float(cfg.gpus_per_trial).is_integer(), "gpus_per_trial", cfg.gpus_per_trial,
          "must be a fraction <= 1 or a whole number")
     for name in cfg.warm_start:
-        need(name in PRESETS, "warm_start", name, f"unknown preset; available: {', '.join(PRESETS)}")
+        need(isinstance(name, str) and name in PRESETS, "warm_start", name,
+             f"unknown preset; available: {', '.join(PRESETS)}")
     need(cfg.optim.optimizer in ("adamw", "sgd"), "optim.optimizer", cfg.optim.optimizer, "must be adamw or sgd")
     need(cfg.optim.lr > 0 and cfg.optim.batch_size >= 1, "optim", cfg.optim, "needs lr > 0 and batch_size >= 1")

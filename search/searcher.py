@@ -7,6 +7,10 @@ States, one meaning everywhere (Optuna, MLflow, the results table):
 - FAIL: it diverged, ran out of memory, or crashed `max_failures` times.
 - RUNNING: it started and has not ended, including a trial interrupted with the search:
   `--resume` continues it and then tells its final state, with its values.
+- PRUNED with the user attribute `infeasible`: a draw over `space.max_gmacs`. It never becomes a
+  Ray trial and does not count toward `trials`; its constraint value (`trial.set_constraint` in
+  the space) teaches TPE where the budget ends. NSGA-II builds its population from COMPLETE trials
+  only, so it skips such draws without learning from them.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 STUDY_FILE, JOURNAL_FILE = "study.json", "optuna.journal"
 RAY_TRIAL_ATTR = "ray_trial_id"
+INFEASIBLE_ATTR = "infeasible"  # a draw over the GMACs budget: PRUNED, never a Ray trial
+MAX_INFEASIBLE_IN_A_ROW = 200
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -78,14 +84,28 @@ class FidelityOptunaSearch(OptunaSearch):
         self.search_dir = search_dir
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        finished = {t.number for t in self._ot_study.get_trials(deepcopy=False, states=ENDED)}
+        ended = self._ot_study.get_trials(deepcopy=False, states=ENDED)
+        finished = {t.number for t in ended if not t.user_attrs.get(INFEASIBLE_ATTR)}
         live = {t.number for t in self._ot_trials.values()}
         if len(finished | live) >= self.budget:
             return Searcher.FINISHED
-        config = super().suggest(trial_id)
-        if isinstance(config, dict):  # which Ray trial it is, from the start (a RUNNING trial is traceable)
-            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ATTR, trial_id)
-        return config
+        for _ in range(MAX_INFEASIBLE_IN_A_ROW):
+            config = super().suggest(trial_id)
+            if not isinstance(config, dict):
+                return config
+            ot_trial = self._ot_trials[trial_id]
+            constraints = self._ot_study._storage.get_trial(ot_trial._trial_id).constraints
+            if not any(v > 0 for v in constraints.values()):  # which Ray trial it is, from the start
+                ot_trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+                return config
+            # over the budget: never trained and not counted; told PRUNED with its constraint value,
+            # which puts it in TPE's infeasible group, so the sampler learns where the budget ends
+            ot_trial.set_user_attr(INFEASIBLE_ATTR, True)
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+            del self._ot_trials[trial_id]
+        print(f"[vidnas] {MAX_INFEASIBLE_IN_A_ROW} draws in a row were over space.max_gmacs: ending the search "
+              f"early; raise max_gmacs or narrow the space", flush=True)
+        return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:

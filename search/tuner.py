@@ -39,7 +39,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from search import tracking
+from search import tracking, validate
 from search.callback import TrackingCallback
 from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
@@ -49,7 +49,7 @@ from search.scheduler import MOASHAScheduler
 from search.searcher import (JOURNAL_FILE, RAY_TRIAL_ATTR, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.trial import TrialSetup, train_trial
-from spaces import ArchSpec
+from spaces import ArchSpec, cost
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
 CONFIG_FILE, TUNE_DIR, SCHEDULER_FILE = "config.yaml", "tune", "moasha.json"
@@ -81,18 +81,31 @@ class Search:
         self.dir = cfg.search_dir
         self.store = ClipStore.open(cfg.data)
         meta = self.store.meta
-        for frames in cfg.space.frames:
-            if frames > meta.frames:
-                raise ConfigError(f"space.frames={frames}: the store's clips have {meta.frames} frames")
+        validate.check_store(cfg, meta)
         # the store decides the number of classes
         self.bounds = dataclasses.replace(cfg.space, num_classes=len(meta.classes))
+        if cfg.sampler == "grid":
+            validate.check_grid(cfg.grid, self.bounds, cfg.seed)
+        validate.check_gpus(cfg, float("inf") if cfg.address else _local_gpus())  # a cluster: checked at start
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
-        self.presets = {sample_arch(optuna.trial.FixedTrial(p), self.bounds).to_json(): name
-                        for name, p in self.warm_start_params().items()} | (labels or {})
+        self.presets = {}
+        for name, params in self.warm_start_params().items():
+            spec = sample_arch(optuna.trial.FixedTrial(params), dataclasses.replace(self.bounds, max_gmacs=None))
+            gmacs = cost(spec).gmacs
+            if self.bounds.max_gmacs is not None and gmacs > self.bounds.max_gmacs:
+                raise ConfigError(f"warm_start: {name} at width {cfg.warm_start_width} and depth {cfg.warm_start_depth} "
+                                  f"costs {gmacs:.4f} GMACs, over space.max_gmacs={self.bounds.max_gmacs}")
+            self.presets[spec.to_json()] = name
+        self.presets |= labels or {}
         self.labels = labels
 
     def warm_start_params(self) -> dict[str, dict[str, Any]]:
+        for name, value, allowed in (("warm_start_width", self.cfg.warm_start_width, self.bounds.widths),
+                                     ("warm_start_depth", self.cfg.warm_start_depth, self.bounds.depths)):
+            if self.cfg.warm_start and value not in allowed:
+                raise ConfigError(f"{name}={value!r}: must be one of space.{name[11:]}s {list(allowed)} (a warm "
+                                  "start is a point of the space)")
         try:
             return {name: preset_params(name, self.bounds, width=self.cfg.warm_start_width,
                                         depth=self.cfg.warm_start_depth) for name in self.cfg.warm_start}
@@ -121,6 +134,11 @@ class Search:
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
                      log_to_driver=verbose > 1)
         try:
+            resources = ray.cluster_resources()
+            if self.cfg.address:
+                validate.check_gpus(self.cfg, resources.get("GPU", 0.0))
+            _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
+            print(f"[vidnas] {note}", flush=True)
             trainable = self._trainable()
             if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)
                 tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=False, resume_unfinished=True)
@@ -300,6 +318,12 @@ def _trial_dirname(trial: Any) -> str:
     """A readable directory: `<id>-<family>-<temporal forms>-<frames>x<crop>`."""
     slug = ArchSpec.from_json(trial.config["arch"]).slug() if "arch" in trial.config else ""
     return f"{trial.trial_id}-{slug}"[:100]
+
+
+def _local_gpus() -> float:
+    import torch
+
+    return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
 
 @contextlib.contextmanager

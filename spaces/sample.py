@@ -70,15 +70,15 @@ class SpaceBounds:
             raise SpecError("backbones", list(self.backbones), f"none is of the families {list(self.families)}")
         for name in ("widths", "depths"):
             _check_numbers(name, getattr(self, name), low=0.0, strict=True)
-        _check_numbers("frames", self.frames, low=1)
-        _check_numbers("temporal_kernels", self.temporal_kernels, low=3)
+        _check_numbers("frames", self.frames, low=1, integer=True)
+        _check_numbers("temporal_kernels", self.temporal_kernels, low=3, integer=True)
         if any(k % 2 == 0 for k in self.temporal_kernels):
             raise SpecError("temporal_kernels", list(self.temporal_kernels), "must all be odd")
-        _check_numbers("tosa_depths", self.tosa_depths, low=1)
+        _check_numbers("tosa_depths", self.tosa_depths, low=1, integer=True)
         for name in ("crop", "num_classes", "divisor"):
             if getattr(self, name) < 1:
                 raise SpecError(name, getattr(self, name), "must be >= 1")
-        if self.max_gmacs is not None and self.max_gmacs <= 0:
+        if self.max_gmacs is not None and not self.max_gmacs > 0:  # NaN too
             raise SpecError("max_gmacs", self.max_gmacs, "must be > 0 (or null for no budget)")
 
     def backbone_choices(self) -> list[str]:
@@ -208,15 +208,15 @@ def _uniform(name: str, what: str, values: set[Any]) -> Any:
 
 
 def _check_in_bounds(name: str, params: dict[str, Any], bounds: SpaceBounds) -> None:
-    allowed = {"frames": bounds.frames, "width": bounds.widths, "depth": bounds.depths, "gate": bounds.gates,
-               "temporal_op": bounds.temporal_ops, "temporal_kernel": bounds.temporal_kernels,
-               "big_view": bounds.big_views, "tosa_depth": bounds.tosa_depths,
-               "squeeze_excite": bounds.squeeze_excites}
+    plural = {"frames": "frames", "width": "widths", "depth": "depths", "gate": "gates", "temporal_op": "temporal_ops",
+              "temporal_kernel": "temporal_kernels", "big_view": "big_views", "tosa_depth": "tosa_depths",
+              "squeeze_excite": "squeeze_excites"}
     for key, value in params.items():
         field = key.split("_", 1)[1] if key.startswith("s") and key[1].isdigit() else key
         field = "temporal_op" if field == "stem_temporal_op" else field
-        if field in allowed and value not in allowed[field]:
-            raise SpecError("preset", name, f"needs {key}={value!r}, outside the bounds {list(allowed[field])}")
+        if field in plural and value not in getattr(bounds, plural[field]):
+            raise SpecError("preset", name, f"needs {key}={value!r}, outside space.{plural[field]} "
+                            f"{list(getattr(bounds, plural[field]))}")
 
 
 def _check_choices(name: str, values: tuple[str, ...], valid: list[str]) -> None:
@@ -227,12 +227,14 @@ def _check_choices(name: str, values: tuple[str, ...], valid: list[str]) -> None
             raise SpecError(name, v, f"unknown choice; valid: {', '.join(valid)}")
 
 
-def _check_numbers(name: str, values: tuple[float, ...], *, low: float, strict: bool = False) -> None:
+def _check_numbers(name: str, values: tuple[float, ...], *, low: float, strict: bool = False,
+                   integer: bool = False) -> None:
     if not values:
         raise SpecError(name, [], "must list at least one choice")
+    kind = int if integer else (int, float)
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (v <= low if strict else v < low):
-            raise SpecError(name, v, f"must be a number {'>' if strict else '>='} {low}")
+        if isinstance(v, bool) or not isinstance(v, kind) or not v == v or (v <= low if strict else v < low):
+            raise SpecError(name, v, f"must be {'an integer' if integer else 'a number'} {'>' if strict else '>='} {low}")
 
 
 class ArchSpace:

@@ -138,7 +138,7 @@ def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: P
         SearchConfig.from_dict({"name": "x", "data": store, "epocs": 3})
     with pytest.raises(ConfigError, match=r"objectives=\'accuracy\': unknown metric"):
         SearchConfig.from_dict({"name": "x", "data": store, "objectives": {"accuracy": "max"}})
-    with pytest.raises(ConfigError, match=r"warm_start: .*needs width=0.25, outside the bounds \[0.125\]"):
+    with pytest.raises(ConfigError, match=r"warm_start_width=0.25: must be one of space.widths \[0.125\]"):
         Search(_config(store, tmp_path, warm_start_width=0.25))
     with pytest.raises(ConfigError, match="space.frames=32: the store's clips have 16 frames"):
         Search(_config(store, tmp_path, space={"frames": [32], "crop": 32}))

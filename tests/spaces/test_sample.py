@@ -105,7 +105,7 @@ def test_presets_become_trial_params_that_replay_them(name: str) -> None:
 def test_presets_outside_the_space_say_why() -> None:
     with pytest.raises(SpecError, match="mixes stage 1 temporal_op"):
         preset_params("i3d_top_heavy_3c", TINY)
-    with pytest.raises(SpecError, match=r"needs stem_temporal_op='separable', outside the bounds \['2d', '3d'\]"):
+    with pytest.raises(SpecError, match=r"needs stem_temporal_op='separable', outside space.temporal_ops \['2d', '3d'\]"):
         preset_params("s3d", SpaceBounds(temporal_ops=("2d", "3d")))
     with pytest.raises(SpecError, match="not a point of this space"):
         preset_params("vov3d_m", SpaceBounds(backbones=("vov3d_l", "resnet50")))
