@@ -13,7 +13,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from search.cli import USER_ERRORS
