@@ -62,7 +62,9 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A number, or None for a missing, non-numeric or NaN (unmeasured) value."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return float(value) if ok else None
 
 
 def selection_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,8 +7,10 @@ they help.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -20,8 +22,35 @@ from search.data.loader import RawBatch
 from search.metrics import Accumulator
 
 
-class DivergedError(RuntimeError):
+class TrialFailed(RuntimeError):
+    """A trial that cannot go on: out of memory in a phase, no CUDA for a GPU trial, or a loss that
+    diverged. Reported as a failed trial with this message as its reason; never retried."""
+
+
+class DivergedError(TrialFailed):
     """The loss became NaN or infinite."""
+
+
+_injected_oom: str | None = None  # tests only: a phase that raises CUDA's out-of-memory error
+
+
+def inject_oom(phase_name: str | None) -> None:
+    """Make `phase(phase_name)` raise `torch.cuda.OutOfMemoryError`, as a full GPU would (for
+    testing the failure path on machines without one); None turns it off."""
+    global _injected_oom
+    _injected_oom = phase_name
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Run one phase of a trial (build, forward, backward, evaluation, latency): out of memory in
+    it becomes `TrialFailed` naming the phase."""
+    try:
+        if _injected_oom == name:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected in {name})")
+        yield
+    except torch.cuda.OutOfMemoryError as e:
+        raise TrialFailed(f"out of memory in {name}: {str(e).splitlines()[0][:300]}") from None
 
 
 @dataclass(frozen=True)
@@ -83,14 +112,15 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     loss_sum, count, start = 0.0, 0, time.perf_counter()
     for batch in loader:
         clips, labels, _ = _to(batch, device, channels_last)
-        with _autocast(device, amp_dtype):
+        with phase("forward"), _autocast(device, amp_dtype):
             logits = model(clips)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
         if not torch.isfinite(loss):
-            raise DivergedError(f"loss became {loss.item()} after {count} clips")
+            raise DivergedError(f"diverged: the loss became {loss.item()} after {count} clips")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with phase("backward"):
+            loss.backward()
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
         loss_sum += loss.item() * len(labels)
@@ -110,7 +140,7 @@ def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, grou
     views = 1
     for raw in loader:
         batch = raw.prepare(device, channels_last=channels_last)
-        with _autocast(device, amp_dtype):
+        with phase("evaluation"), _autocast(device, amp_dtype):
             logits = model(batch.clips).float()
         views = batch.views
         logits = logits.view(len(batch.labels), views, -1).mean(dim=1)  # (B, classes)

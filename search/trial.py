@@ -18,7 +18,11 @@ where an uninterrupted one would be.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
+import math
+import os
+import platform
 import random
 import tempfile
 import time
@@ -34,10 +38,15 @@ from ray import tune
 from search import tracking
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.train import DivergedError, OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
+from search.train import (OptimConfig, TrialFailed, evaluate, inject_oom, make_optimizer, make_scheduler, phase,
+                          train_epoch)
 from spaces import ArchSpec, build, cost, measure_latency
 
 STATE_FILE = "state.pt"
+# what a failed trial reports for metrics it never measured (Tune checks that a result names the
+# objectives; NaN is "not measured", and the results table reads it as null)
+UNMEASURED = {"val_top1": math.nan, "val_within_pair": math.nan, "latency_ms": math.nan}
+FAULT_ENV = "VIDNAS_INJECT_OOM"  # tests: "PHASE[:SLUG_PART],...": CUDA's OOM error raised in that phase
 
 
 @dataclass(frozen=True)
@@ -89,14 +98,46 @@ def set_rng_state(state: dict[str, Any], data_seed: int) -> None:
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable; `config` is `{"arch": spec JSON}` from the search space, plus
-    `seed` for a study's replicate (else `trial_seed` of the search seed and the architecture)."""
+    `seed` for a study's replicate (else `trial_seed` of the search seed and the architecture).
+
+    A trial that cannot go on (`TrialFailed`: out of memory in any phase, no CUDA for a GPU trial,
+    a diverged loss) reports `status: failed` with the reason and ends; it is not retried, and its
+    GPU memory is released so that trials sharing the GPU go on."""
     torch.set_num_threads(max(1, setup.cpus))
-    device = _device(setup.gpus)
     spec = ArchSpec.from_json(config["arch"])
     context = tune.get_context()
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
     seed = config.get("seed")
     init_seed = trial_seed(setup.seed, config["arch"]) if seed is None else seed
+    params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed}
+    if seed is not None:
+        params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
+    client = MlflowClient(setup.tracking_uri)
+    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name, params,
+                                spec.to_json(indent=2))
+    c = cost(spec)
+    static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
+              **({"seed": seed} if seed is not None else {})}
+    if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
+        tune.report({**UNMEASURED, **static, "epoch": 0, "status": "failed",
+                     "reason": f"infeasible: {c.gmacs:.4f} GMACs over the budget of {setup.max_gmacs} GMACs"})
+        return
+    inject_oom(_injected_phase(spec.slug()))
+    progress = {"epoch": 0}
+    try:
+        _train(config, setup, spec, init_seed, seed, client, run_id, static, progress)
+    except TrialFailed as e:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the GPU's other trials get the memory back
+        tune.report({**UNMEASURED, **static, "epoch": progress["epoch"], "status": "failed", "reason": str(e)[:500]})
+    finally:
+        inject_oom(None)
+
+
+def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed: int, seed: int | None,
+           client: MlflowClient, run_id: str, static: dict[str, Any], progress: dict[str, int]) -> None:
+    device = _device(setup.gpus)
     _seed_everything(init_seed)
     data_seed = setup.seed if seed is None else seed  # one data order for every trial of a search
     store = ClipStore.open(setup.data)
@@ -106,13 +147,13 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     val = make_loader(ClipDataset(store, "val", crop=spec.crop, frames=spec.frames), batch_size=2 * setup.optim.batch_size,
                       workers=setup.loader_workers)
     channels_last = True
-    model = build(spec).to(device=device, memory_format=torch.channels_last_3d)
-    optimizer = make_optimizer(model, setup.optim)
+    with phase("build"):
+        model = build(spec).to(device=device, memory_format=torch.channels_last_3d)
+        optimizer = make_optimizer(model, setup.optim)
     total = len(train) * setup.epochs
     scheduler = make_scheduler(optimizer, warmup_steps=int(len(train) * setup.optim.warmup_epochs), total_steps=total)
     amp_dtype = torch.bfloat16 if setup.amp and device.type == "cuda" else None
 
-    client = MlflowClient(setup.tracking_uri)
     start_epoch, seconds, rng = 0, 0.0, None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -122,23 +163,13 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, seconds, rng = state["epoch"], state["train_seconds"], state.get("rng")
-    params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed}
-    if seed is not None:
-        params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
-    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name, params,
-                                spec.to_json(indent=2))
+    progress["epoch"] = start_epoch
     # epochs this run logged before a restart that found no checkpoint: re-trained identically
     # (reproducible), so not logged twice
     logged = {m.step for m in tracking.retry(lambda: client.get_metric_history(run_id, "epoch"))}
-    c = cost(spec)
-    static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
-              **({"seed": seed} if seed is not None else {}),
-              "latency_ms": measure_latency(model, frames=spec.frames, crop=spec.crop, device=device,
-                                            warmup=1, repeats=3, channels_last=channels_last, backward=False).forward_ms}
-    if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
-        tune.report({**static, "epoch": 0, "status": "failed",
-                     "reason": f"infeasible: {c.gmacs:.4f} GMACs over the budget of {setup.max_gmacs} GMACs"})
-        return
+    with phase("latency"):
+        static["latency_ms"] = measure_latency(model, frames=spec.frames, crop=spec.crop, device=device, warmup=1,
+                                               repeats=3, channels_last=channels_last, backward=False).forward_ms
     if rng is not None:  # where the uninterrupted run stood after `start_epoch` (latency drew from it since)
         set_rng_state(rng, data_seed)
     else:
@@ -148,13 +179,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     for epoch in range(start_epoch + 1, setup.epochs + 1):
         train.sampler.set_epoch(epoch)
         began = time.perf_counter()
-        try:
-            fit = train_epoch(model, train, optimizer, scheduler, device=device, amp_dtype=amp_dtype,
-                              label_smoothing=setup.optim.label_smoothing, channels_last=channels_last)
-        except (DivergedError, torch.cuda.OutOfMemoryError) as e:
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-            tune.report({**static, "epoch": epoch - 1, "status": "failed", "reason": reason})
-            return
+        fit = train_epoch(model, train, optimizer, scheduler, device=device, amp_dtype=amp_dtype,
+                          label_smoothing=setup.optim.label_smoothing, channels_last=channels_last)
         seconds += time.perf_counter() - began
         last = epoch == setup.epochs
         result = {**static, **{f"val_{k}": v for k, v in evaluate_on(val).items()}, **fit, "epoch": epoch,
@@ -171,6 +197,17 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "train_seconds": seconds,
                         "spec": spec.to_json(), "rng": rng}, Path(directory) / STATE_FILE)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+        progress["epoch"] = epoch
+
+
+def _injected_phase(slug: str) -> str | None:
+    """The phase in which `FAULT_ENV` asks this trial to run out of memory (tests of the failure
+    path on machines without a GPU), for the first entry whose slug part is in `slug`."""
+    for entry in os.environ.get(FAULT_ENV, "").split(","):
+        name, _, part = entry.partition(":")
+        if name and part in slug:
+            return name
+    return None
 
 
 def _seed_everything(seed: int) -> None:
@@ -180,8 +217,12 @@ def _seed_everything(seed: int) -> None:
 
 
 def _device(gpus: float) -> torch.device:
-    if gpus > 0 and torch.cuda.is_available():
-        if gpus < 1:  # fractional GPUs share memory: cap this trial at its fraction
-            torch.cuda.set_per_process_memory_fraction(gpus)
-        return torch.device("cuda")
-    return torch.device("cpu")
+    """The trial's device: a GPU trial needs CUDA on its node (it never falls back to the CPU)."""
+    if gpus <= 0:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise TrialFailed(f"gpus_per_trial={gpus:g}, but CUDA finds no GPU on node {platform.node()}; the trial "
+                          "did not train (set gpus_per_trial: 0 for CPU trials)")
+    if gpus < 1:  # fractional GPUs share memory: cap this trial at its fraction
+        torch.cuda.set_per_process_memory_fraction(gpus)
+    return torch.device("cuda")

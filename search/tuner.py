@@ -86,7 +86,9 @@ class Search:
         self.bounds = dataclasses.replace(cfg.space, num_classes=len(meta.classes))
         if cfg.sampler == "grid":
             validate.check_grid(cfg.grid, self.bounds, cfg.seed)
-        validate.check_gpus(cfg, float("inf") if cfg.address else _local_gpus())  # a cluster: checked at start
+        # GPUs: this machine's, unless the search joins a Ray (a cluster, or one already started);
+        # then Ray's count, checked when it starts
+        validate.check_gpus(cfg, float("inf") if cfg.address or ray.is_initialized() else _local_gpus())
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
@@ -135,8 +137,7 @@ class Search:
                      log_to_driver=verbose > 1)
         try:
             resources = ray.cluster_resources()
-            if self.cfg.address:
-                validate.check_gpus(self.cfg, resources.get("GPU", 0.0))
+            validate.check_gpus(self.cfg, resources.get("GPU", 0.0))
             _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
             trainable = self._trainable()

@@ -61,7 +61,7 @@ def test_a_diverging_loss_stops_training_with_the_reason(tiny: Path) -> None:
 
     model = Exploding()
     loader = make_loader(ClipDataset(tiny, "train", train=True), batch_size=16)
-    with pytest.raises(DivergedError, match="loss became nan after 0 clips"):
+    with pytest.raises(DivergedError, match="diverged: the loss became nan after 0 clips"):
         train_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), None, device=torch.device("cpu"))
 
 

@@ -1,0 +1,88 @@
+"""A trial that runs out of memory, in any phase, is a failed trial with its reason in Ray, Optuna,
+MLflow and the table; it is not retried, and the trials beside it finish.
+
+No GPU here: `VIDNAS_INJECT_OOM` makes a phase raise CUDA's own `OutOfMemoryError` inside the real
+trial processes, which is what a full GPU raises."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+import torch
+from mlflow.tracking import MlflowClient
+from ray.tune import ExperimentAnalysis
+
+from search.config import SearchConfig
+from search.trial import FAULT_ENV
+from search.tuner import STUDY_FILE, run_search
+from spaces import get_preset
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+PHASES = {"build": "i2d", "forward": "i3d", "backward": "s3d", "evaluation": "tsn_r50",
+          "latency": "s3d_g"}
+CLEAN = "i3d_top_heavy_3b"
+
+
+def test_out_of_memory_in_any_phase_is_a_failed_trial_and_spares_its_neighbours(
+        store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slugs = {name: get_preset(name, frames=16, crop=32, num_classes=6).scaled(width=0.125, depth=0.34).slug()
+             for name in [*PHASES.values(), CLEAN]}
+    assert len(set(slugs.values())) == len(slugs)
+    monkeypatch.setenv(FAULT_ENV, ",".join(f"{phase}:{slugs[name]}" for phase, name in PHASES.items()))
+    cfg = SearchConfig.from_dict({
+        "name": "oom", "data": store, "storage": str(tmp_path), "trials": 6, "epochs": 1, "min_epochs": 1,
+        "early_stopping": False, "concurrency": 2, "sampler": "random", "max_failures": 2,
+        "warm_start": [*PHASES.values(), CLEAN], "warm_start_width": 0.125, "warm_start_depth": 0.34,
+        "space": {"frames": [16], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["inception", "resnet"],
+                  "backbones": ["inception_v1", "resnet50"], "temporal_kernels": [3]},
+        "optim": {"batch_size": 16}})
+    outcome = run_search(cfg, num_cpus=2, verbose=0)
+    assert outcome.finished
+    rows = {r["preset"]: r for r in outcome.rows}
+    assert sorted(rows) == sorted([*PHASES.values(), CLEAN])
+    for phase, name in PHASES.items():
+        assert rows[name]["state"] == "failed"
+        assert rows[name]["reason"] == f"out of memory in {phase}: CUDA out of memory (injected in {phase})"
+    assert rows[CLEAN]["state"] == "complete" and rows[CLEAN]["epochs"] == 1 and rows[CLEAN]["pareto"]
+
+    info = json.loads((cfg.search_dir / STUDY_FILE).read_text())
+    study = optuna.load_study(study_name=info["study_name"], storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(cfg.search_dir / info["storage"]))))
+    states = {t.user_attrs["ray_trial_id"]: t.state for t in study.get_trials()}
+    assert len(states) == 6
+    for row in rows.values():
+        expected = optuna.trial.TrialState.COMPLETE if row["preset"] == CLEAN else optuna.trial.TrialState.FAIL
+        assert states[row["trial_id"]] == expected
+
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    for row in rows.values():
+        run = client.get_run(row["mlflow_run_id"])
+        assert run.info.status == ("FINISHED" if row["preset"] == CLEAN else "FAILED")
+        assert run.data.tags["vidnas.reason"] == row["reason"]
+
+    # reported as failed by the trial itself: not a crash, so Tune did not retry it
+    trials = ExperimentAnalysis(str(cfg.search_dir / "tune")).trials
+    assert len(trials) == 6 and {t.status for t in trials} == {"TERMINATED"}
+    assert all(t.run_metadata.num_failures == 0 for t in trials)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_trial_on_a_node_without_cuda_fails_instead_of_training_on_the_cpu(store: str, tmp_path: Path) -> None:
+    """Ray is told this node has a GPU (as a misconfigured cluster node would say); CUDA finds none."""
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, configure_logging=False)
+    try:
+        cfg = SearchConfig.from_dict({
+            "name": "nocuda", "data": store, "storage": str(tmp_path), "trials": 1, "epochs": 1, "min_epochs": 1,
+            "early_stopping": False, "sampler": "random", "gpus_per_trial": 0.5, "concurrency": 1,
+            "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["resnet"],
+                      "backbones": ["resnet50"], "temporal_ops": ["2d"]}})
+        outcome = run_search(cfg, verbose=0)
+    finally:
+        ray.shutdown()
+    [row] = outcome.rows
+    assert row["state"] == "failed" and row["epochs"] == 0
+    assert row["reason"].startswith("gpus_per_trial=0.5, but CUDA finds no GPU on node ")
+    assert row["train_seconds"] is None  # it never trained, on any device
