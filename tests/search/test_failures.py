@@ -6,18 +6,21 @@ trial processes, which is what a full GPU raises."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import optuna
 import pytest
 import ray
 import torch
+import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis
 
 from search.config import SearchConfig
 from search.trial import FAULT_ENV
-from search.tuner import STUDY_FILE, run_search
+from search import tracking
+from search.tuner import STUDY_FILE, Search, open_study, resume_search, run_search
 from spaces import get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -86,3 +89,48 @@ def test_a_gpu_trial_on_a_node_without_cuda_fails_instead_of_training_on_the_cpu
     assert row["state"] == "failed" and row["epochs"] == 0
     assert row["reason"].startswith("gpus_per_trial=0.5, but CUDA finds no GPU on node ")
     assert row["train_seconds"] is None  # it never trained, on any device
+
+
+def test_a_crashed_trial_stays_failed_after_resume(store: str, tmp_path: Path) -> None:
+    """A trial that crashed `max_failures + 1` times is FAIL in Optuna; `--resume` does not run it
+    again (Tune's resume_errored would, and then Optuna and the table would disagree)."""
+    data = tmp_path / "store"
+    shutil.copytree(store, data)
+    cfg = SearchConfig.from_dict({
+        "name": "crash", "data": str(data), "storage": str(tmp_path), "trials": 1, "epochs": 1, "min_epochs": 1,
+        "early_stopping": False, "sampler": "random", "max_failures": 0, "concurrency": 1,
+        "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["resnet"],
+                  "backbones": ["resnet50"], "temporal_ops": ["2d"]}})
+    search = Search(cfg)
+    shutil.rmtree(data)  # the trial cannot open its store: it crashes
+    first = search.run(resume=False, num_cpus=2, verbose=0)
+    assert first.finished and [r["state"] for r in first.rows] == ["failed"]
+    shutil.copytree(store, data)  # the cause is gone; the failed trial stays failed
+    again = resume_search(cfg.search_dir, num_cpus=2, verbose=0)
+    assert again.finished and [(r["trial_id"], r["state"]) for r in again.rows] == [
+        (first.rows[0]["trial_id"], "failed")]
+    [trial] = open_study(cfg.search_dir).get_trials()
+    assert trial.state == optuna.trial.TrialState.FAIL
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    experiment = client.get_experiment_by_name("crash").experiment_id
+    run = client.get_run(tracking.find_trial_run(client, experiment, again.parent_run_id,
+                                                 trial.user_attrs["ray_trial_id"]))
+    assert run.info.status == "FAILED" and client.get_metric_history(run.info.run_id, "val_top1") == []
+    [tune_trial] = ExperimentAnalysis(str(cfg.search_dir / "tune")).trials
+    assert tune_trial.status == "ERROR"
+
+
+def test_a_search_where_no_trial_completes_exits_1(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    from search.cli import main
+
+    monkeypatch.setenv(FAULT_ENV, "forward")  # every trial
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "allfail", "data": store, "storage": str(tmp_path), "trials": 1, "epochs": 1, "min_epochs": 1,
+        "early_stopping": False, "sampler": "random", "concurrency": 1,
+        "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["resnet"],
+                  "backbones": ["resnet50"], "temporal_ops": ["2d"]}}))
+    assert main(["search", str(config), "--cpus", "2", "--verbose", "0"]) == 1
+    assert "failed: no trial completed; the reasons are in the results table's `reason` column" in capsys.readouterr().out
+    assert main(["search", str(tmp_path / "missing.yaml")]) == 2
