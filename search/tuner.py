@@ -128,7 +128,6 @@ class Search:
             raise SearchError(f"{self.dir} already holds a search; resume it with `vidnas search --resume "
                               f"{self.dir}` or choose another name")
         (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-        self.experiment_id, self.parent_id = self._open_tracking()
         started_ray = not ray.is_initialized()
         if started_ray and self.cfg.address:  # join a cluster (a submitted job uses "auto")
             ray.init(address=self.cfg.address, configure_logging=False, log_to_driver=verbose > 1)
@@ -140,6 +139,7 @@ class Search:
             validate.check_gpus(self.cfg, resources.get("GPU", 0.0))
             _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
+            self.experiment_id, self.parent_id = self._open_tracking()
             trainable = self._trainable()
             if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)
                 tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=False, resume_unfinished=True)
