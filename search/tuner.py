@@ -156,14 +156,14 @@ class Search:
         # the trials that ended, as the callback recorded them (also those that ended before a hard
         # kill but after Tune's last snapshot); a trial Tune stopped with the experiment is interrupted
         self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
-        for result in grid:
-            trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-            recorded = self.rows.get(trial_id, {}).get("state", "interrupted") != "interrupted"
-            if recorded or not result.config or not (result.metrics or result.error):
+        for trial in grid._experiment_analysis.trials:  # all of Tune's trials, also those yet to report
+            recorded = self.rows.get(trial.trial_id, {}).get("state", "interrupted") != "interrupted"
+            if recorded or "arch" not in trial.config:
                 continue
-            metrics = {"seed": result.config.get("seed"), **(result.metrics or {})}
-            self.rows[trial_id] = trial_row(trial_id, metrics, result.config["arch"], errored=result.error is not None,
-                                            interrupted=True, presets=self.presets)
+            metrics = {"seed": trial.config.get("seed"), **(trial.last_result or {})}
+            self.rows[trial.trial_id] = trial_row(trial.trial_id, metrics, trial.config["arch"],
+                                                  errored=trial.status == "ERROR", interrupted=True,
+                                                  presets=self.presets)
         ended = [r for r in self.rows.values() if r["state"] != "interrupted"]
         return self._conclude(len(ended) == len(self.rows) and len(ended) >= self.cfg.trials)
 

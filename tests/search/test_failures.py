@@ -5,7 +5,6 @@ No GPU here: `VIDNAS_INJECT_OOM` makes a phase raise CUDA's own `OutOfMemoryErro
 trial processes, which is what a full GPU raises."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from ray.tune import ExperimentAnalysis
 from search.config import SearchConfig
 from search.trial import FAULT_ENV
 from search import tracking
-from search.tuner import STUDY_FILE, Search, open_study, resume_search, run_search
+from search.tuner import Search, open_study, resume_search, run_search
 from spaces import get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -51,9 +50,7 @@ def test_out_of_memory_in_any_phase_is_a_failed_trial_and_spares_its_neighbours(
         assert rows[name]["reason"] == f"out of memory in {phase}: CUDA out of memory (injected in {phase})"
     assert rows[CLEAN]["state"] == "complete" and rows[CLEAN]["epochs"] == 1 and rows[CLEAN]["pareto"]
 
-    info = json.loads((cfg.search_dir / STUDY_FILE).read_text())
-    study = optuna.load_study(study_name=info["study_name"], storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(cfg.search_dir / info["storage"]))))
+    study = open_study(cfg.search_dir)
     states = {t.user_attrs["ray_trial_id"]: t.state for t in study.get_trials()}
     assert len(states) == 6
     for row in rows.values():

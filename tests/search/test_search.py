@@ -16,7 +16,7 @@ from search.config import ConfigError, SearchConfig
 from search.data.loader import ClipDataset, make_loader
 from search.export import checkpoint_state, export, select
 from search.train import evaluate
-from search.tuner import STUDY_FILE, Search, SearchError, resume_search, run_search
+from search.tuner import Search, SearchError, open_study, resume_search, run_search
 from spaces import ArchSpec, get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -33,9 +33,7 @@ def _config(store: str, tmp_path: Path, **overrides) -> SearchConfig:
 
 
 def _study(search_dir: Path) -> optuna.Study:
-    info = json.loads((search_dir / STUDY_FILE).read_text())
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(info["storage"]))
-    return optuna.load_study(study_name=info["study_name"], storage=storage)
+    return open_study(search_dir)
 
 
 def _mlflow(cfg: SearchConfig) -> tuple[MlflowClient, list, list]:
