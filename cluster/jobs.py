@@ -57,6 +57,9 @@ def check_tracking(uri: str) -> None:
         raise ClusterError(f"the MLflow server at {uri} does not answer: {_first_line(e)}") from None
 
 
+AGENT_WAIT_S = 60.0
+
+
 def submit(config_path: Path, address: str, *, tracking_uri: str | None = None, job_id: str | None = None) -> str:
     cfg = SearchConfig.from_yaml(config_path)
     if tracking_uri:
@@ -68,14 +71,21 @@ def submit(config_path: Path, address: str, *, tracking_uri: str | None = None, 
     jobs = client(address)
     # the job's driver joins the cluster it runs on; relative local paths mean the submitter's
     cfg = dataclasses.replace(cfg, address="auto", data=_absolute(cfg.data), storage=_absolute(cfg.storage))
-    return jobs.submit_job(
-        entrypoint=f"python -m search.cli search --config-env {CONFIG_ENV} --verbose 1",
-        submission_id=job_id,
-        runtime_env={"working_dir": str(PROJECT), "excludes": EXCLUDES,
-                     "env_vars": {CONFIG_ENV: yaml.safe_dump(cfg.to_dict(), sort_keys=False),
-                                  "RAY_CHDIR_TO_TRIAL_DIR": "1"}},
-        entrypoint_num_cpus=0, entrypoint_num_gpus=0, metadata={"vidnas_search": cfg.name},
-    )
+    request = {
+        "entrypoint": f"python -m search.cli search --config-env {CONFIG_ENV} --verbose 1",
+        "submission_id": job_id,
+        "runtime_env": {"working_dir": str(PROJECT), "excludes": EXCLUDES,
+                        "env_vars": {CONFIG_ENV: yaml.safe_dump(cfg.to_dict(), sort_keys=False),
+                                     "RAY_CHDIR_TO_TRIAL_DIR": "1"}},
+        "entrypoint_num_cpus": 0, "entrypoint_num_gpus": 0, "metadata": {"vidnas_search": cfg.name}}
+    deadline = time.time() + AGENT_WAIT_S
+    while True:  # a head that just started may have no job agent yet ("please try again later")
+        try:
+            return jobs.submit_job(**request)
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.time() > deadline:
+                raise ClusterError(f"the Ray Jobs API at {address} did not take the job: {_first_line(e)}") from None
+            time.sleep(2)
 
 
 def wait(address: str, job_id: str, *, timeout: float = 3600.0) -> str:
