@@ -38,16 +38,18 @@ INTERRUPTED = "interrupted; resume with --resume"
 def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored: bool = False,
               interrupted: bool = False, presets: dict[str, str] | None = None) -> dict[str, Any]:
     """One row from a trial's last reported result (or none, for a trial that crashed first). A
-    trial that ended before its last epoch was pruned, unless it was `interrupted` with the search."""
+    trial that ended before its last epoch was pruned. An `interrupted` one was stopped with the
+    search before Tune recorded its end (even if its last result says complete: Optuna was not
+    told yet); `--resume` ends it."""
     spec = ArchSpec.from_json(arch_json)
     status = result.get("status")
     epochs, max_epochs = int(result.get("epoch", 0) or 0), result.get("max_epochs")
-    if errored or status == "failed":
+    if errored:
         state = "failed"
-    elif status == "complete":
-        state = "complete"
+    elif interrupted:
+        state = "interrupted"
     else:
-        state = "interrupted" if interrupted else "pruned"
+        state = {"failed": "failed", "complete": "complete"}.get(status, "pruned")
     reason = result.get("reason", "") or ("trial process crashed" if errored else "")
     row = {"trial_id": trial_id, "state": state, "epochs": epochs, "max_epochs": max_epochs,
            "preset": (presets or {}).get(arch_json, ""), "mlflow_run_id": result.get("mlflow_run_id", ""),

@@ -163,6 +163,9 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, seconds, rng = state["epoch"], state["train_seconds"], state.get("rng")
+        if start_epoch == setup.epochs and "result" in state:  # it ended just as the search stopped:
+            tune.report(state["result"])  # say so again, so that Tune ends it with its final result
+            return
     progress["epoch"] = start_epoch
     # epochs this run logged before a restart that found no checkpoint: re-trained identically
     # (reproducible), so not logged twice
@@ -195,7 +198,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         with tempfile.TemporaryDirectory() as directory:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "train_seconds": seconds,
-                        "spec": spec.to_json(), "rng": rng}, Path(directory) / STATE_FILE)
+                        "spec": spec.to_json(), "rng": rng, "result": result}, Path(directory) / STATE_FILE)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
         progress["epoch"] = epoch
 

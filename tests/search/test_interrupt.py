@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 import os
 import shutil
 import signal
@@ -165,6 +166,11 @@ def _check_agreement(cfg: SearchConfig, *, finished: bool) -> list[dict]:
             expected = {"TERMINATED"} if state != "interrupted" else {"PENDING", "PAUSED", "RUNNING"}
             assert tune_trials[trial_id].status in expected, (trial_id, state)
     assert not finished or set(tune_trials) == set(states)
+    held = {"table": Counter(states.values()), "Optuna": Counter(t.state.name for t in every),
+            "MLflow": Counter(f"{c.info.status}/{c.data.tags['vidnas.state']}" for c in children),
+            "Tune": Counter(t.status for t in tune_trials.values())}
+    print(f"  {'after --resume' if finished else 'after the signal'}: "
+          + "; ".join(f"{store} {dict(sorted(counts.items()))}" for store, counts in held.items()))
     return rows
 
 
@@ -172,6 +178,7 @@ def _run_case(store: str, tmp_path: Path, sig: signal.Signals, wave: str, early_
               move: bool = False) -> None:
     cfg = _config(store, tmp_path, early_stopping)
     code, log = _interrupt(cfg, tmp_path, sig, wave)
+    print(f"\n{_name((sig, wave, early_stopping, *([move] if move else [])))}: exit {code}")
     if sig != signal.SIGKILL:  # stopped and saved: interrupted, says so, and says how to go on
         assert code == 130, log[-2000:]
         assert f"vidnas search --resume {cfg.search_dir}" in log
