@@ -32,9 +32,9 @@ demo: $(STAMP)
 	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
 
 # Every study of configs/studies/ at demo scale (5 seeds on 2 CPU cores: s3d_placement 36 min,
-# s3d_factorization 18, smallbig 51, vov3d ~27 and joint ~26 on a quiet machine, about 2.6 hours in
-# all; vov3d and joint measured 48 and 44 while tests ran beside them), its report copied to
-# docs/studies/. A study that was interrupted resumes; a finished one is only re-reported.
+# s3d_factorization 18, smallbig 51; vov3d 48 and joint 44 measured while tests ran beside them, an
+# upper bound: a quiet partial vov3d run trained at 63 s per run, ~26 min for its 25), its report
+# copied to docs/studies/. A study that was interrupted resumes; a finished one is only re-reported.
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 studies: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)

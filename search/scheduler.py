@@ -84,7 +84,6 @@ class MOASHAScheduler(FIFOScheduler):
         while epoch < max_epochs:
             self.rungs[epoch], self.decisions[epoch] = {}, {}
             epoch *= reduction_factor
-        self.stopped: set[str] = set()
         if state_file is not None and Path(state_file).is_file():
             self._load(json.loads(Path(state_file).read_text()))
 
@@ -95,7 +94,11 @@ class MOASHAScheduler(FIFOScheduler):
                                  f"{list(self.rungs)}; the search's epochs or min_epochs changed")
             self.rungs[int(epoch)] = {t: tuple(p) for t, p in points.items()}
         self.decisions |= {int(e): dict(d) for e, d in state["decisions"].items()}
-        self.stopped = set(state["stopped"])
+
+    @property
+    def stopped(self) -> set[str]:
+        """The trials a rung decision stopped."""
+        return {t for rung in self.decisions.values() for t, d in rung.items() if d == TrialScheduler.STOP}
 
     def state(self) -> dict[str, Any]:
         return {"rungs": {str(e): {t: list(p) for t, p in r.items()} for e, r in self.rungs.items()},
@@ -141,7 +144,6 @@ class MOASHAScheduler(FIFOScheduler):
             decision = TrialScheduler.CONTINUE
         else:
             decision = TrialScheduler.STOP
-            self.stopped.add(trial.trial_id)
         self.decisions[epoch][trial.trial_id] = decision
         self._save()
         return decision

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -35,6 +36,7 @@ from typing import Any, Iterator
 
 import optuna
 import ray
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -86,18 +88,19 @@ class Search:
         self.bounds = dataclasses.replace(cfg.space, num_classes=len(meta.classes))
         if cfg.sampler == "grid":
             validate.check_grid(cfg.grid, self.bounds, cfg.seed)
-        # GPUs: this machine's, unless the search joins a Ray (a cluster, or one already started);
-        # then Ray's count, checked when it starts
-        validate.check_gpus(cfg, float("inf") if cfg.address or ray.is_initialized() else _local_gpus())
+        # GPUs: this machine's, unless the search joins a Ray (a cluster, or one already started),
+        # whose count is checked when it starts
+        joining = bool(cfg.address) or ray.is_initialized()
+        validate.check_gpus(cfg, math.inf if joining else _local_gpus(), "this machine (CUDA finds none)")
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
+        budget = self.bounds.max_gmacs
         for name, params in self.warm_start_params().items():
             spec = sample_arch(optuna.trial.FixedTrial(params), dataclasses.replace(self.bounds, max_gmacs=None))
-            gmacs = cost(spec).gmacs
-            if self.bounds.max_gmacs is not None and gmacs > self.bounds.max_gmacs:
+            if budget is not None and (gmacs := cost(spec).gmacs) > budget:
                 raise ConfigError(f"warm_start: {name} at width {cfg.warm_start_width} and depth {cfg.warm_start_depth} "
-                                  f"costs {gmacs:.4f} GMACs, over space.max_gmacs={self.bounds.max_gmacs}")
+                                  f"costs {gmacs:.4f} GMACs, over space.max_gmacs={budget}")
             self.presets[spec.to_json()] = name
         self.presets |= labels or {}
         self.labels = labels
@@ -136,7 +139,7 @@ class Search:
                      log_to_driver=verbose > 1)
         try:
             resources = ray.cluster_resources()
-            validate.check_gpus(self.cfg, resources.get("GPU", 0.0))
+            validate.check_gpus(self.cfg, resources.get("GPU", 0.0), f"the Ray cluster ({self.cfg.address or 'local'})")
             _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
             self.experiment_id, self.parent_id = self._open_tracking()
@@ -322,8 +325,6 @@ def _trial_dirname(trial: Any) -> str:
 
 
 def _local_gpus() -> float:
-    import torch
-
     return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
 

@@ -88,22 +88,14 @@ def check_grid(grid: dict[str, Any], bounds: SpaceBounds, seed: int = 0) -> int:
     return total
 
 
-def check_gpus(cfg: SearchConfig, available: float) -> None:
-    """GPU trials need GPUs: on this machine (a local Ray) or in the cluster."""
+def check_gpus(cfg: SearchConfig, available: float, where: str) -> None:
+    """GPU trials need GPUs: `available` of them `where` (this machine, or the Ray it runs on)."""
     if cfg.gpus_per_trial > 1:
         raise ConfigError(f"gpus_per_trial={cfg.gpus_per_trial}: a trial trains on one GPU (no data-parallel "
                           f"training); use 1, or a fraction to share a GPU")
     if cfg.gpus_per_trial > 0 and available < cfg.gpus_per_trial:
-        where = (f"the Ray cluster at {cfg.address}" if cfg.address else
-                 "the running Ray" if _ray_running() else "this machine (CUDA finds none)")
         raise ConfigError(f"gpus_per_trial={cfg.gpus_per_trial}: {where} has {available:g} GPUs; "
                           f"set gpus_per_trial: 0 to train on CPUs")
-
-
-def _ray_running() -> bool:
-    import ray
-
-    return ray.is_initialized()
 
 
 def effective_concurrency(cfg: SearchConfig, cpus: float, gpus: float) -> tuple[int, str]:
