@@ -7,6 +7,7 @@
     vidnas report SEARCH_DIR
     vidnas train PRESET_OR_SPEC --data STORE --epochs N [--address ...]
     vidnas study run STUDY.yaml [--out DIR] | report STUDY_DIR [--out DIR] | index REPORT_DIR... --out FILE
+    vidnas bench build BENCH.yaml | replay TABLE [--strategies ...] [--seeds N]
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
@@ -36,6 +37,7 @@ from search import commands as searching
 from search import export as exporting
 from search import registry
 from search import ui
+from search.bench import commands as benching
 from search.config import ConfigError
 from search.data import commands as data
 from search.data.layouts import LayoutError
@@ -155,6 +157,10 @@ COMMANDS: dict[str, Command] = {
         "report": Command("the verdicts, tables and plots of a study directory", searching.add_study_report,
                           searching.run_study_report),
         "index": Command("one page of every study's verdicts", searching.add_study_index, searching.run_study_index),
+    }),
+    "bench": Command("tabulated benchmarks of the space, and strategies replayed against them", subcommands={
+        "build": Command("train every point of a benchmark's sub-space (resumable) and write its table",
+                         benching.add_build, benching.run_build),
     }),
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",

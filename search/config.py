@@ -60,6 +60,7 @@ class SearchConfig:
     warm_start_depth: float = 0.5
     optim: OptimConfig = field(default_factory=OptimConfig)
     amp: bool = True  # bf16 autocast on GPU (not on CPU, where it is slower for these convs)
+    test_curve: bool = False  # test metrics every epoch: a benchmark table's record (vidnas bench), never selected on
     max_failures: int = 2  # retries of a crashed trial, from its last checkpoint
     tracking_uri: str | None = None  # default: sqlite:///SEARCH_DIR/mlflow.db
     experiment: str | None = None  # default: the search name
@@ -171,6 +172,9 @@ def _check(cfg: SearchConfig) -> None:
     need(isinstance(cfg.name, str) and cfg.name.replace("-", "").replace("_", "").isalnum(), "name", cfg.name,
          "must be letters, digits, - and _ (it names a directory)")
     need(isinstance(cfg.data, str) and bool(cfg.data), "data", cfg.data, "must be a clip store path or URI")
+    need(not (cfg.test_curve and cfg.early_stopping), "test_curve", cfg.test_curve,
+         "test metrics every epoch are a benchmark's record; set early_stopping: false (nothing may be decided "
+         "while the test split is evaluated)")
     need(cfg.min_epochs <= cfg.epochs, "min_epochs", cfg.min_epochs, f"must be <= epochs ({cfg.epochs})")
     need(isinstance(cfg.reduction_factor, int) and cfg.reduction_factor >= 2, "reduction_factor",
          cfg.reduction_factor, "must be an integer >= 2")

@@ -10,6 +10,8 @@ out-of-memory trial, which stops there without failing the search.
 
 Validation selects; the test split reports: `test_*` (the same metrics on the store's test split)
 is computed once, after the last epoch of a complete trial, and never before a decision is made.
+A benchmark table (`test_curve`, no early stopping: nothing is decided) records it every epoch.
+`epoch_seconds` is the epoch's wall time for training and validation (what a search spends).
 
 Reproducible: a trial's seed is the study replicate's, or derives from the search seed and the
 architecture (`trial_seed`), never from Ray's trial ids; every checkpoint holds the torch, numpy
@@ -66,6 +68,7 @@ class TrialSetup:
     parent_run_id: str
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
     labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
+    test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
 
 
 def trial_seed(search_seed: int, arch_json: str) -> int:
@@ -187,8 +190,9 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         seconds += time.perf_counter() - began
         last = epoch == setup.epochs
         result = {**static, **{f"val_{k}": v for k, v in evaluate_on(val).items()}, **fit, "epoch": epoch,
-                  "train_seconds": seconds, "status": "complete" if last else "running", "reason": ""}
-        if last and "test" in store.splits:  # reported, never selected on: after the last decision
+                  "train_seconds": seconds, "epoch_seconds": time.perf_counter() - began,  # train + validation
+                  "status": "complete" if last else "running", "reason": ""}
+        if (last or setup.test_curve) and "test" in store.splits:  # reported, never selected on
             test = make_loader(ClipDataset(store, "test", crop=spec.crop, frames=spec.frames),
                                batch_size=2 * setup.optim.batch_size, workers=setup.loader_workers)
             result |= {f"test_{k}": v for k, v in evaluate_on(test).items()}

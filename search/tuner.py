@@ -208,7 +208,8 @@ class Search:
         setup = TrialSetup(data=cfg.data, epochs=cfg.epochs, optim=cfg.optim, seed=cfg.seed, cpus=cfg.cpus_per_trial,
                            gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
-                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels)
+                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels,
+                           test_curve=cfg.test_curve)
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 
