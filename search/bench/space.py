@@ -1,6 +1,7 @@
 """A benchmark's finite sub-space of the unified space, as a plain define-by-run function over
 the papers' design choices (per backbone): where the temporal convs are (`layout`), their form,
-the width, S3D-G gating, SmallBig's big view, and VoV3D's T-OSA depth.
+the width, S3D-G gating, SmallBig's big view, and VoV3D's T-OSA depth. No two points build the
+same network: `temporal` gating (which gates temporal convs only) is not offered to the `2d` layout.
 
 Layouts name which *levels* (the stem, then each stage) carry a temporal conv, counted from the
 top or the bottom of the network: `2d` none, `3d` all, `top<k>` the top k levels (S3D's
@@ -76,7 +77,10 @@ def suggest_point(trial: optuna.trial.BaseTrial, axes: dict[str, Axes]) -> dict[
     point: dict[str, Any] = {"backbone": backbone, "width": pick("width", a.widths),
                              "layout": pick("layout", a.layouts)}
     point["temporal_op"] = None if point["layout"] == "2d" else pick("temporal_op", a.temporal_ops)
-    point["gate"] = pick("gate", a.gates)
+    if point["layout"] == "2d":  # `temporal` gates only temporal convs: on an all-2D net it is `off`
+        point["gate"] = pick("gate_2d", tuple(g for g in a.gates if g != Gate.TEMPORAL.value) or (Gate.OFF.value,))
+    else:
+        point["gate"] = pick("gate", a.gates)
     point["big_view"] = pick("big_view", a.big_views)
     point["tosa_depth"] = pick("tosa_depth", a.tosa_depths) if BACKBONES[backbone].family is Family.VOV else None
     return point
@@ -149,3 +153,30 @@ def point_id(point: dict[str, Any]) -> str:
     form = point["layout"] + (f"-{point['temporal_op']}" if point["temporal_op"] else "")
     tosa = "-" if point["tosa_depth"] is None else point["tosa_depth"]
     return f"{point['backbone']}/w{point['width']}/{form}/gate={point['gate']}/bv={point['big_view']}/tosa={tosa}"
+
+
+def point_trial_params(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, Any]:
+    """The Optuna parameters under which `suggest_point` gives `point` (a warm start)."""
+    backbone = point["backbone"]
+    a = axes[backbone]
+    params: dict[str, Any] = {"backbone": backbone}
+    chosen = {"width": a.widths, "layout": a.layouts, "temporal_op": a.temporal_ops, "gate": a.gates,
+              "big_view": a.big_views, "tosa_depth": a.tosa_depths}
+    if point.get("layout") == "2d":
+        chosen["gate_2d"] = tuple(g for g in chosen.pop("gate") if g != Gate.TEMPORAL.value)
+        point = point | {"gate_2d": point.get("gate")}
+    for name, values in chosen.items():
+        if len(values) > 1 and point.get(name) is not None:
+            params[f"{backbone}.{name}"] = point[name]
+    return params
+
+
+class PointSpace:
+    """The define-by-run space of a benchmark for Ray Tune's `OptunaSearch` (picklable): returns
+    `{"point": point id}`."""
+
+    def __init__(self, axes: dict[str, Axes]) -> None:
+        self.axes = axes
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> dict[str, str]:
+        return {"point": point_id(suggest_point(trial, self.axes))}

@@ -1,0 +1,270 @@
+"""Search strategies replayed against a benchmark table in simulated time.
+
+The strategies are the real search's classes: `FidelityOptunaSearch` over the table's
+define-by-run space (search.bench.space.PointSpace) with the search's samplers
+(`search.searcher.make_sampler`, or a TPE/GP with another `n_startup_trials`), and
+`MOASHAScheduler`, Ray's `ASHAScheduler` (single-objective, on val top-1) or none. Only the trial
+runner is simulated: N workers, each trial reporting its table curve one epoch at a time at the
+simulated instants its recorded `epoch_seconds` give, in time order; the scheduler's answer stops
+it there (PRUNED in Optuna, as in a search). A point drawn again is trained again (a search does).
+The simulated clock does not count the searcher's own compute; it is measured and reported
+(`searcher_seconds`).
+
+What a strategy has found at time t: its complete trials' Pareto front on the *validation*
+objectives (what selects), reported as the hypervolume of those members' *test* top-1 and GMACs
+(what reports), against the table's fixed reference point, over log10 GMACs.
+
+Example:
+    >>> from search.bench.table import Table                        # doctest: +SKIP
+    >>> run = replay(Table.read("bench/tables/demo_cpu.parquet"), Strategy.parse("tpe/moasha"),
+    ...              seed=0, workers=4, budget=0.5)                  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from search.bench.space import Axes, PointSpace, point_trial_params
+from search.bench.table import Table
+from search.scheduler import MOASHAScheduler, pareto_ranks
+from search.searcher import FidelityOptunaSearch, make_sampler
+
+SAMPLERS = ("random", "tpe", "nsga2", "gp")
+SCHEDULERS = ("fifo", "moasha", "asha")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search strategy: `sampler/scheduler[/warm][/eta=3][/min=1][/startup=10]`."""
+
+    sampler: str
+    scheduler: str = "moasha"
+    warm_start: bool = False
+    reduction_factor: int = 3
+    min_epochs: int = 1
+    n_startup_trials: int | None = None  # TPE and GP; None: the search's default (make_sampler)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"strategy sampler {self.sampler!r}: must be one of {', '.join(SAMPLERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"strategy scheduler {self.scheduler!r}: must be one of {', '.join(SCHEDULERS)}")
+
+    @property
+    def name(self) -> str:
+        parts = [self.sampler, self.scheduler] + (["warm"] if self.warm_start else [])
+        if self.scheduler != "fifo":
+            parts += [f"eta={self.reduction_factor}", f"min={self.min_epochs}"]
+        if self.n_startup_trials is not None:
+            parts.append(f"startup={self.n_startup_trials}")
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Strategy:
+        sampler, *rest = text.split("/")
+        kwargs: dict[str, Any] = {"sampler": sampler}
+        keys = {"eta": "reduction_factor", "min": "min_epochs", "startup": "n_startup_trials"}
+        for part in rest:
+            if part in SCHEDULERS:
+                kwargs["scheduler"] = part
+            elif part == "warm":
+                kwargs["warm_start"] = True
+            elif "=" in part and part.split("=")[0] in keys and part.split("=")[1].isdigit():
+                kwargs[keys[part.split("=")[0]]] = int(part.split("=")[1])
+            else:
+                raise ValueError(f"strategy {text!r}: unknown part {part!r}; write sampler/scheduler[/warm][/eta=N]"
+                                 f"[/min=N][/startup=N] with sampler in {SAMPLERS}, scheduler in {SCHEDULERS}")
+        return cls(**kwargs)
+
+
+@dataclass
+class Run:
+    """One replay: every trial's start, end and state, and what was found when."""
+
+    strategy: str
+    seed: int
+    workers: int
+    budget_s: float  # simulated seconds
+    trials: list[dict[str, Any]] = field(default_factory=list)  # point, start, end, epochs, state
+    searcher_seconds: float = 0.0
+
+    def completions(self) -> list[tuple[float, str]]:
+        return sorted((t["end"], t["point"]) for t in self.trials if t["state"] == "complete")
+
+
+@dataclass(frozen=True)
+class _SimTrial:
+    """What a scheduler reads of a Tune trial."""
+
+    trial_id: str
+    config: dict[str, Any]
+    status: str = "RUNNING"
+
+
+def table_axes(table: Table) -> dict[str, Axes]:
+    config = table.provenance["config"]["backbones"]
+    return {name: Axes(**{k: tuple(v) for k, v in axes.items()}) for name, axes in config.items()}
+
+
+def make_searcher(table: Table, strategy: Strategy, seed: int) -> FidelityOptunaSearch:
+    axes = table_axes(table)
+    n = len(table.points)
+    if strategy.n_startup_trials is not None and strategy.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed,
+                                             n_startup_trials=strategy.n_startup_trials)
+    elif strategy.sampler == "gp":
+        sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=strategy.n_startup_trials or 10,
+                                            warn_independent_sampling=False)
+    else:
+        sampler = make_sampler(strategy.sampler, seed, n, {})
+    warm = None
+    if strategy.warm_start:
+        cfg = table.provenance["config"]
+        warm = [point_trial_params(_complete(p, axes), axes) for p in cfg.get("warm_start", {}).values()]
+    objectives = table.objectives
+    return FidelityOptunaSearch(space=PointSpace(axes), metric=list(objectives), mode=list(objectives.values()),
+                                points_to_evaluate=warm or None, sampler=sampler, budget=10**9, search_dir="")
+
+
+def _complete(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, Any]:
+    a = axes[point["backbone"]]
+    full = {"width": a.widths[0], "layout": a.layouts[0], "temporal_op": a.temporal_ops[0], "gate": a.gates[0],
+            "big_view": a.big_views[0], "tosa_depth": a.tosa_depths[0]} | point
+    return full
+
+
+def make_scheduler(table: Table, strategy: Strategy) -> Any:
+    if strategy.scheduler == "moasha":
+        return MOASHAScheduler(objectives=table.objectives, max_epochs=table.epochs,
+                               min_epochs=strategy.min_epochs, reduction_factor=strategy.reduction_factor)
+    if strategy.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+        return ASHAScheduler(time_attr="epoch", metric="val_top1", mode="max", max_t=table.epochs,
+                             grace_period=strategy.min_epochs, reduction_factor=strategy.reduction_factor)
+    return None
+
+
+def grid_seconds(table: Table) -> float:
+    """Worker-seconds to train every point of the table at full fidelity (exhaustive search)."""
+    return sum(r["epoch_seconds"] for r in table.rows if r["seed"] == table.seeds[0])
+
+
+def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, budget: float = 1.0) -> Run:
+    """Replay `strategy` for `budget` x the exhaustive search's wall time on `workers` workers."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    random.seed(seed)
+    np.random.seed(seed)  # Ray's ASHA draws its bracket from numpy's global generator
+    budget_s = budget * grid_seconds(table) / workers
+    curves = {p: table.curve(p) for p in table.points}
+    searcher = make_searcher(table, strategy, seed)
+    scheduler = make_scheduler(table, strategy)
+    run = Run(strategy.name, seed, workers, budget_s)
+    events: list[tuple[float, int, str, int]] = []  # (time, order, trial id, epoch)
+    live: dict[str, dict[str, Any]] = {}
+    counter = 0
+
+    def start(now: float) -> bool:
+        nonlocal counter
+        trial_id = f"{counter:05d}"
+        began = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = searcher.suggest(trial_id)
+        run.searcher_seconds += time.perf_counter() - began
+        if not isinstance(config, dict):
+            return False
+        counter += 1
+        trial = {"trial_id": trial_id, "point": config["point"], "start": now, "end": None, "epochs": 0,
+                 "state": "running", "sim": _SimTrial(trial_id, config)}
+        live[trial_id] = trial
+        if scheduler is not None:
+            scheduler.on_trial_add(None, trial["sim"])
+        heapq.heappush(events, (now + curves[trial["point"]][0]["epoch_seconds"], counter, trial_id, 1))
+        return True
+
+    for _ in range(workers):
+        if not start(0.0):
+            break
+    while events:
+        now, _, trial_id, epoch = heapq.heappop(events)
+        if now > budget_s:
+            break
+        trial = live[trial_id]
+        row = curves[trial["point"]][epoch - 1]
+        last = epoch == table.epochs
+        result = {"epoch": epoch, "training_iteration": epoch, "status": "complete" if last else "running",
+                  **{m: row[m] for m in table.objectives}}
+        trial["epochs"] = epoch
+        decision = "CONTINUE"
+        if scheduler is not None:
+            if last:
+                scheduler.on_trial_complete(None, trial["sim"], result)
+            else:
+                decision = scheduler.on_trial_result(None, trial["sim"], result)
+        searcher.on_trial_result(trial_id, result)
+        if last or decision == "STOP":
+            trial["state"], trial["end"] = ("complete" if last else "pruned"), now
+            began = time.perf_counter()
+            searcher.on_trial_complete(trial_id, result)
+            run.searcher_seconds += time.perf_counter() - began
+            if scheduler is not None and not last:
+                scheduler.on_trial_remove(None, trial["sim"]) if strategy.scheduler == "asha" else None
+            del live[trial_id]
+            run.trials.append({k: v for k, v in trial.items() if k != "sim"})
+            start(now)
+        else:
+            heapq.heappush(events, (now + curves[trial["point"]][epoch]["epoch_seconds"], counter, trial_id,
+                                    epoch + 1))
+    return run
+
+
+# -- what was found -------------------------------------------------------------------------
+
+
+def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """2-D hypervolume of (accuracy to maximize, log10 cost to minimize) points against
+    (accuracy_ref, log10 cost_ref): the area they dominate."""
+    acc_ref, cost_ref = reference
+    kept = sorted((c, a) for a, c in points if a > acc_ref and c < cost_ref)
+    area, best = 0.0, acc_ref
+    for i, (c, a) in enumerate(kept):
+        best = max(best, a)
+        right = kept[i + 1][0] if i + 1 < len(kept) else cost_ref
+        area += (right - c) * (best - acc_ref)
+    return area
+
+
+def reported_hv(table: Table, points: list[str]) -> float:
+    """Test hypervolume of the validation front of `points` (complete trials)."""
+    if not points:
+        return 0.0
+    final = table.final()
+    acc, cost = list(table.objectives)  # (val_top1: max, gmacs: min)
+    unique = list(dict.fromkeys(points))
+    ranks = pareto_ranks([(-final[p][acc], final[p][cost]) for p in unique])
+    front = [p for p, r in zip(unique, ranks) if r == 0]
+    test_acc = acc.replace("val_", "test_")
+    reference = (table.reference[acc], math.log10(table.reference[cost]))
+    return hypervolume([(final[p][test_acc], math.log10(final[p][cost])) for p in front], reference)
+
+
+def hv_curve(table: Table, run: Run, times: np.ndarray) -> np.ndarray:
+    """The reported hypervolume at each of `times` (simulated seconds)."""
+    done = run.completions()
+    out, found, k = np.zeros(len(times)), [], 0
+    for i, t in enumerate(times):
+        while k < len(done) and done[k][0] <= t:
+            found.append(done[k][1])
+            k += 1
+        out[i] = reported_hv(table, found) if found else 0.0
+    return out
