@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo presets test bench studies venv clean
+.PHONY: demo presets test bench bench-table bench-replay studies venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,6 +53,19 @@ bench: $(STAMP)
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_constraints.py
+
+# The shipped benchmark table: every point of configs/bench/demo_cpu.yaml trained 8 epochs (resumable:
+# run it again after an interrupt), then written to bench/tables/demo_cpu.parquet.
+bench-table: $(STAMP)
+	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
+	$(VENV)/bin/vidnas bench build configs/bench/demo_cpu.yaml
+
+# Search strategies replayed against the table (Syne Tune, the peer, installed first), and the
+# per-choice effects over the grid: docs/bench/demo_cpu/.
+bench-replay: $(STAMP)
+	$(PY) -m pip install -q -e ".[peer]" 2>&1 | $(QUIET)
+	$(PY) bench/bench_replay.py
+	$(VENV)/bin/vidnas bench effects bench/tables/demo_cpu.parquet --out docs/bench/demo_cpu/effects.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,7 +7,7 @@
     vidnas report SEARCH_DIR
     vidnas train PRESET_OR_SPEC --data STORE --epochs N [--address ...]
     vidnas study run STUDY.yaml [--out DIR] | report STUDY_DIR [--out DIR] | index REPORT_DIR... --out FILE
-    vidnas bench build BENCH.yaml | replay TABLE [--strategies ...] [--seeds N]
+    vidnas bench build BENCH.yaml | replay TABLE [--strategies ...] [--seeds N] | effects TABLE
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
@@ -161,6 +161,10 @@ COMMANDS: dict[str, Command] = {
     "bench": Command("tabulated benchmarks of the space, and strategies replayed against them", subcommands={
         "build": Command("train every point of a benchmark's sub-space (resumable) and write its table",
                          benching.add_build, benching.run_build),
+        "replay": Command("replay search strategies against a table in simulated time: hypervolume, ratios, ranks",
+                          benching.add_replay, benching.run_replay),
+        "effects": Command("each design choice's effect over every point of a table, next to the studies' verdicts",
+                           benching.add_effects, benching.run_effects),
     }),
     "ui": Command("the MLflow UI of a search, on 127.0.0.1", ui.add_ui, ui.run_ui),
     "export": Command("found architectures as spec + weights + card (spaces.load reads them)",

@@ -21,24 +21,26 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 
 def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
     """Non-dominated sorting rank (0 = the front) of each point; every objective is minimized."""
-    ranks = [-1] * len(points)
-    remaining, rank = set(range(len(points))), 0
-    while remaining:
-        front = {i for i in remaining if not any(_dominates(points[j], points[i]) for j in remaining if j != i)}
-        for i in front:
-            ranks[i] = rank
-        remaining -= front
+    if not points:
+        return []
+    p = np.asarray(points, dtype=float)
+    dominates = ((p[:, None, :] <= p[None, :, :]).all(-1) & (p[:, None, :] < p[None, :, :]).any(-1))  # [i, j]: i dominates j
+    dominated_by = dominates.sum(axis=0)
+    ranks = np.full(len(p), -1)
+    remaining, rank = np.ones(len(p), dtype=bool), 0
+    while remaining.any():
+        front = remaining & (dominated_by == 0)
+        ranks[front] = rank
+        remaining &= ~front
+        dominated_by = dominated_by - dominates[front].sum(axis=0)
         rank += 1
-    return ranks
-
-
-def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+    return ranks.tolist()
 
 
 def crowding(points: list[tuple[float, ...]]) -> list[float]:

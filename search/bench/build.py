@@ -92,7 +92,18 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) ->
     return path
 
 
-def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec], store: ClipStore) -> Table:
+def partial(cfg: BenchConfig) -> Table:
+    """The table of the points complete so far (while a build runs, or after an interrupt)."""
+    store = ClipStore.open(cfg.data)
+    specs = point_specs(cfg, len(store.meta.classes))
+    bounds = bounds_of(cfg, len(store.meta.classes))
+    searches = [Search(search_config(cfg, name, 1, seed, bounds)) for name, seed in
+                ((cfg.name, cfg.seed), (f"{cfg.name}-noise", cfg.noise_seed))]
+    return collect(cfg, [s for s in searches if (s.dir / "results.parquet").is_file()], specs, store, complete_only=True)
+
+
+def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec], store: ClipStore, *,
+            complete_only: bool = False) -> Table:
     """The table from the engine's records: each trial's row (results.parquet) and its per-epoch
     metrics (MLflow's history, one point per epoch)."""
     by_spec = {s.to_json(): p for p, s in specs.items()}
@@ -100,6 +111,8 @@ def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec]
     for search in searches:
         client = MlflowClient(search.cfg.resolved_tracking_uri())
         for r in read_results(search.dir):
+            if r["state"] != "complete" and complete_only:
+                continue
             if r["state"] != "complete":
                 raise ConfigError(f"{search.dir}: trial {r['trial_id']} ({r['slug']}) is {r['state']}: {r['reason']}; "
                                   "the table needs every point complete")
@@ -110,7 +123,8 @@ def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec]
                              **{k: curves[k].get(epoch, math.nan) for k in CURVE_KEYS},
                              "params": r["params"], "gmacs": r["gmacs"], "latency_ms": r["latency_ms"],
                              "slug": r["slug"], "mlflow_run_id": r["mlflow_run_id"]})
-    timing = json.loads((Path(cfg.storage) / f"{cfg.name}.timing.json").read_text())
+    timing_file = Path(cfg.storage) / f"{cfg.name}.timing.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     provenance = {"config": cfg.to_dict(), "code_version": code_version(),
                   "store_fingerprint": searches[0].store_fingerprint(), "store_classes": len(store.meta.classes),
                   "seeds": {"all": cfg.seed, "noise": cfg.noise_seed, "noise_every": cfg.noise_every},

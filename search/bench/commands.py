@@ -29,3 +29,95 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"table: {path} ({len(table.points)} points, {table.epochs} epochs, seeds {table.seeds}; "
           f"wall time {sum(table.provenance['wall_seconds'].values()) / 60:.1f} min on {table.provenance['device']})")
     return 0
+
+
+# the strategies `vidnas bench replay` runs by default: every sampler with and without MO-ASHA and
+# warm starts, Ray's single-objective ASHA for contrast, and the peer (Syne Tune) when installed
+DEFAULT_STRATEGIES = (
+    "random/fifo", "random/moasha", "random/moasha/warm",
+    "tpe/fifo", "tpe/fifo/warm", "tpe/moasha", "tpe/moasha/warm", "tpe/asha",
+    "nsga2/fifo", "nsga2/moasha", "nsga2/moasha/warm",
+    "gp/fifo@5", "gp/moasha@5",  # GPSampler: ~2 s per draw here, and it models only `backbone` (see replay.py)
+    "peer:moasha", "peer:random",
+)
+
+
+def add_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", type=Path, help="a benchmark table (Parquet), e.g. bench/tables/demo_cpu.parquet")
+    p.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
+                   help="comma-separated sampler/scheduler[/warm][/eta=N][/min=N][/startup=N][@SEEDS] "
+                        "(samplers random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha, peer:random; "
+                        "@SEEDS caps that strategy's seeds")
+    p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds 0..N-1)")
+    p.add_argument("--workers", type=int, default=4, help="concurrent trials in simulated time")
+    p.add_argument("--budget", type=float, default=1.0, help="simulated compute, x the exhaustive grid's")
+    p.add_argument("--out", type=Path, help="output directory (default: docs/bench/TABLE_NAME); "
+                                            "replays already there are reused")
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from search.bench.figures import run_all, summarize, write
+    from search.bench.peer import PeerUnavailable
+    from search.bench.replay import Strategy
+    from search.bench.table import Table
+    from search.config import ConfigError
+
+    try:
+        table = Table.read(args.table)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for entry in strategies:
+        name, _, fewer = entry.partition("@")
+        if fewer and not fewer.isdigit():
+            raise ConfigError(f"--strategies: {entry!r}: after @ comes a number of seeds")
+        if not name.startswith("peer:"):
+            try:
+                Strategy.parse(name)
+            except ValueError as e:
+                raise ConfigError(f"--strategies: {e}") from None
+    for name, value, low in (("--seeds", args.seeds, 2), ("--workers", args.workers, 1)):
+        if value < low:
+            raise ConfigError(f"{name}={value}: must be >= {low}")
+    if not args.budget > 0:
+        raise ConfigError(f"--budget={args.budget}: must be > 0 (x the grid's compute)")
+    out = args.out or Path("docs/bench") / args.table.stem
+    try:
+        import syne_tune  # noqa: F401
+    except ImportError:
+        peers = [s for s in strategies if s.startswith("peer:")]
+        if peers:
+            print(f"[vidnas bench] skipping {', '.join(peers)}: Syne Tune is not installed "
+                  "(pip install -e '.[peer]')")
+            strategies = [s for s in strategies if s not in peers]
+    try:
+        runs = run_all(table, strategies, args.seeds, workers=args.workers, budget=args.budget, out=out)
+    except PeerUnavailable as e:
+        raise ConfigError(str(e)) from None
+    fractions, summaries = summarize(table, runs)
+    paths = write(out, table, fractions, summaries, workers=args.workers, budget=args.budget)
+    print((out / "ratios.md").read_text())
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def add_effects(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", type=Path, help="a benchmark table (Parquet)")
+    p.add_argument("--out", type=Path, help="write the table as Markdown here too (e.g. docs/bench/NAME/effects.md)")
+
+
+def run_effects(args: argparse.Namespace) -> int:
+    from search.bench.effects import effects, effects_markdown
+    from search.bench.table import Table
+    from search.config import ConfigError
+
+    try:
+        table = Table.read(args.table)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    text = effects_markdown(table, effects(table))
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0

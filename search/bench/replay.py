@@ -10,6 +10,10 @@ it there (PRUNED in Optuna, as in a search). A point drawn again is trained agai
 The simulated clock does not count the searcher's own compute; it is measured and reported
 (`searcher_seconds`).
 
+Optuna's GPSampler takes this space only in part: it models the intersection of the conditional
+space (here `backbone`, the one parameter every point has) and draws the rest with its
+independent (random) sampler, at about 2 s per draw on 2 CPU cores.
+
 What a strategy has found at time t: its complete trials' Pareto front on the *validation*
 objectives (what selects), reported as the hypervolume of those members' *test* top-1 and GMACs
 (what reports), against the table's fixed reference point, over log10 GMACs.

@@ -72,10 +72,30 @@ class Table:
         last = self.epochs
         return {r["point"]: r for r in self.rows if r["epoch"] == last and r["seed"] == seed}
 
-    def subset(self, points: list[str]) -> Table:
-        keep = set(points)
-        return Table([r for r in self.rows if r["point"] in keep], self.objectives, dict(self.reference),
-                     dict(self.provenance, subset=len(keep)))
+    def restrict(self, backbones: dict[str, dict[str, list[Any]]]) -> Table:
+        """The table of a sub-space: `backbones` gives, per kept backbone, the axes values kept
+        (e.g. `{"inception_v1": {"widths": [0.125]}}`); its provenance declares that sub-space,
+        so a replay samples only points it holds. The reference point stays the parent's."""
+        config = json.loads(json.dumps(self.provenance["config"]))
+        axes = {}
+        for name, keep in backbones.items():
+            axes[name] = dict(config["backbones"][name])
+            for axis, values in keep.items():
+                axes[name][axis] = [v for v in axes[name][axis] if v in values]
+        singular = {"layouts": "layout", "temporal_ops": "temporal_op", "widths": "width", "gates": "gate",
+                    "big_views": "big_view", "tosa_depths": "tosa_depth"}
+
+        def kept(r: dict[str, Any]) -> bool:
+            a = axes.get(r["backbone"])
+            return a is not None and all(r[singular[k]] is None or r[singular[k]] in v for k, v in a.items())
+
+        config["backbones"] = axes
+        config["warm_start"] = {k: v for k, v in config.get("warm_start", {}).items() if v["backbone"] in axes and all(
+            value in axes[v["backbone"]].get(plural, [value]) for plural, one in singular.items()
+            if (value := v.get(one)) is not None)}
+        parent = {k: v for k, v in self.provenance.items() if k != "config"}
+        return Table([r for r in self.rows if kept(r)], self.objectives, dict(self.reference),
+                     {**parent, "config": config, "restricted_from": config["name"], "restriction": backbones})
 
     # -- storage -----------------------------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""Replays of many strategies x seeds against a table (cached, resumable), summarized the way
+the HPO field reports them (JAHS-Bench-201, Syne Tune): hypervolume over simulated time with the
+mean and a 95% interval over seeds, the compute needed to reach 95% of the full grid's
+hypervolume as a ratio to random search, and the average rank over time.
+
+The grid's hypervolume is what exhaustive search would report: the test hypervolume of the
+validation front of every point. A strategy can end above it (its own validation front differs)
+or never reach it.
+
+    OUT/runs.jsonl        one replay per line (strategy, seed, workers, budget, table digest, trials)
+    OUT/summary.json      the figures below, per strategy
+    OUT/ratios.md         the ratio table
+    OUT/hypervolume.png   hypervolume over simulated time; OUT/rank.png average rank over time
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from scipy import stats as st
+from tqdm import tqdm
+
+from search.bench.replay import Run, Strategy, grid_seconds, replay, reported_hv
+from search.bench.table import Table
+
+BASELINE = "random/fifo"  # random search: what the ratios divide by
+TARGET = 0.95
+
+
+def table_digest(table: Table) -> str:
+    rows = json.dumps([[r["point"], r["seed"], r["epoch"], r["val_top1"], r.get("test_top1"), r["epoch_seconds"]]
+                       for r in table.rows], sort_keys=True)
+    return hashlib.sha256(rows.encode()).hexdigest()[:16]
+
+
+def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, budget: float, out: Path,
+            runner: Callable[..., Run] | None = None) -> list[Run]:
+    """Every (strategy, seed) replay, reusing those already in OUT/runs.jsonl for this table and
+    settings (a long set of replays resumes where it stopped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "runs.jsonl"
+    digest = table_digest(table)
+    done: dict[tuple[str, int], Run] = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            d = json.loads(line)
+            if (d["table"], d["workers"], d["budget"]) == (digest, workers, budget):
+                done[(d["strategy"], d["seed"])] = Run(d["strategy"], d["seed"], d["workers"], d["budget_s"],
+                                                       d["trials"], d["searcher_seconds"])
+    plan = []
+    for entry in strategies:
+        name, _, fewer = entry.partition("@")  # `gp/fifo@5`: at most 5 seeds (a slow sampler)
+        plan += [(name, seed) for seed in range(min(seeds, int(fewer)) if fewer else seeds)]
+    todo = [key for key in plan if key not in done]
+    with tqdm(total=len(todo), desc="replays", unit="run", disable=not todo, file=sys.stderr) as bar:
+        for name, seed in todo:
+            bar.set_postfix_str(f"{name} seed {seed}")
+            run = (runner or _replay)(table, name, seed=seed, workers=workers, budget=budget)
+            with cache.open("a") as f:
+                f.write(json.dumps({"table": digest, "budget": budget, **asdict(run)}) + "\n")
+            done[(name, seed)] = run
+            bar.update()
+    return [done[key] for key in plan]
+
+
+def _replay(table: Table, name: str, *, seed: int, workers: int, budget: float) -> Run:
+    if name.startswith("peer:"):
+        from search.bench.peer import peer_replay
+        return peer_replay(table, name, seed=seed, workers=workers, budget=budget)
+    return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
+
+
+@dataclass
+class StrategySummary:
+    strategy: str
+    seeds: int
+    hv_mean: list[float]  # fraction of the grid's hypervolume, on `times`
+    hv_low: list[float]
+    hv_high: list[float]
+    rank_mean: list[float]
+    final_mean: float
+    t95: list[float | None]  # per seed: worker-seconds / grid worker-seconds to reach the target (None: never)
+    reached: int
+    median_t95: float | None  # over seeds; None when half or more never reached it
+    ratio: float | None  # median_t95 / the baseline's
+    trials_mean: float
+    pruned_fraction: float
+    searcher_seconds_mean: float
+
+
+def _t95(table: Table, run: Run, target: float) -> float | None:
+    found: list[str] = []
+    for end, point in run.completions():
+        found.append(point)
+        if reported_hv(table, found) >= target:
+            return end * run.workers / grid_seconds(table)
+    return None
+
+
+def summarize(table: Table, runs: list[Run], *, steps: int = 60) -> tuple[list[float], dict[str, StrategySummary]]:
+    """Per strategy: the curves on a common time axis (fraction of the budget) and the ratios."""
+    from search.bench.replay import hv_curve
+
+    full = reported_hv(table, table.points)
+    by: dict[str, list[Run]] = {}
+    for run in runs:
+        by.setdefault(run.strategy, []).append(run)
+    budget_s = max(r.budget_s for r in runs)
+    times = np.linspace(0, budget_s, steps + 1)
+    curves = {name: np.array([hv_curve(table, r, times) / full for r in rs]) for name, rs in by.items()}
+    names = list(by)
+    # average rank over time: at each seed, the strategies replayed with it ranked by hypervolume
+    # (1 = best, ties averaged); a strategy's rank is its mean over its own seeds
+    ranks: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for s in range(max(len(rs) for rs in by.values())):
+        present = [n for n in names if len(curves[n]) > s]
+        values = np.array([curves[n][s] for n in present])  # (strategies, times)
+        for n, r in zip(present, st.rankdata(-values, axis=0)):
+            ranks[n].append(r)
+    summaries = {}
+    for name in names:
+        c = curves[name]
+        k = len(c)
+        half = st.t.ppf(0.975, k - 1) * c.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(len(times))
+        t95 = [_t95(table, r, TARGET * full) for r in by[name]]
+        reached = [t for t in t95 if t is not None]
+        median = float(np.median([t if t is not None else math.inf for t in t95]))
+        trials = [len(r.trials) for r in by[name]]
+        pruned = sum(sum(t["state"] == "pruned" for t in r.trials) for r in by[name]) / max(sum(trials), 1)
+        summaries[name] = StrategySummary(
+            name, k, c.mean(axis=0).tolist(), (c.mean(axis=0) - half).tolist(), (c.mean(axis=0) + half).tolist(),
+            np.mean(ranks[name], axis=0).tolist(), float(c[:, -1].mean()), t95, len(reached),
+            None if math.isinf(median) else median, None, float(np.mean(trials)), pruned,
+            float(np.mean([r.searcher_seconds for r in by[name]])))
+    base = summaries.get(BASELINE)
+    for s in summaries.values():
+        if base is not None and base.median_t95 and s.median_t95 is not None:
+            s.ratio = s.median_t95 / base.median_t95
+    return (times / budget_s).tolist(), summaries
+
+
+def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
+    """Markdown: per strategy, the compute to reach 95% of the grid's hypervolume (median over
+    seeds, as a fraction of the grid's compute) and its ratio to random search; the searcher's own
+    wall seconds per replay (not on the simulated clock)."""
+    lines = ["| strategy | seeds | reached 95% | median compute to 95% (x grid) | ratio to random | "
+             "final HV (x grid) | mean rank at end | trials | pruned | searcher s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    order = sorted(summaries.values(), key=lambda s: (s.median_t95 is None, s.median_t95 or 0, -s.final_mean))
+    for s in order:
+        t = f"{s.median_t95:.3f}" if s.median_t95 is not None else f"> {budget:g} (not reached)"
+        r = f"{s.ratio:.2f}" if s.ratio is not None else ("-" if s.strategy == BASELINE or s.median_t95 is None
+                                                          else "n/a (random never reached it)")
+        lines.append(f"| {s.strategy} | {s.seeds} | {s.reached}/{s.seeds} | {t} | {r} | {s.final_mean:.3f} | "
+                     f"{s.rank_mean[-1]:.2f} | {s.trials_mean:.0f} | {100 * s.pruned_fraction:.0f}% | "
+                     f"{s.searcher_seconds_mean:.1f} |")
+    return "\n".join(lines)
+
+
+def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, StrategySummary], *,
+          workers: int, budget: float) -> list[Path]:
+    from search.bench.plots import plot_hv, plot_rank
+
+    info = {"table": table.provenance.get("config", {}).get("name"), "points": len(table.points),
+            "workers": workers, "budget_x_grid": budget, "grid_worker_seconds": grid_seconds(table),
+            "grid_hypervolume": reported_hv(table, table.points), "reference": table.reference,
+            "target": TARGET, "baseline": BASELINE, "budget_fraction": fractions,
+            "strategies": {k: asdict(v) for k, v in summaries.items()}}
+    (out / "summary.json").write_text(json.dumps(info, indent=1))
+    (out / "ratios.md").write_text(ratio_table(summaries, budget) + "\n")
+    return [out / "summary.json", out / "ratios.md", plot_hv(out / "hypervolume.png", fractions, summaries, budget),
+            plot_rank(out / "rank.png", fractions, summaries)]
+
+
+def load_summary(out: Path) -> dict[str, Any]:
+    return json.loads((out / "summary.json").read_text())

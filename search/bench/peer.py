@@ -1,0 +1,105 @@
+"""The peer: Syne Tune's MOASHA and random search on the same table, through Syne Tune's own
+simulator (`UserBlackboxBackend` over a `BlackboxTabular`, `SimulatorCallback`), an optional
+benchmark dependency (`pip install -e ".[peer]"`).
+
+Syne Tune's configuration spaces are not conditional, so the peer samples the table's points as
+one categorical (uniformly over points); vidnas' samplers walk the conditional space (backbone
+first). Its objectives are validation error (1 - val_top1) and GMACs, both minimized, with
+MOASHA's non-dominated sorting; the simulated clock advances by the table's cumulative
+`epoch_seconds`.
+
+Strategies: `peer:moasha[/eta=3][/min=1]` and `peer:random` (each trial to its last epoch).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from search.bench.replay import Run, grid_seconds
+from search.bench.table import Table
+
+
+class PeerUnavailable(RuntimeError):
+    """Syne Tune is not installed (the peer is optional)."""
+
+
+def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget: float = 1.0) -> Run:
+    try:
+        import pandas as pd
+        from syne_tune import StoppingCriterion, Tuner
+        from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+        from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
+        from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
+        from syne_tune.config_space import choice, randint
+        from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
+        from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+    except ImportError as e:
+        raise PeerUnavailable(f"the peer needs Syne Tune ({e}); install it with pip install -e '.[peer]'") from None
+    for noisy in ("syne_tune", "syne_tune.tuner", "syne_tune.backend"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    kind, *opts = name.removeprefix("peer:").split("/")
+    options = {k: int(v) for k, v in (o.split("=") for o in opts)}
+    points = table.points
+    epochs = table.epochs
+    names = ["val_error", "gmacs", "elapsed", "test_top1"]
+    evaluations = np.zeros((len(points), 1, epochs, len(names)))
+    for i, p in enumerate(points):
+        elapsed = 0.0
+        for row in table.curve(p):
+            elapsed += row["epoch_seconds"]
+            evaluations[i, 0, row["epoch"] - 1] = [1 - row["val_top1"], row["gmacs"], elapsed, row["test_top1"]]
+    # a constant second column: Syne Tune 0.16 looks a configuration up with a tuple key, which
+    # pandas 3 refuses on a one-column index ("zip() argument 2 is longer than argument 1")
+    tag = str(table.provenance.get("config", {}).get("name", "table"))
+    space = {"point": choice(points), "table": tag}
+    config_space = space | {"epochs": epochs}
+    blackbox = BlackboxTabular(hyperparameters=pd.DataFrame({"point": points, "table": [tag] * len(points)}),
+                               configuration_space=space,
+                               fidelity_space={"epoch": randint(1, epochs)}, objectives_evaluations=evaluations,
+                               fidelity_values=np.arange(1, epochs + 1), objectives_names=names)
+    backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs", seed=0)
+    metrics = ["val_error", "gmacs"]
+    if kind == "moasha":
+        scheduler: Any = MOASHA(config_space, metrics=metrics, do_minimize=True, time_attr="epoch", max_t=epochs,
+                                grace_period=options.get("min", 1), reduction_factor=options.get("eta", 3),
+                                random_seed=seed)
+    elif kind == "random":
+        scheduler = SingleFidelityScheduler(config_space, metrics=metrics, do_minimize=True, searcher="random_search",
+                                            random_seed=seed)  # its multi-objective random searcher
+    else:
+        raise ValueError(f"peer strategy {name!r}: must be peer:moasha[/eta=N][/min=N] or peer:random")
+    budget_s = budget * grid_seconds(table) / workers
+    callback = SimulatorCallback()
+    with tempfile.TemporaryDirectory() as folder:
+        previous = os.environ.get("SYNETUNE_FOLDER")
+        os.environ["SYNETUNE_FOLDER"] = folder
+        try:
+            tuner = Tuner(trial_backend=backend, scheduler=scheduler, n_workers=workers, sleep_time=0,
+                          stop_criterion=StoppingCriterion(max_wallclock_time=budget_s), callbacks=[callback],
+                          results_update_interval=1e9, print_update_interval=1e9, save_tuner=False)
+            with contextlib.redirect_stdout(io.StringIO()):  # its banners; the results are the callback's
+                tuner.run()
+        finally:
+            if previous is None:
+                os.environ.pop("SYNETUNE_FOLDER", None)
+            else:
+                os.environ["SYNETUNE_FOLDER"] = previous
+    frame = callback.dataframe()
+    run = Run(name, seed, workers, budget_s)
+    for trial_id, rows in frame.groupby("trial_id"):
+        rows = rows.sort_values("epoch")
+        last = int(rows["epoch"].max())
+        end = float(rows["st_tuner_time"].iloc[-1])
+        start = end - float(rows["elapsed"].iloc[-1])
+        if end > budget_s:
+            continue
+        state = "complete" if last == epochs else "pruned"
+        run.trials.append({"trial_id": str(trial_id), "point": str(rows["config_point"].iloc[0]), "start": start,
+                           "end": end, "epochs": last, "state": state})
+    return run
