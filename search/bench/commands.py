@@ -39,6 +39,8 @@ DEFAULT_STRATEGIES = (
     "nsga2/fifo", "nsga2/moasha", "nsga2/moasha/warm",
     "gp/fifo@5", "gp/moasha@5",  # GPSampler: ~2 s per draw here, and it models only `backbone` (see replay.py)
     "peer:moasha", "peer:random",
+    # the search's defaults, each varied alone around tpe/moasha (eta=3, min=2, startup 10)
+    "tpe/moasha/eta=2", "tpe/moasha/eta=4", "tpe/moasha/min=1", "tpe/moasha/startup=5", "tpe/moasha/startup=20",
 )
 
 

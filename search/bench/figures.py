@@ -56,6 +56,7 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     plan = []
     for entry in strategies:
         name, _, fewer = entry.partition("@")  # `gp/fifo@5`: at most 5 seeds (a slow sampler)
+        name = name if name.startswith("peer:") else Strategy.parse(name).name  # one spelling per strategy
         plan += [(name, seed) for seed in range(min(seeds, int(fewer)) if fewer else seeds)]
     todo = [key for key in plan if key not in done]
     with tqdm(total=len(todo), desc="replays", unit="run", disable=not todo, file=sys.stderr) as bar:
@@ -160,6 +161,12 @@ def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
         lines.append(f"| {s.strategy} | {s.seeds} | {s.reached}/{s.seeds} | {t} | {r} | {s.final_mean:.3f} | "
                      f"{s.rank_mean[-1]:.2f} | {s.trials_mean:.0f} | {100 * s.pruned_fraction:.0f}% | "
                      f"{s.searcher_seconds_mean:.1f} |")
+    reached = [s for s in order if s.median_t95 is not None and not s.strategy.startswith("peer:")]
+    if reached:
+        best = reached[0]
+        lines += ["", f"Fastest to 95% of the grid's hypervolume (median over seeds): **{best.strategy}**, "
+                      f"{best.median_t95:.3f} x the grid's compute"
+                      + (f", {best.ratio:.2f} x random search's." if best.ratio is not None else ".")]
     return "\n".join(lines)
 
 

@@ -53,8 +53,8 @@ class Strategy:
     sampler: str
     scheduler: str = "moasha"
     warm_start: bool = False
-    reduction_factor: int = 3
-    min_epochs: int = 1
+    reduction_factor: int = 3  # the search's defaults (SearchConfig)
+    min_epochs: int = 2
     n_startup_trials: int | None = None  # TPE and GP; None: the search's default (make_sampler)
 
     def __post_init__(self) -> None:
@@ -209,20 +209,18 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
         result = {"epoch": epoch, "training_iteration": epoch, "status": "complete" if last else "running",
                   **{m: row[m] for m in table.objectives}}
         trial["epochs"] = epoch
-        decision = "CONTINUE"
-        if scheduler is not None:
-            if last:
-                scheduler.on_trial_complete(None, trial["sim"], result)
-            else:
-                decision = scheduler.on_trial_result(None, trial["sim"], result)
-        searcher.on_trial_result(trial_id, result)
+        # as Tune's controller does: the scheduler sees every result; the searcher sees results
+        # the scheduler lets through; both are told when the trial ends (finished or stopped)
+        decision = "CONTINUE" if scheduler is None else scheduler.on_trial_result(None, trial["sim"], result)
+        if decision != "STOP":
+            searcher.on_trial_result(trial_id, result)
         if last or decision == "STOP":
             trial["state"], trial["end"] = ("complete" if last else "pruned"), now
+            if scheduler is not None:
+                scheduler.on_trial_complete(None, trial["sim"], result)
             began = time.perf_counter()
             searcher.on_trial_complete(trial_id, result)
             run.searcher_seconds += time.perf_counter() - began
-            if scheduler is not None and not last:
-                scheduler.on_trial_remove(None, trial["sim"]) if strategy.scheduler == "asha" else None
             del live[trial_id]
             run.trials.append({k: v for k, v in trial.items() if k != "sim"})
             start(now)

@@ -1,0 +1,202 @@
+"""The tabulated benchmark: its space, its build through the real engine, and replays of the
+search's own searcher and schedulers against the shipped table (seeded, deterministic)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from search.bench.config import BenchConfig
+from search.bench.replay import Strategy, grid_seconds, hypervolume, replay, reported_hv
+from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
+from search.bench.table import Table
+from search.cli import main
+from search.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ROOT / "bench" / "tables" / "demo_cpu_small.parquet"  # a declared sub-space of demo_cpu (its build)
+
+
+# -- the space ------------------------------------------------------------------------------
+
+
+def test_shipped_config_points_are_distinct_networks_and_replayable() -> None:
+    cfg = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "demo_cpu.yaml")
+    points = cfg.points()
+    ids = [point_id(p) for p in points]
+    assert len(points) == 138 and len(set(ids)) == 138  # 96 Inception, 21 ResNet, 21 VoV
+    assert [p["backbone"] for p in points].count("inception_v1") == 96
+    from search.bench.build import point_specs
+    from spaces import cost
+    specs = point_specs(cfg, 18)
+    costs = [(cost(s).params, cost(s).gmacs) for s in specs.values()]
+    assert len(set(costs)) == len(costs)  # no two points are the same network under another name
+    for p in points:  # each point is what the define-by-run space gives for its own parameters
+        assert suggest_point(optuna.trial.FixedTrial(point_trial_params(p, cfg.backbones)), cfg.backbones) == p
+
+
+def test_enumeration_is_the_define_by_run_space() -> None:
+    axes = {"inception_v1": Axes(layouts=("2d", "top2", "3d"), temporal_ops=("3d", "separable"),
+                                 gates=("off", "temporal")),
+            "vov3d_m": Axes(layouts=("2d", "3d"), temporal_ops=("depthwise",), tosa_depths=(1, 3))}
+    points = enumerate_points(axes)
+    # inception: 2d x gate off (temporal gating is not offered to 2d) + 2 layouts x 2 ops x 2 gates; vov: 2 x 2
+    assert len(points) == 1 + 8 + 4
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = {point_id(suggest_point(study.ask(), axes)) for _ in range(300)}
+    assert drawn == {point_id(p) for p in points}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"backbones": {"inception_v1": {"layouts": ["top4"]}}}, "backbones.inception_v1.layouts='top4'"),
+    ({"backbones": {"inception_v1": {"layouts": ["2d", "top1"]}}}, "build the same architecture"),
+    ({"backbones": {"resnet50": {"tosa_depths": [3]}}}, "T-OSA depth is a VoV choice only"),
+    ({"warm_start": {"x": {"backbone": "inception_v1", "layout": "bottom3"}}}, "warm_start.x"),
+    ({"noise_seed": 0}, "noise_seed=0"),
+])
+def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, change, message) -> None:
+    import yaml
+    data = {"name": "t", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "t"), "epochs": 1,
+            "backbones": {"inception_v1": {"layouts": ["2d", "3d"]}}} | change
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(data))
+    assert main(["bench", "build", str(tmp_path / "b.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+# -- the build, through the engine ----------------------------------------------------------
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys) -> None:
+    import yaml
+    cfg = {"name": "mini", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "tables"),
+           "epochs": 2, "noise_every": 2, "concurrency": 2, "optim": {"batch_size": 32},
+           "backbones": {"inception_v1": {"layouts": ["2d", "bottom1", "3d"], "temporal_ops": ["separable"]}}}
+    (tmp_path / "mini.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
+    table = Table.read(tmp_path / "tables" / "mini.parquet")
+    assert len(table.points) == 3 and table.epochs == 2 and table.seeds == [0, 1]
+    # every point at seed 0, every 2nd point (in enumeration order) again at seed 1: one row per epoch
+    keys = [(r["point"], r["seed"], r["epoch"]) for r in table.rows]
+    assert len(keys) == len(set(keys)) == 3 * 2 + 2 * 2
+    for r in table.rows:
+        for k in ("val_top1", "test_top1", "val_within_pair", "test_within_pair", "epoch_seconds", "train_seconds"):
+            assert isinstance(r[k], float) and not math.isnan(r[k]), (k, r)
+        assert r["gmacs"] > 0 and r["params"] > 0 and r["latency_ms"] > 0
+    twice = {r["point"] for r in table.rows if r["seed"] == 1}
+    assert twice == {table.points[0], table.points[2]}
+    prov = table.provenance
+    assert prov["config"]["name"] == "mini" and prov["seeds"] == {"all": 0, "noise": 1, "noise_every": 2}
+    assert prov["store_fingerprint"].startswith("synth-tiny:") and prov["device"].startswith("CPU")
+    assert set(prov["wall_seconds"]) == {"mini", "mini-noise"} and len(prov["code_version"]) >= 7
+    assert table.reference["val_top1"] == 0.0 and table.reference["gmacs"] == pytest.approx(
+        1.1 * max(r["gmacs"] for r in table.rows))
+    # running it again changes nothing (both searches finished; the table is rewritten the same)
+    before = table.rows
+    assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
+    assert Table.read(tmp_path / "tables" / "mini.parquet").rows == before
+
+
+# -- replays against the shipped table -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small() -> Table:
+    return Table.read(SMALL)
+
+
+def test_hypervolume_against_a_dense_grid() -> None:
+    rng = np.random.default_rng(0)
+    points = [(float(a), float(c)) for a, c in zip(rng.uniform(0, 1, 12), rng.uniform(-3, -1, 12))]
+    ref = (0.0, -0.5)
+    acc, cost = np.meshgrid(np.linspace(0, 1, 801)[1:] - 1 / 1600, np.linspace(-3, -0.5, 1001)[1:] - 2.5 / 2000)
+    covered = np.zeros_like(acc, dtype=bool)
+    for a, c in points:
+        covered |= (acc <= a) & (cost >= c)
+    assert hypervolume(points, ref) == pytest.approx(covered.mean() * 1.0 * 2.5, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["tpe/moasha", "random/fifo", "nsga2/moasha/warm", "tpe/asha"])
+def test_replay_is_deterministic_and_keeps_the_scheduler_rules(small, name) -> None:
+    strategy = Strategy.parse(name)
+    a = replay(small, strategy, seed=3, workers=3, budget=0.6)
+    b = replay(small, strategy, seed=3, workers=3, budget=0.6)
+    assert [(t["point"], t["start"], t["end"], t["state"]) for t in a.trials] == \
+        [(t["point"], t["start"], t["end"], t["state"]) for t in b.trials]
+    epochs = small.epochs
+    rungs = {2, 6} if strategy.scheduler != "fifo" else set()  # min_epochs 2, eta 3, 8 epochs
+    assert len(a.trials) >= 10
+    for t in a.trials:
+        assert t["state"] in ("complete", "pruned") and t["end"] <= a.budget_s
+        assert (t["epochs"] == epochs) == (t["state"] == "complete")
+        assert t["state"] == "complete" or t["epochs"] in rungs  # stopped only at a rung
+        curve = small.curve(t["point"])
+        assert t["end"] - t["start"] == pytest.approx(sum(r["epoch_seconds"] for r in curve[:t["epochs"]]))
+    # never more than `workers` trials at once, and a worker is never idle while the budget lasts
+    for t in a.trials:
+        running = [u for u in a.trials if u["start"] <= t["start"] < u["end"]]
+        assert len(running) <= 3
+    assert min(t["start"] for t in a.trials) == 0.0
+    if strategy.warm_start:  # the papers' points in this sub-space (S3D-G, I3D top-heavy) start first
+        first = [t["point"] for t in sorted(a.trials, key=lambda t: (t["start"], t["trial_id"]))[:2]]
+        assert first == ["inception_v1/w0.125/3d-separable/gate=temporal/bv=off/tosa=-",
+                         "inception_v1/w0.125/top2-3d/gate=off/bv=off/tosa=-"]
+
+
+def test_early_stopping_finds_more_than_random_search_early(small) -> None:
+    """The regression guard: at a quarter of the grid's compute, the default strategy (TPE and
+    MO-ASHA) reports more test hypervolume than random search without early stopping (5 seeds,
+    mean); MO-ASHA has tried more points by then."""
+    full = reported_hv(small, small.points)
+    at, tried = {}, {}
+    for name in ("tpe/moasha", "random/fifo"):
+        values, points = [], []
+        for seed in range(5):
+            run = replay(small, Strategy.parse(name), seed=seed, workers=4, budget=0.25)
+            values.append(reported_hv(small, [p for _, p in run.completions()]) / full)
+            points.append(len({t["point"] for t in run.trials}))
+        at[name], tried[name] = float(np.mean(values)), float(np.mean(points))
+    assert at["tpe/moasha"] > at["random/fifo"] + 0.01, at
+    assert tried["tpe/moasha"] > tried["random/fifo"], tried
+
+
+def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> None:
+    out = tmp_path / "rep"
+    argv = ["bench", "replay", str(SMALL), "--strategies", "random/fifo,tpe/moasha", "--seeds", "2", "--workers",
+            "4", "--budget", "0.3", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "| random/fifo | 2 |" in text and "| tpe/moasha/eta=3/min=2 | 2 |" in text
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    assert main(argv) == 0  # every replay is reused, none is run twice
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 4
+    for name in ("summary.json", "ratios.md", "hypervolume.png", "rank.png"):
+        assert (out / name).stat().st_size > 0
+    assert grid_seconds(small) > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategies", "tpe/bogus"], "--strategies: strategy 'tpe/bogus': unknown part 'bogus'"),
+    (["--seeds", "1"], "--seeds=1: must be >= 2"),
+    (["--budget", "0"], "--budget=0.0: must be > 0"),
+])
+def test_replay_bad_input(argv, message, capsys) -> None:
+    assert main(["bench", "replay", str(SMALL), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_replay_of_a_missing_table(tmp_path, capsys) -> None:
+    assert main(["bench", "replay", str(tmp_path / "none.parquet")]) == 2
+    assert "no such benchmark table" in capsys.readouterr().err
+
+
+def test_config_errors_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="backbones: must name"):
+        BenchConfig(name="x", data="d", backbones={})
