@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_constraints.py
+	$(PY) bench/bench_cli.py
 
 # The shipped benchmark table: every point of configs/bench/demo_cpu.yaml trained 8 epochs (resumable:
 # run it again after an interrupt), then written to bench/tables/demo_cpu.parquet.

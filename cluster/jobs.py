@@ -57,7 +57,7 @@ def check_tracking(uri: str) -> None:
         raise ClusterError(f"the MLflow server at {uri} does not answer: {_first_line(e)}") from None
 
 
-AGENT_WAIT_S = 60.0
+AGENT_WAIT_S = 180.0
 
 
 def submit(config_path: Path, address: str, *, tracking_uri: str | None = None, job_id: str | None = None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +23,13 @@ from pathlib import Path
 
 import psutil
 
+from search.errors import UserError
+from search.net import free_port
+
 STATE_FILE = "cluster.json"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(UserError):
     """A cluster that cannot start or be found (reported in one line)."""
 
 
@@ -52,12 +54,6 @@ class LocalCluster:
                                "`vidnas cluster up --local`")
         data = json.loads(path.read_text())
         return cls(**data | {"pids": tuple(data["pids"])})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: int | None = None,

@@ -1,4 +1,4 @@
-"""`vidnas search | report`: running a search and reading its results."""
+"""`vidnas search | report | train`: running a search and reading its results."""
 from __future__ import annotations
 
 import argparse
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from search import tracking
 from search.config import SearchConfig
-from search.results import format_front, read_results
-from search.report import write_report
 from search.data.store import ClipStore
-
-EXIT_FAILED, EXIT_INTERRUPTED = 1, 130  # 0 finished, 2 bad input (search.cli)
-from search.tuner import SearchError, load_search_config, open_study, resume_search, run_search, train_spec
+from search.errors import EXIT_FAILED, EXIT_INTERRUPTED, SearchError
+from search.report import write_report
+from search.results import format_front, read_results
+from search.tuner import load_search_config, open_study, resume_search, run_search, train_spec
 from spaces import ArchSpec, get_preset
 
 
@@ -40,7 +40,8 @@ def run_search_command(args: argparse.Namespace) -> int:
     cfg = load_search_config(outcome.search_dir)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")
-    print(f"browse the trials: vidnas ui {outcome.search_dir}")
+    print(f"browse the trials: vidnas ui {outcome.search_dir}  (it prints the MLflow runs page: "
+          f"{tracking.runs_page('http://127.0.0.1:PORT', outcome.experiment_id)})")
     if not outcome.finished:
         print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
         return EXIT_INTERRUPTED
@@ -55,10 +56,8 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from search.studies.config import STUDY_CONFIG
-
-    if (args.search_dir / STUDY_CONFIG).is_file():  # a study directory: its verdicts and report
-        return run_study_report(argparse.Namespace(study=args.search_dir, out=None))
+    """The Pareto front and plots of a search directory (search.studies.commands dispatches a
+    study directory to its study report)."""
     cfg = load_search_config(args.search_dir)
     path = cfg.search_dir
     rows = read_results(path)
@@ -119,68 +118,6 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
         return EXIT_INTERRUPTED
     return 0 if row.get("state") == "complete" else EXIT_FAILED
-
-
-# ---------------------------------------------------------------------------------------------
-# studies
-
-
-def add_study_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, help="a study file (YAML); running it again resumes or re-reports it")
-    p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
-    p.add_argument("--out", type=Path, help="also copy the report here (e.g. docs/studies/NAME)")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Tune's progress output")
-
-
-def run_study_command(args: argparse.Namespace) -> int:
-    from search.studies.analysis import analyze
-    from search.studies.config import StudyConfig
-    from search.studies.report import format_verdicts, write_study_report
-    from search.studies.runner import Study
-
-    cfg = StudyConfig.from_yaml(args.study)
-    study = Study(cfg)
-    start = time.perf_counter()
-    if not study.run(num_cpus=args.cpus, verbose=args.verbose, command=f"vidnas study run {args.study}"):
-        print(f"interrupted: run `vidnas study run {args.study}` again to continue")
-        return EXIT_INTERRUPTED
-    result = analyze(cfg.study_dir)
-    directory = write_study_report(result, out=args.out)
-    print(f"\n{format_verdicts(result)}\n\nwall time {(time.perf_counter() - start) / 60:.1f} min; "
-          f"report: {directory / 'report.md'} (and report.html)")
-    return 0
-
-
-def add_study_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, help="a study directory (or the study file that names it)")
-    p.add_argument("--out", type=Path, help="also copy the report here (e.g. docs/studies/NAME)")
-
-
-def run_study_report(args: argparse.Namespace) -> int:
-    from search.studies.analysis import analyze
-    from search.studies.config import load_study_config
-    from search.studies.report import format_verdicts, write_study_report
-
-    cfg = load_study_config(args.study)
-    result = analyze(cfg.study_dir)
-    directory = write_study_report(result, out=args.out)
-    print(f"{format_verdicts(result)}\n\nreport: {directory / 'report.md'} (and report.html)")
-    return 0
-
-
-def add_study_index(p: argparse.ArgumentParser) -> None:
-    p.add_argument("reports", type=Path, nargs="+", help="report directories (each with summary.json)")
-    p.add_argument("--out", type=Path, required=True, help="the index page to write (Markdown)")
-
-
-def run_study_index(args: argparse.Namespace) -> int:
-    from search.studies.report import write_index
-
-    missing = [str(d) for d in args.reports if not (d / "summary.json").is_file()]
-    if missing:
-        raise SearchError(f"{missing[0]}: no summary.json there; run `vidnas study report` on its study first")
-    print(write_index([d / "summary.json" for d in args.reports], args.out))
-    return 0
 
 
 def _fmt(value: object, digits: int = 3) -> str:

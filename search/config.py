@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from search.errors import ConfigError
 from search.train import OptimConfig
 from spaces.presets import PRESETS
 from spaces.sample import SpaceBounds
@@ -30,10 +31,6 @@ from spaces.schema import SpecError
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 # What a search may optimize: validation metrics and costs. Test metrics report; they never select.
 OBJECTIVE_METRICS = {"val_top1": "max", "val_within_pair": "max", "gmacs": "min", "params": "min", "latency_ms": "min"}
-
-
-class ConfigError(ValueError):
-    """A bad search config: one line naming the field, the value and what is allowed."""
 
 
 @dataclass(frozen=True)

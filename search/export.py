@@ -74,13 +74,26 @@ def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path
     return written
 
 
+def export_run(client: Any, run: Any, out: Path) -> Path:
+    """Export the trial behind an MLflow child run (its search directory is on the parent run)."""
+    from search.tracking import PARENT_TAG, SEARCH_TAG, TRIAL_TAG
+
+    trial_id, parent_id = run.data.tags.get(TRIAL_TAG), run.data.tags.get(PARENT_TAG)
+    if not trial_id or not parent_id:
+        raise SearchError(f"run {run.info.run_id} is not a trial of a vidnas search")
+    search_dir = Path(client.get_run(parent_id).data.tags[SEARCH_TAG])
+    rows = [r for r in read_results(search_dir) if r["trial_id"] == trial_id]
+    if not rows:
+        raise SearchError(f"trial {trial_id} has no row in {search_dir}/results.parquet")
+    return export(search_dir, out, rows)[0]
+
+
 def run_export(args: Any) -> int:
     path = args.search_dir.expanduser().resolve()
     if not path.is_dir():  # an MLflow trial run id: export that trial
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        from search.registry import export_run
         client = MlflowClient(args.tracking_uri)
         try:
             run = client.get_run(str(args.search_dir))

@@ -15,9 +15,8 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from search.export import export
-from search.results import read_results
-from search.tracking import PARENT_TAG, SEARCH_TAG, TRIAL_TAG, experiment
+from search.export import export_run
+from search.tracking import experiment
 from search.tuner import SearchError
 from spaces.load import CARD_FILE, SPEC_FILE, WEIGHTS_FILE
 
@@ -40,18 +39,6 @@ def register(source: str, name: str, *, alias: str | None = None, tracking_uri: 
         raise SearchError(f"{source}: neither an exported model directory nor an MLflow run id") from None
     with tempfile.TemporaryDirectory() as tmp:
         return _register_dir(client, export_run(client, run, Path(tmp)), name, alias, run_id=run.info.run_id)
-
-
-def export_run(client: MlflowClient, run: Any, out: Path) -> Path:
-    """Export the trial behind an MLflow child run (its search directory is on the parent run)."""
-    trial_id, parent_id = run.data.tags.get(TRIAL_TAG), run.data.tags.get(PARENT_TAG)
-    if not trial_id or not parent_id:
-        raise SearchError(f"run {run.info.run_id} is not a trial of a vidnas search")
-    search_dir = Path(client.get_run(parent_id).data.tags[SEARCH_TAG])
-    rows = [r for r in read_results(search_dir) if r["trial_id"] == trial_id]
-    if not rows:
-        raise SearchError(f"trial {trial_id} has no row in {search_dir}/results.parquet")
-    return export(search_dir, out, rows)[0]
 
 
 def _register_dir(client: MlflowClient, path: Path, name: str, alias: str | None,

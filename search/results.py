@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from search.scheduler import pareto_ranks
+from search.pareto import pareto_ranks
 from spaces import ArchSpec
 
 METRIC_KEYS = ("params", "gmacs", "latency_ms", "train_clips_per_s", "train_seconds", "train_loss", "time_total_s",

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -25,6 +25,8 @@ SEARCH_TAG = "vidnas.search_dir"
 PARENT_TAG = "mlflow.parentRunId"
 PRUNED_TAG = "vidnas.pruned"
 STATE_TAG = "vidnas.state"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PARENT_FILE = "mlflow_parent.json"  # in the search directory: its parent run's id
 RUN_STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "interrupted": "KILLED"}
 T = TypeVar("T")
@@ -43,12 +45,38 @@ def retry(fn: Callable[[], T], attempts: int = 8) -> T:
 
 
 def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> str:
-    """The experiment's id, creating it (artifacts under `artifact_dir` for a local store)."""
+    """The experiment's id, creating it (artifacts under `artifact_dir` for a local store). It is
+    a model-training experiment (MLflow 3's experiment kind), so the UI opens on its runs."""
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(KIND_TAG) != KIND:
+            client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     location = artifact_dir.resolve().as_uri() if artifact_dir is not None else None
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
+
+
+def runs_page(base_url: str, experiment_id: str) -> str:
+    """The MLflow UI's runs page of an experiment."""
+    return f"{base_url}/#/experiments/{experiment_id}/runs"
+
+
+def dataset_input(meta: Any, source: str, fingerprint: str) -> DatasetInput:
+    """The clip store as an MLflow dataset (the runs page's Dataset column): name, a digest of its
+    fingerprint, its path or URI, its splits and clip shape."""
+    import hashlib
+
+    profile = {"splits": dict(meta.splits), "classes": len(meta.classes),
+               "clip_shape": "x".join(str(d) for d in meta.clip_shape) + " (frames x H x W x C)"}
+    schema = {"clip": "uint8 (frames, height, width, 3)", "label": "int (class index)", "group": "str"}
+    dataset = Dataset(name=meta.name, digest=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
+                      source_type="local" if "://" not in source else source.split("://")[0], source=source,
+                      schema=json.dumps(schema), profile=json.dumps(profile))
+    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train/val/test")])
+
+
+def log_dataset(client: MlflowClient, run_id: str, dataset: DatasetInput) -> None:
+    retry(lambda: client.log_inputs(run_id, datasets=[dataset]))
 
 
 def find_parent_run(client: MlflowClient, experiment_id: str, search_dir: Path) -> str | None:
@@ -85,8 +113,9 @@ def find_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, tri
 
 
 def trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str, name: str,
-              params: dict[str, Any], spec_json: str) -> str:
-    """The trial's child run: found by trial id under the parent, or created with its params and spec."""
+              params: dict[str, Any], spec_json: str, dataset: DatasetInput | None = None) -> str:
+    """The trial's child run (named `name`, its architecture): found by trial id under the parent,
+    or created with its params, spec and dataset."""
     found = find_trial_run(client, experiment_id, parent_id, trial_id)
     if found is not None:  # a resumed trial: continue its run
         retry(lambda: client.update_run(found, status="RUNNING"))
@@ -96,6 +125,8 @@ def trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id
     run_id = run.info.run_id
     retry(lambda: client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()]))
     retry(lambda: client.log_text(run_id, spec_json, "spec.json"))
+    if dataset is not None:
+        log_dataset(client, run_id, dataset)
     return run_id
 
 
@@ -114,8 +145,18 @@ def finish(client: MlflowClient, run_id: str, status: str, *, pruned: bool = Fal
     retry(lambda: client.set_terminated(run_id, status))
 
 
+DESCRIPTIONS = {
+    "complete": "complete: trained every epoch; its last epoch's metrics are its result",
+    "pruned": "pruned: MO-ASHA stopped it at a rung (not a failure); its truncated metrics are not a result",
+    "failed": "failed: {reason}",
+    "interrupted": "interrupted with the search; `vidnas search --resume` continues this run",
+}
+
+
 def finish_trial(client: MlflowClient, run_id: str, state: str, reason: str = "") -> None:
-    """Close a trial's run with its state: complete, pruned, failed or interrupted."""
+    """Close a trial's run with its state: complete, pruned, failed or interrupted (status, the
+    `vidnas.state` tag and the run's description say which)."""
+    retry(lambda: client.set_tag(run_id, NOTE_TAG, DESCRIPTIONS[state].format(reason=reason or "unknown")))
     finish(client, run_id, RUN_STATUS[state], pruned=state == "pruned", reason=reason, state=state)
 
 

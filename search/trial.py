@@ -45,6 +45,7 @@ from search.train import (OptimConfig, TrialFailed, evaluate, inject_oom, make_o
 from spaces import ArchSpec, build, cost, measure_latency
 
 STATE_FILE = "state.pt"
+COST_KEYS = ("params", "gmacs", "latency_ms")  # logged to MLflow once, at step 0
 # what a failed trial reports for metrics it never measured (Tune checks that a result names the
 # objectives; NaN is "not measured", and the results table reads it as null)
 UNMEASURED = {"val_top1": math.nan, "val_within_pair": math.nan, "latency_ms": math.nan}
@@ -69,6 +70,7 @@ class TrialSetup:
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
     labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
     test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
+    dataset: Any = None  # the clip store as an MLflow DatasetInput (tracking.dataset_input)
 
 
 def trial_seed(search_seed: int, arch_json: str) -> int:
@@ -109,15 +111,15 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     torch.set_num_threads(max(1, setup.cpus))
     spec = ArchSpec.from_json(config["arch"])
     context = tune.get_context()
-    trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
+    trial_id = context.get_trial_id()
     seed = config.get("seed")
     init_seed = trial_seed(setup.seed, config["arch"]) if seed is None else seed
-    params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed}
+    params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed, "trial_id": trial_id}
     if seed is not None:
         params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
     client = MlflowClient(setup.tracking_uri)
-    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, trial_name, params,
-                                spec.to_json(indent=2))
+    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, spec.slug(), params,
+                                spec.to_json(indent=2), dataset=setup.dataset)
     c = cost(spec)
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               **({"seed": seed} if seed is not None else {})}
@@ -176,6 +178,8 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
     with phase("latency"):
         static["latency_ms"] = measure_latency(model, frames=spec.frames, crop=spec.crop, device=device, warmup=1,
                                                repeats=3, channels_last=channels_last, backward=False).forward_ms
+    if not tracking.retry(lambda: client.get_metric_history(run_id, "gmacs")):  # once, not a flat line per epoch
+        tracking.log_metrics(client, run_id, {k: static[k] for k in COST_KEYS}, 0)
     if rng is not None:  # where the uninterrupted run stood after `start_epoch` (latency drew from it since)
         set_rng_state(rng, data_seed)
     else:
@@ -197,7 +201,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
                                batch_size=2 * setup.optim.batch_size, workers=setup.loader_workers)
             result |= {f"test_{k}": v for k, v in evaluate_on(test).items()}
         if epoch not in logged:
-            tracking.log_metrics(client, run_id, {k: v for k, v in result.items() if k not in ("max_epochs",)}, epoch)
+            tracking.log_metrics(client, run_id, {k: v for k, v in result.items() if k not in static}, epoch)
         rng = rng_state(data_seed, epoch)  # after evaluating (a DataLoader draws its base seed from torch's RNG)
         with tempfile.TemporaryDirectory() as directory:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -43,7 +43,8 @@ from ray import tune
 
 from search import tracking, validate
 from search.callback import TrackingCallback
-from search.config import ConfigError, SearchConfig
+from search.config import SearchConfig
+from search.errors import ConfigError, SearchError
 from search.data.store import ClipStore
 from search.report import write_report
 from search.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
@@ -58,16 +59,13 @@ CONFIG_FILE, TUNE_DIR, SCHEDULER_FILE = "config.yaml", "tune", "moasha.json"
 __all__ = ["JOURNAL_FILE", "STUDY_FILE", "Outcome", "Search", "SearchError", "open_study"]
 
 
-class SearchError(ValueError):
-    """A search that cannot start or resume (reported in one line)."""
-
-
 @dataclass
 class Outcome:
     search_dir: Path
     rows: list[dict[str, Any]]
     finished: bool  # every trial ended (False after an interrupt: resume with --resume)
     parent_run_id: str
+    experiment_id: str = ""
 
     def front_table(self, objectives: dict[str, str]) -> str:
         return format_front(self.rows, objectives)
@@ -197,7 +195,12 @@ class Search:
         tracking.log_config(self.client, parent, self.cfg.to_dict(), {
             "store_fingerprint": self.store_fingerprint(), "code_version": code_version(),
             "num_classes": self.bounds.num_classes})
+        if not tracking.retry(lambda: self.client.get_run(parent)).inputs.dataset_inputs:
+            tracking.log_dataset(self.client, parent, self.dataset())
         return experiment_id, parent
+
+    def dataset(self) -> Any:
+        return tracking.dataset_input(self.store.meta, self.cfg.data, self.store_fingerprint())
 
     def store_fingerprint(self) -> str:
         meta = self.store.meta
@@ -209,7 +212,7 @@ class Search:
                            gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
                            parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels,
-                           test_curve=cfg.test_curve)
+                           test_curve=cfg.test_curve, dataset=self.dataset())
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 
@@ -273,7 +276,7 @@ class Search:
             tracking.finish(self.client, self.parent_id, "FINISHED")
         else:
             tracking.finish(self.client, self.parent_id, "KILLED", reason="interrupted; resume with --resume")
-        return Outcome(self.dir, rows, finished, self.parent_id)
+        return Outcome(self.dir, rows, finished, self.parent_id, self.experiment_id)
 
     def _close_orphans(self, rows: list[dict[str, Any]], finished: bool) -> None:
         """No run left RUNNING: child runs of ended trials get their status; Optuna trials that

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from cluster.local import free_port
+from search.net import free_port
+from search.tracking import runs_page
 from search.tuner import SearchError, load_search_config
 
 
@@ -33,7 +34,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
             raise SearchError(f"the MLflow server exited with status {proc.returncode}")
         try:
             urllib.request.urlopen(f"{base}/health", timeout=2)
-            return proc, f"{base}/#/experiments/{experiment.experiment_id}"
+            return proc, runs_page(base, experiment.experiment_id)
         except OSError:
             time.sleep(0.5)
     proc.kill()

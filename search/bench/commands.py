@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from search.commands import EXIT_INTERRUPTED
+from search.errors import EXIT_INTERRUPTED
 
 
 def add_build(p: argparse.ArgumentParser) -> None:

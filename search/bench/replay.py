@@ -39,7 +39,8 @@ import optuna
 
 from search.bench.space import Axes, PointSpace, point_trial_params
 from search.bench.table import Table
-from search.scheduler import MOASHAScheduler, pareto_ranks
+from search.pareto import pareto_ranks
+from search.scheduler import MOASHAScheduler
 from search.searcher import FidelityOptunaSearch, make_sampler
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")

@@ -32,6 +32,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
 class LayoutError(ValueError):
     """The source does not have the layout's files, or one of them is malformed."""
 
+    user_error = True  # the CLI reports it in one line (search.errors)
+
 
 @dataclass(frozen=True)
 class VideoItem:

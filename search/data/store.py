@@ -42,6 +42,8 @@ SPLITS = ("train", "val", "test")
 class StoreError(ValueError):
     """A missing, foreign or damaged store (a user error: reported in one line)."""
 
+    user_error = True  # the CLI reports it in one line (search.errors)
+
 
 @dataclass(frozen=True)
 class StoreMeta:

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import optuna  # noqa: E402
 
-from search.scheduler import pareto_ranks  # noqa: E402
+from search.pareto import pareto_ranks  # noqa: E402
 from search.studies import stats  # noqa: E402
 from search.studies.analysis import StudyResult  # noqa: E402
 from search.studies.config import claim_unit  # noqa: E402

@@ -113,6 +113,7 @@ def test_a_crashed_trial_stays_failed_after_resume(store: str, tmp_path: Path) -
     run = client.get_run(tracking.find_trial_run(client, experiment, again.parent_run_id,
                                                  trial.user_attrs["ray_trial_id"]))
     assert run.info.status == "FAILED" and client.get_metric_history(run.info.run_id, "val_top1") == []
+    assert run.data.tags["mlflow.note.content"] == "failed: trial process crashed"
     [tune_trial] = ExperimentAnalysis(str(cfg.search_dir / "tune")).trials
     assert tune_trial.status == "ERROR"
 

@@ -6,7 +6,8 @@ import pytest
 
 from ray.tune.schedulers import TrialScheduler
 
-from search.scheduler import MOASHAScheduler, crowding, pareto_ranks, survivors
+from search.pareto import crowding, pareto_ranks, survivors
+from search.scheduler import MOASHAScheduler
 
 
 def test_pareto_ranks_by_non_dominated_sorting() -> None:

@@ -78,12 +78,26 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     assert parent.data.params["trials"] == "3" and "store_fingerprint" in parent.data.params
+    # a model-training experiment (the UI opens on its runs), the clip store as the runs' dataset
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    (dataset,) = [d.dataset for d in parent.inputs.dataset_inputs]
+    assert dataset.name == "synth-tiny" and dataset.source == store and json.loads(dataset.profile)["splits"] == {
+        "train": 96, "val": 48, "test": 48}
     assert len(children) == 3 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert {c.data.tags["vidnas.trial_id"] for c in children} == set(rows)
     for child in children:
         row = rows[child.data.tags["vidnas.trial_id"]]
         assert child.info.status == "FINISHED" and child.data.tags["vidnas.pruned"] == "false"
         assert child.data.params["family"] == row["arch_family"]
+        # named by its architecture, the trial id a tag and a param, a description, the same dataset
+        assert child.info.run_name == row["slug"] and child.data.params["trial_id"] == row["trial_id"]
+        assert child.data.tags["mlflow.note.content"].startswith("complete: trained every epoch")
+        assert [(d.dataset.name, d.dataset.digest) for d in child.inputs.dataset_inputs] == [(dataset.name,
+                                                                                               dataset.digest)]
+        # costs logged once (step 0), not once per epoch
+        for cost_key in ("gmacs", "params", "latency_ms"):
+            points = client.get_metric_history(child.info.run_id, cost_key)
+            assert [m.step for m in points] == [0] and points[0].value == pytest.approx(row[cost_key])
         history = client.get_metric_history(child.info.run_id, "val_top1")
         assert [m.step for m in history] == [1, 2] and history[-1].value == pytest.approx(row["val_top1"])
         test = client.get_metric_history(child.info.run_id, "test_top1")
@@ -118,15 +132,16 @@ def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tm
     assert outcome.finished and len(rows) == 5
     states = {t.user_attrs["ray_trial_id"]: t.state for t in _study(cfg.search_dir).get_trials(deepcopy=False)}
     _, _, children = _mlflow(cfg)
-    status = {c.data.tags["vidnas.trial_id"]: (c.info.status, c.data.tags["vidnas.pruned"]) for c in children}
+    status = {c.data.tags["vidnas.trial_id"]: (c.info.status, c.data.tags["vidnas.pruned"],
+                                               c.data.tags["mlflow.note.content"].split(":")[0]) for c in children}
     for r in rows:
         if r["epochs"] < 3:  # stopped at a rung
             assert r["state"] == "pruned" and not r["pareto"]
             assert states[r["trial_id"]] == optuna.trial.TrialState.PRUNED
-            assert status[r["trial_id"]] == ("KILLED", "true")
+            assert status[r["trial_id"]] == ("KILLED", "true", "pruned")  # told apart from a failure
         else:
             assert r["state"] == "complete" and states[r["trial_id"]] == optuna.trial.TrialState.COMPLETE
-            assert status[r["trial_id"]] == ("FINISHED", "false")
+            assert status[r["trial_id"]] == ("FINISHED", "false", "complete")
     # the first trial at the rung always goes on, so one trial at least reached full fidelity
     assert any(r["state"] == "complete" for r in rows) and any(r["pareto"] for r in rows)
 
