@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from search import tracking
+from search.progress import Terminal, summary
 from search.results import mark_pareto, read_results, trial_row, write_results
 
 
@@ -21,18 +22,20 @@ class TrackingCallback(tune.Callback):
     current. Holds only plain values; a resumed search gets a fresh one for its current directory."""
 
     def __init__(self, search_dir: str, tracking_uri: str, experiment_id: str, parent_id: str,
-                 objectives: dict[str, str], presets: dict[str, str]) -> None:
+                 objectives: dict[str, str], presets: dict[str, str], *, terminal: Terminal | None = None,
+                 reference: dict[str, float] | None = None) -> None:
         self.search_dir, self.tracking_uri = search_dir, tracking_uri
         self.experiment_id, self.parent_id = experiment_id, parent_id
         self.objectives, self.presets = objectives, presets
+        self.terminal, self.reference = terminal or Terminal(0, 1), reference or {}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, errored=False)
+        self._record(trial, trials, errored=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, errored=True)
+        self._record(trial, trials, errored=True)
 
-    def _record(self, trial: Any, *, errored: bool) -> None:
+    def _record(self, trial: Any, trials: list, *, errored: bool) -> None:
         row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},
                         trial.config["arch"], errored=errored, presets=self.presets)
         client = MlflowClient(self.tracking_uri)
@@ -42,9 +45,16 @@ class TrackingCallback(tune.Callback):
             tracking.finish_trial(client, row["mlflow_run_id"], row["state"], row["reason"])
         directory = Path(self.search_dir)
         rows = {r["trial_id"]: r for r in read_results(directory)} | {row["trial_id"]: row}
-        write_results(directory, mark_pareto(list(rows.values()), self.objectives))
-        print(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
-              f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})", flush=True)
+        marked = mark_pareto(list(rows.values()), self.objectives)
+        write_results(directory, marked)
+        ended = [r for r in marked if r["state"] != "interrupted"]
+        numbers = summary(ended, self.objectives, self.reference)
+        tracking.log_metrics(client, self.parent_id, numbers, len(ended))  # the parent's charts: progress
+        self.terminal.event(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
+                            f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})"
+                            + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)
+        running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
+        self.terminal.status(len(ended), max(running, 0), numbers)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

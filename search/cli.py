@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -124,6 +125,7 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not "Updating database tables" on every open
     try:
         args = make_parser(argv).parse_args(argv)
         return args.run(args)

@@ -23,7 +23,11 @@ def add_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, metavar="SEARCH_DIR", help="finish an interrupted search")
     p.add_argument("--config-env", metavar="VAR", help=argparse.SUPPRESS)  # `vidnas submit`: config in $VAR
     p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Tune's progress output")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                   help="0: a line per ended trial; 1: also starts, rung decisions and a status bar; 2: also Ray Tune's "
+                        "tables and the trials' own logs")
+    p.add_argument("--register", metavar="NAME", help="register the Pareto front in the MLflow model registry as "
+                                                       "NAME (aliases best-top1, cheapest, front-1...)")
 
 
 def run_search_command(args: argparse.Namespace) -> int:
@@ -31,12 +35,13 @@ def run_search_command(args: argparse.Namespace) -> int:
         raise SearchError("give a config to start a search, or --resume SEARCH_DIR to finish one")
     start = time.perf_counter()
     if args.resume is not None:
-        outcome = resume_search(args.resume, num_cpus=args.cpus, verbose=args.verbose)
+        outcome = resume_search(args.resume, num_cpus=args.cpus, verbose=args.verbose, register=args.register)
     elif args.config_env is not None:
         cfg = SearchConfig.from_dict(yaml.safe_load(os.environ[args.config_env]), where=f"${args.config_env}")
-        outcome = run_search(cfg, num_cpus=args.cpus, verbose=args.verbose)
+        outcome = run_search(cfg, num_cpus=args.cpus, verbose=args.verbose, register=args.register)
     else:
-        outcome = run_search(SearchConfig.from_yaml(args.config), num_cpus=args.cpus, verbose=args.verbose)
+        outcome = run_search(SearchConfig.from_yaml(args.config), num_cpus=args.cpus, verbose=args.verbose,
+                             register=args.register)
     cfg = load_search_config(outcome.search_dir)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")

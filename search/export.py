@@ -9,7 +9,8 @@ import torch
 
 from search.results import REPORT_PREFIX, read_results, selection_view
 from search.trial import STATE_FILE
-from search.tuner import SearchError, TUNE_DIR
+from search.errors import SearchError
+from search.layout import TUNE_DIR
 from spaces import ArchSpec
 from spaces.load import save
 

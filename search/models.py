@@ -25,6 +25,11 @@ MODEL_TYPE = "vidnas-architecture"
 METRICS = ("val_top1", "val_within_pair", "test_top1", "test_within_pair", "gmacs", "params", "latency_ms")
 
 
+def _model_name(slug: str) -> str:
+    """The architecture's slug in the characters a logged model's name allows (no / : . % " ')."""
+    return "".join("_" if c in "/:.%\"'" else c for c in slug)[:64]
+
+
 def front_members(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The complete trials on the Pareto front (chosen on validation metrics), by GMACs."""
     chosen = {r["trial_id"] for r in selection_view(rows) if r["state"] == "complete" and r.get("pareto")}
@@ -43,7 +48,7 @@ def log_front(client: MlflowClient, experiment_id: str, search_dir: Path, rows: 
             out[row["trial_id"]] = existing[row["trial_id"]]
             continue
         model = tracking.retry(lambda row=row: client.create_logged_model(
-            experiment_id, name=row["slug"][:64], source_run_id=row.get("mlflow_run_id") or None,
+            experiment_id, name=_model_name(row["slug"]), source_run_id=row.get("mlflow_run_id") or None,
             model_type=MODEL_TYPE, params={k.removeprefix("arch_"): str(v) for k, v in row.items()
                                            if k.startswith("arch_")},
             tags={tracking.TRIAL_TAG: row["trial_id"], tracking.SEARCH_TAG: search_tag}))
@@ -79,8 +84,11 @@ def register_front(client: MlflowClient, name: str, rows: list[dict[str, Any]], 
     for row in members:
         if row["trial_id"] not in versions:
             model_id = models[row["trial_id"]]
+            # the model's artifact location, not models:/<id>: MLflow 3.17's registry resolves that
+            # URI through the *global* tracking URI (its own TODO), not this client's store
+            location = client.get_logged_model(model_id).artifact_location
             versions[row["trial_id"]] = client.create_model_version(
-                name, f"models:/{model_id}", run_id=row.get("mlflow_run_id") or None, model_id=model_id,
+                name, location, run_id=row.get("mlflow_run_id") or None, model_id=model_id,
                 tags={tracking.TRIAL_TAG: row["trial_id"], "architecture": row["slug"]})
     for alias, trial_id in aliases.items():
         client.set_registered_model_alias(name, alias, versions[trial_id].version)

@@ -51,3 +51,28 @@ def survivors(points: list[tuple[float, ...]], keep: int) -> set[int]:
             crowd[i] = d
     order = sorted(range(len(points)), key=lambda i: (ranks[i], -crowd[i]))
     return set(order[:keep])
+
+
+def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """2-D hypervolume of (accuracy to maximize, log10 cost to minimize) points against
+    (accuracy_ref, log10 cost_ref): the area they dominate."""
+    acc_ref, cost_ref = reference
+    kept = sorted((c, a) for a, c in points if a > acc_ref and c < cost_ref)
+    area, best = 0.0, acc_ref
+    for i, (c, a) in enumerate(kept):
+        best = max(best, a)
+        right = kept[i + 1][0] if i + 1 < len(kept) else cost_ref
+        area += (right - c) * (best - acc_ref)
+    return area
+
+
+def front_hypervolume(rows: list[dict], objectives: dict[str, str], reference: dict[str, float]) -> float | None:
+    """Hypervolume of the complete rows' front for two objectives, an accuracy (max) and a cost
+    (min, over log10), against `reference`; None for other objective sets."""
+    if len(objectives) != 2 or sorted(objectives.values()) != ["max", "min"]:
+        return None
+    acc = next(k for k, v in objectives.items() if v == "max")
+    cost = next(k for k, v in objectives.items() if v == "min")
+    points = [(r[acc], math.log10(r[cost])) for r in rows
+              if isinstance(r.get(acc), (int, float)) and isinstance(r.get(cost), (int, float)) and r[cost] > 0]
+    return hypervolume(points, (reference[acc], math.log10(reference[cost])))

@@ -58,7 +58,7 @@ def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> st
 
 def runs_page(base_url: str, experiment_id: str) -> str:
     """The MLflow UI's runs page of an experiment."""
-    return f"{base_url}/#/experiments/{experiment_id}/runs"
+    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def dataset_input(meta: Any, source: str, fingerprint: str) -> DatasetInput:
@@ -174,13 +174,17 @@ def relocate_artifacts(db: Path, experiment: Any, root_uri: str) -> None:
                                f"WHERE substr({column}, 1, ?) = ?", (root_uri, len(old) + 1, len(old), old))
 
 
-def log_config(client: MlflowClient, run_id: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
-    flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in config.items()}
-    params = [Param(k, str(v)[:6000]) for k, v in {**flat, **extra}.items()]
-    existing = client.get_run(run_id).data.params
-    params = [p for p in params if p.key not in existing]  # params are write-once: a resume logs none again
+def log_params_once(client: MlflowClient, run_id: str, values: dict[str, Any]) -> None:
+    """Params are write-once: those the run already has (a resume) are not logged again."""
+    existing = retry(lambda: client.get_run(run_id)).data.params
+    params = [Param(k, str(v)[:6000]) for k, v in values.items() if k not in existing]
     if params:
         retry(lambda: client.log_batch(run_id, params=params))
+
+
+def log_config(client: MlflowClient, run_id: str, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in config.items()}
+    log_params_once(client, run_id, {**flat, **extra})
     retry(lambda: client.log_text(run_id, json.dumps(config, indent=2, default=str), "search_config.json"))
 
 

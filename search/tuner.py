@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import signal
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,8 +43,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from search import tracking, validate
+from search import models, tracking, validate
+from search.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.callback import TrackingCallback
+from search.progress import ProgressCallback, Terminal, hv_reference
 from search.config import SearchConfig
 from search.errors import ConfigError, SearchError
 from search.data.store import ClipStore
@@ -55,7 +59,6 @@ from search.trial import TrialSetup, train_trial
 from spaces import ArchSpec, cost
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
-CONFIG_FILE, TUNE_DIR, SCHEDULER_FILE = "config.yaml", "tune", "moasha.json"
 __all__ = ["JOURNAL_FILE", "STUDY_FILE", "Outcome", "Search", "SearchError", "open_study"]
 
 
@@ -118,9 +121,12 @@ class Search:
     # -- running ----------------------------------------------------------------------------
 
     def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1,
-            fixed: list[ArchSpec] | None = None, seeds: list[int] | None = None) -> Outcome:
+            fixed: list[ArchSpec] | None = None, seeds: list[int] | None = None,
+            register: str | None = None) -> Outcome:
         """Run (or resume) the search; with `fixed`, train exactly those architectures instead,
-        once each or, with `seeds`, once per seed (a study's grid of arms x seeds)."""
+        once each or, with `seeds`, once per seed (a study's grid of arms x seeds). A finished
+        search logs its Pareto front as MLflow models, registered under `register` if given."""
+        self.register, self.log_models = register, fixed is None
         self.dir.mkdir(parents=True, exist_ok=True)
         tune_dir = self.dir / TUNE_DIR
         if resume and not (tune_dir / "tuner.pkl").exists():
@@ -129,6 +135,8 @@ class Search:
             raise SearchError(f"{self.dir} already holds a search; resume it with `vidnas search --resume "
                               f"{self.dir}` or choose another name")
         (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        quiet = contextlib.ExitStack()
+        quiet.enter_context(_quiet_tune(verbose))
         started_ray = not ray.is_initialized()
         if started_ray and self.cfg.address:  # join a cluster (a submitted job uses "auto")
             ray.init(address=self.cfg.address, configure_logging=False, log_to_driver=verbose > 1)
@@ -141,6 +149,8 @@ class Search:
             _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
             self.experiment_id, self.parent_id = self._open_tracking()
+            self.reference = hv_reference(self.bounds, self.cfg.objectives)
+            tracking.log_params_once(self.client, self.parent_id, {"hv_reference": json.dumps(self.reference)})
             trainable = self._trainable()
             if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)
                 tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=False, resume_unfinished=True)
@@ -152,8 +162,11 @@ class Search:
             with _sigterm_stops_tune():
                 grid = tuner.fit()
         finally:
+            if getattr(self, "terminal", None) is not None:
+                self.terminal.close()
             if started_ray:
                 ray.shutdown()
+            quiet.close()
         # the trials that ended, as the callback recorded them (also those that ended before a hard
         # kill but after Tune's last snapshot); a trial Tune stopped with the experiment is interrupted
         self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
@@ -178,6 +191,8 @@ class Search:
             searcher.search_dir = str(self.dir)  # kept by its restore(), which re-opens the journal there
         if isinstance(internal._tune_config.scheduler, MOASHAScheduler):
             internal._tune_config.scheduler = self._scheduler()
+        else:
+            self.scheduler = internal._tune_config.scheduler
         fresh = self._run_config(verbose)
         internal._run_config.callbacks, internal._run_config.verbose = fresh.callbacks, fresh.verbose
 
@@ -219,9 +234,12 @@ class Search:
     def _scheduler(self) -> Any:
         cfg = self.cfg
         if not cfg.early_stopping:
-            return tune.schedulers.FIFOScheduler()
-        return MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs, min_epochs=cfg.min_epochs,
-                               reduction_factor=cfg.reduction_factor, state_file=str(self.dir / SCHEDULER_FILE))
+            self.scheduler = tune.schedulers.FIFOScheduler()
+        else:
+            self.scheduler = MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs,
+                                             min_epochs=cfg.min_epochs, reduction_factor=cfg.reduction_factor,
+                                             state_file=str(self.dir / SCHEDULER_FILE))
+        return self.scheduler
 
     def _new_tuner(self, trainable: Any, verbose: int) -> tune.Tuner:
         cfg = self.cfg
@@ -253,11 +271,17 @@ class Search:
             run_config=self._run_config(verbose))
 
     def _run_config(self, verbose: int) -> tune.RunConfig:
+        """Tune's own tables only at verbose 2; vidnas' event lines and status bar at 1 (the end
+        of each trial at 0 too)."""
         cfg = self.cfg
+        self.terminal = Terminal(cfg.trials, verbose)
+        callbacks = [TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
+                                      self.parent_id, cfg.objectives, self.presets, terminal=self.terminal,
+                                      reference=self.reference),
+                     ProgressCallback(self.terminal, getattr(self, "scheduler", None))]
         return tune.RunConfig(
-            name=TUNE_DIR, storage_path=str(self.dir), verbose=verbose,
-            callbacks=[TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
-                                        self.parent_id, cfg.objectives, self.presets)],
+            name=TUNE_DIR, storage_path=str(self.dir), verbose=2 if verbose >= 2 else 0,
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
 
@@ -272,6 +296,12 @@ class Search:
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
         for plot in write_report(self.dir, rows, self.cfg.objectives, self._study()):
             tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(plot), "report"))
+        if finished and getattr(self, "log_models", False):
+            self.models = models.log_front(self.client, self.experiment_id, self.dir, rows, self.dataset())
+            if self.register:
+                aliases = models.register_front(self.client, self.register, rows, self.models)
+                print(f"[vidnas] registered the front as {self.register!r} with aliases {', '.join(aliases)}; "
+                      f"load one with spaces.load('models:/{self.register}@best-top1')", flush=True)
         if finished:
             tracking.finish(self.client, self.parent_id, "FINISHED")
         else:
@@ -346,6 +376,32 @@ def _sigterm_stops_tune() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _quiet_tune(verbose: int) -> Iterator[None]:
+    """No output a user can do nothing about while the search runs: Tune's "excessive experiment
+    checkpoint sync" warning (every epoch checkpoints, by design), and below verbose 2 its
+    experiment box and result paths (the old reporter at verbosity 0 prints nothing), Optuna's
+    per-study log line and the experimental-feature warning of the grouped TPE we chose."""
+    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    if verbose < 2:
+        settings["RAY_AIR_NEW_OUTPUT"] = "0"
+    previous = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else level)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def code_version() -> str:
     import subprocess
     try:
@@ -356,8 +412,9 @@ def code_version() -> str:
         return "unknown"
 
 
-def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
-    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose)
+def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1,
+               register: str | None = None) -> Outcome:
+    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, register=register)
 
 
 def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
@@ -376,6 +433,8 @@ def load_search_config(search_dir: str | Path) -> SearchConfig:
     return cfg
 
 
-def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
-    return Search(load_search_config(search_dir)).run(resume=True, num_cpus=num_cpus, verbose=verbose)
+def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1,
+                  register: str | None = None) -> Outcome:
+    return Search(load_search_config(search_dir)).run(resume=True, num_cpus=num_cpus, verbose=verbose,
+                                                      register=register)
 

@@ -47,8 +47,9 @@ def save(directory: str | os.PathLike[str], spec: ArchSpec, state_dict: dict[str
 
 def load(location: str | os.PathLike[str], *, map_location: str | torch.device = "cpu",
          tracking_uri: str | None = None) -> VideoNet:
-    """The network of an exported directory (or an MLflow `models:/NAME@ALIAS` / `runs:/ID/PATH`
-    URI holding one, from `tracking_uri` or $MLFLOW_TRACKING_URI), weights loaded, in eval mode."""
+    """The network of an exported directory (or an MLflow `models:/NAME@ALIAS`, `models:/MODEL_ID`
+    (a logged model) or `runs:/ID/PATH` URI holding one, from `tracking_uri` or
+    $MLFLOW_TRACKING_URI), weights loaded, in eval mode."""
     location = str(location)
     if location.startswith(("models:/", "runs:/")):
         return _load_mlflow(location, map_location, tracking_uri)
@@ -66,8 +67,8 @@ def load(location: str | os.PathLike[str], *, map_location: str | torch.device =
 def _load_mlflow(uri: str, map_location: str | torch.device, tracking_uri: str | None) -> VideoNet:
     import mlflow  # only for registry and run URIs
 
-    if uri.startswith("models:/"):  # resolve through the registry of the same server
-        client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    if uri.startswith("models:/") and not uri.startswith("models:/m-"):  # through the registry, same server
         name, _, ref = uri.removeprefix("models:/").partition("@")
         if ref:
             version = client.get_model_version_by_alias(name, ref)
@@ -75,6 +76,8 @@ def _load_mlflow(uri: str, map_location: str | torch.device, tracking_uri: str |
             name, _, number = name.partition("/")
             version = client.get_model_version(name, number)
         uri = version.source
+    if uri.startswith("models:/m-"):  # a logged model (MLflow 3): its artifacts, on this server
+        uri = client.get_logged_model(uri.removeprefix("models:/").split("/")[0]).artifact_location
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
         if not (Path(local) / SPEC_FILE).is_file():  # a registered model keeps its files one level down

@@ -27,7 +27,8 @@ from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.results import read_results
 from search.tracking import retry
-from search.tuner import TUNE_DIR, Search, code_version
+from search.layout import TUNE_DIR
+from search.tuner import Search, code_version
 from spaces import ArchSpec
 from spaces.sample import SpaceBounds
 

@@ -39,7 +39,7 @@ import optuna
 
 from search.bench.space import Axes, PointSpace, point_trial_params
 from search.bench.table import Table
-from search.pareto import pareto_ranks
+from search.pareto import hypervolume, pareto_ranks
 from search.scheduler import MOASHAScheduler
 from search.searcher import FidelityOptunaSearch, make_sampler
 
@@ -232,19 +232,6 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
 
 
 # -- what was found -------------------------------------------------------------------------
-
-
-def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
-    """2-D hypervolume of (accuracy to maximize, log10 cost to minimize) points against
-    (accuracy_ref, log10 cost_ref): the area they dominate."""
-    acc_ref, cost_ref = reference
-    kept = sorted((c, a) for a, c in points if a > acc_ref and c < cost_ref)
-    area, best = 0.0, acc_ref
-    for i, (c, a) in enumerate(kept):
-        best = max(best, a)
-        right = kept[i + 1][0] if i + 1 < len(kept) else cost_ref
-        area += (right - c) * (best - acc_ref)
-    return area
 
 
 def reported_hv(table: Table, points: list[str]) -> float:

@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 from search.bench.config import BenchConfig
-from search.bench.replay import Strategy, grid_seconds, hypervolume, replay, reported_hv
+from search.bench.replay import Strategy, grid_seconds, replay, reported_hv
+from search.pareto import hypervolume
 from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
 from search.bench.table import Table
 from search.cli import main

@@ -47,7 +47,7 @@ def _mlflow(cfg: SearchConfig) -> tuple[MlflowClient, list, list]:
 
 def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: str, tmp_path: Path) -> None:
     cfg = _config(store, tmp_path)
-    outcome = run_search(cfg, num_cpus=2, verbose=0)
+    outcome = run_search(cfg, num_cpus=2, verbose=0, register="t-front")
     assert outcome.finished and len(outcome.rows) == 3
     rows = {r["trial_id"]: r for r in outcome.rows}
     assert all(r["state"] == "complete" and r["epochs"] == 2 for r in rows.values())
@@ -122,6 +122,25 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     assert metrics["top1"] == pytest.approx(best["val_top1"], abs=1e-6)
     card = json.loads((exported[0] / "card.json").read_text())
     assert card["input"]["shape"] == [3, 8, 32, 32] and card["source"]["trial_id"] == best["trial_id"]
+
+    # the front as MLflow logged models, registered with aliases: loadable in one line
+    front_ids = {r["trial_id"] for r in outcome.rows if r["pareto"]}
+    logged = client.search_logged_models([parent.info.experiment_id])
+    assert sorted(m.tags["vidnas.trial_id"] for m in logged) == sorted(front_ids)
+    assert all(str(m.status).endswith("READY") and m.source_run_id == rows[m.tags["vidnas.trial_id"]]["mlflow_run_id"]
+               for m in logged)
+    top = client.get_model_version_by_alias("t-front", "best-top1")
+    best_front = max((rows[t] for t in front_ids), key=lambda r: r["val_top1"])
+    assert top.tags["vidnas.trial_id"] == best_front["trial_id"]
+    from_registry = spaces.load("models:/t-front@best-top1", tracking_uri=cfg.resolved_tracking_uri())
+    again = spaces.load(export(cfg.search_dir, tmp_path / "front", [best_front])[0])
+    with torch.no_grad():
+        torch.testing.assert_close(from_registry(clip), again(clip))
+    # the parent's summary metrics, stepped by trials ended: its charts show the search's progress
+    ended = client.get_metric_history(parent.info.run_id, "trials_complete")
+    assert [(m.step, m.value) for m in ended] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    hv = [m.value for m in client.get_metric_history(parent.info.run_id, "hypervolume")]
+    assert len(hv) == 3 and hv == sorted(hv) and hv[-1] > 0  # the front only grows
 
 
 def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tmp_path: Path) -> None:
