@@ -57,6 +57,7 @@ class SearchConfig:
     warm_start_depth: float = 0.5
     optim: OptimConfig = field(default_factory=OptimConfig)
     amp: bool = True  # bf16 autocast on GPU (not on CPU, where it is slower for these convs)
+    system_metrics_s: float | None = 10.0  # each trial's CPU, memory (and GPU) in MLflow every N s; null: off
     test_curve: bool = False  # test metrics every epoch: a benchmark table's record (vidnas bench), never selected on
     max_failures: int = 2  # retries of a crashed trial, from its last checkpoint
     tracking_uri: str | None = None  # default: sqlite:///SEARCH_DIR/mlflow.db
@@ -169,6 +170,10 @@ def _check(cfg: SearchConfig) -> None:
     need(isinstance(cfg.name, str) and cfg.name.replace("-", "").replace("_", "").isalnum(), "name", cfg.name,
          "must be letters, digits, - and _ (it names a directory)")
     need(isinstance(cfg.data, str) and bool(cfg.data), "data", cfg.data, "must be a clip store path or URI")
+    need(cfg.system_metrics_s is None or (isinstance(cfg.system_metrics_s, (int, float))
+                                          and not isinstance(cfg.system_metrics_s, bool)
+                                          and cfg.system_metrics_s >= 1), "system_metrics_s", cfg.system_metrics_s,
+         "must be seconds >= 1 between samples, or null for no system metrics")
     need(not (cfg.test_curve and cfg.early_stopping), "test_curve", cfg.test_curve,
          "test metrics every epoch are a benchmark's record; set early_stopping: false (nothing may be decided "
          "while the test split is evaluated)")

@@ -70,6 +70,7 @@ class TrialSetup:
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
     labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
     test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
+    system_metrics_s: float | None = None  # MLflow system metrics (CPU, memory, GPU) every N s
     dataset: Any = None  # the clip store as an MLflow DatasetInput (tracking.dataset_input)
 
 
@@ -129,6 +130,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         return
     inject_oom(_injected_phase(spec.slug()))
     progress = {"epoch": 0}
+    monitor = _system_metrics(run_id, setup)
     try:
         _train(config, setup, spec, init_seed, seed, client, run_id, static, progress)
     except TrialFailed as e:
@@ -138,6 +140,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         tune.report({**UNMEASURED, **static, "epoch": progress["epoch"], "status": "failed", "reason": str(e)[:500]})
     finally:
         inject_oom(None)
+        if monitor is not None:
+            monitor.finish()
 
 
 def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed: int, seed: int | None,
@@ -209,6 +213,19 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
                         "spec": spec.to_json(), "rng": rng, "result": result}, Path(directory) / STATE_FILE)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
         progress["epoch"] = epoch
+
+
+def _system_metrics(run_id: str, setup: TrialSetup) -> Any:
+    """MLflow's system metrics monitor on the trial's run (a thread sampling CPU, memory, disk,
+    network and, with pynvml, GPU utilization and memory), started; None when turned off."""
+    if setup.system_metrics_s is None:
+        return None
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=setup.system_metrics_s, resume_logging=True,
+                                   tracking_uri=setup.tracking_uri)
+    monitor.start()
+    return monitor
 
 
 def _injected_phase(slug: str) -> str | None:

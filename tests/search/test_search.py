@@ -46,7 +46,7 @@ def _mlflow(cfg: SearchConfig) -> tuple[MlflowClient, list, list]:
 
 
 def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: str, tmp_path: Path) -> None:
-    cfg = _config(store, tmp_path)
+    cfg = _config(store, tmp_path, system_metrics_s=1)
     outcome = run_search(cfg, num_cpus=2, verbose=0, register="t-front")
     assert outcome.finished and len(outcome.rows) == 3
     rows = {r["trial_id"]: r for r in outcome.rows}
@@ -94,6 +94,8 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
         assert child.data.tags["mlflow.note.content"].startswith("complete: trained every epoch")
         assert [(d.dataset.name, d.dataset.digest) for d in child.inputs.dataset_inputs] == [(dataset.name,
                                                                                                dataset.digest)]
+        # the trial process's system metrics (MLflow's monitor, every second here)
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(child.data.metrics)
         # costs logged once (step 0), not once per epoch
         for cost_key in ("gmacs", "params", "latency_ms"):
             points = client.get_metric_history(child.info.run_id, cost_key)
