@@ -65,9 +65,12 @@ def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: in
         if any(psutil.pid_exists(p) for p in (running.ray_pid, running.mlflow_pid)):
             raise ClusterError(f"{state} already runs a cluster ({running.dashboard_url}); `vidnas cluster down` first")
     gcs_port, dashboard_port, mlflow_port = free_port(), dashboard_port or free_port(), mlflow_port or free_port()
+    # every port its own, free now: another Ray on this machine (a local search) holds the defaults,
+    # and a job agent that cannot bind 52365 leaves the Jobs API with "No available agent"
     ray_cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(gcs_port),
                "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1", "--dashboard-port",
-               str(dashboard_port), "--disable-usage-stats"]
+               str(dashboard_port), "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port",
+               str(free_port()), "--metrics-export-port", str(free_port()), "--disable-usage-stats"]
     if num_cpus is not None:
         ray_cmd += ["--num-cpus", str(num_cpus)]
     mlflow_cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
