@@ -1,0 +1,58 @@
+"""A real browser on a real MLflow server: headless Chromium (Debian's package, driven by
+Playwright) opens the runs page of a finished tiny search, unfolds the search's run, and finds each
+trial by its architecture's name with the clip store as its dataset. Screenshots of the runs page
+and the chart view go to the test's directory (and to $VIDNAS_SCREENSHOTS when set: the README's)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from search.config import SearchConfig
+from search.tuner import run_search
+from search.ui import start_ui
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
+pytestmark = [pytest.mark.ray, pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")]
+
+
+def test_the_runs_page_lists_the_trials_by_architecture_with_their_dataset(store: str, tmp_path: Path) -> None:
+    cfg = SearchConfig.from_dict({
+        "name": "browse", "data": store, "storage": str(tmp_path), "trials": 3, "epochs": 1, "min_epochs": 1,
+        "early_stopping": False, "sampler": "random", "concurrency": 2, "system_metrics_s": None,
+        "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["inception"],
+                  "backbones": ["inception_v1"]}, "optim": {"batch_size": 32}})
+    outcome = run_search(cfg, num_cpus=2, verbose=0)
+    slugs = sorted({r["slug"] for r in outcome.rows})
+    proc, url = start_ui(cfg.search_dir)
+    shots = [Path(os.environ.get("VIDNAS_SCREENSHOTS", tmp_path))]
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url)
+            page.get_by_text("matching runs").wait_for(timeout=120_000)
+            assert page.get_by_role("heading", name="Runs").is_visible()  # the model-training runs page
+            # the search's run, then its trials, unfolded (MLflow nests child runs)
+            page.locator("button[data-component-id$='runnamecellrenderer.tsx_46']").first.click()
+            for slug in slugs:
+                page.get_by_role("link", name=slug).first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            assert all(slug in body for slug in slugs)
+            assert body.count("synth-tiny") >= 1 + len(outcome.rows)  # the parent's dataset and each trial's
+            for folder in shots:
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / "mlflow_runs.png"))
+            page.locator("label:has(input[name='runs-view-mode'][value='CHART'])").click()
+            page.wait_for_timeout(8000)
+            for folder in shots:
+                page.screenshot(path=str(folder / "mlflow_charts.png"))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (shots[0] / "mlflow_runs.png").stat().st_size > 10_000
