@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from search.errors import SearchError
-from search.net import free_port
+from search.net import free_port, serve_until_interrupted, stop
 
 JOURNAL_FILE = "optuna.journal"  # search.searcher.JOURNAL_FILE (not imported: it loads Ray)
 SERVE = ("import sys, optuna, optuna_dashboard\n"
@@ -43,15 +43,6 @@ def start_dashboard(search_dir: Path, *, port: int | None = None,
     raise SearchError(f"optuna-dashboard did not answer on {url} within {timeout:.0f} s")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def add_dashboard(p: argparse.ArgumentParser) -> None:
     p.add_argument("search_dir", type=Path, help="a search directory (it holds optuna.journal)")
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
@@ -60,10 +51,4 @@ def add_dashboard(p: argparse.ArgumentParser) -> None:
 def run_dashboard(args: argparse.Namespace) -> int:
     proc, url = start_dashboard(args.search_dir, port=args.port)
     print(f"optuna-dashboard of {args.search_dir}: {url}  (pid {proc.pid}; Ctrl-C stops it)", flush=True)
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop(proc)
-    return 0
+    return serve_until_interrupted(proc)

@@ -10,6 +10,7 @@ run still RUNNING from the trials' states.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 import time
@@ -64,8 +65,6 @@ def runs_page(base_url: str, experiment_id: str) -> str:
 def dataset_input(meta: Any, source: str, fingerprint: str) -> DatasetInput:
     """The clip store as an MLflow dataset (the runs page's Dataset column): name, a digest of its
     fingerprint, its path or URI, its splits and clip shape."""
-    import hashlib
-
     profile = {"splits": dict(meta.splits), "classes": len(meta.classes),
                "clip_shape": "x".join(str(d) for d in meta.clip_shape) + " (frames x H x W x C)"}
     schema = {"clip": "uint8 (frames, height, width, 3)", "label": "int (class index)", "group": "str"}

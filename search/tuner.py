@@ -105,6 +105,12 @@ class Search:
             self.presets[spec.to_json()] = name
         self.presets |= labels or {}
         self.labels = labels
+        # set per run: its scheduler, terminal, hypervolume reference, and what the front becomes
+        self.scheduler: Any = None
+        self.terminal: Terminal | None = None
+        self.reference: dict[str, float] = {}
+        self.register: str | None = None
+        self.log_models = False
 
     def warm_start_params(self) -> dict[str, dict[str, Any]]:
         for name, value, allowed in (("warm_start_width", self.cfg.warm_start_width, self.bounds.widths),
@@ -162,7 +168,7 @@ class Search:
             with _sigterm_stops_tune():
                 grid = tuner.fit()
         finally:
-            if getattr(self, "terminal", None) is not None:
+            if self.terminal is not None:
                 self.terminal.close()
             if started_ray:
                 ray.shutdown()
@@ -278,7 +284,7 @@ class Search:
         callbacks = [TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
                                       self.parent_id, cfg.objectives, self.presets, terminal=self.terminal,
                                       reference=self.reference),
-                     ProgressCallback(self.terminal, getattr(self, "scheduler", None))]
+                     ProgressCallback(self.terminal, self.scheduler)]
         return tune.RunConfig(
             name=TUNE_DIR, storage_path=str(self.dir), verbose=2 if verbose >= 2 else 0,
             callbacks=callbacks,
@@ -296,7 +302,7 @@ class Search:
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
         for plot in write_report(self.dir, rows, self.cfg.objectives, self._study()):
             tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(plot), "report"))
-        if finished and getattr(self, "log_models", False):
+        if finished and self.log_models:
             self.models = models.log_front(self.client, self.experiment_id, self.dir, rows, self.dataset())
             if self.register:
                 aliases = models.register_front(self.client, self.register, rows, self.models)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from search.net import free_port
+from search.net import free_port, serve_until_interrupted
 from search.tracking import runs_page
 from search.tuner import SearchError, load_search_config
 
@@ -44,17 +44,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
 def run_ui(args) -> int:
     proc, url = start_ui(args.search_dir, port=args.port)
     print(f"MLflow UI of {args.search_dir}: {url}\n(Ctrl-C stops it)", flush=True)
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return 0
+    return serve_until_interrupted(proc)
 
 
 def add_ui(p) -> None:

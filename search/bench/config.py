@@ -14,13 +14,14 @@ Example (configs/bench/demo_cpu.yaml):
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from search.config import OBJECTIVE_METRICS, ConfigError, parse_dataclass, read_yaml
 from search.train import OptimConfig
-from search.bench.space import Axes, enumerate_points, point_id
+from search.bench.space import Axes, complete_point, enumerate_points, point_id
 from spaces.schema import SpecError
 
 
@@ -74,15 +75,9 @@ class BenchConfig:
 
     def complete(self, point: dict[str, Any]) -> dict[str, Any]:
         """A partial point (a warm start) with its backbone's single-valued axes filled in."""
-        axes = self.backbones.get(point.get("backbone", ""))
-        if axes is None:
+        if point.get("backbone") not in self.backbones:
             raise ConfigError(f"warm_start: backbone {point.get('backbone')!r} is not one of {list(self.backbones)}")
-        full = {"backbone": point["backbone"], "width": axes.widths[0], "layout": axes.layouts[0],
-                "temporal_op": axes.temporal_ops[0], "gate": axes.gates[0], "big_view": axes.big_views[0],
-                "tosa_depth": axes.tosa_depths[0] if "vov" in point["backbone"] else None} | point
-        if full["layout"] == "2d":
-            full["temporal_op"] = None
-        return full
+        return complete_point(point, self.backbones)
 
     @property
     def table_path(self) -> Path:
@@ -104,5 +99,4 @@ class BenchConfig:
         return parse_dataclass(cls, {**data, "backbones": axes}, "")
 
     def to_dict(self) -> dict[str, Any]:
-        import json
         return json.loads(json.dumps(dataclasses.asdict(self)))

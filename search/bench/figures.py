@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats as st
 from tqdm import tqdm
 
-from search.bench.replay import Run, Strategy, grid_seconds, replay, reported_hv
+from search.bench.replay import Run, Strategy, grid_seconds, hv_curve, replay, reported_hv
 from search.bench.table import Table
 
 BASELINE = "random/fifo"  # random search: what the ratios divide by
@@ -106,8 +106,6 @@ def _t95(table: Table, run: Run, target: float) -> float | None:
 
 def summarize(table: Table, runs: list[Run], *, steps: int = 60) -> tuple[list[float], dict[str, StrategySummary]]:
     """Per strategy: the curves on a common time axis (fraction of the budget) and the ratios."""
-    from search.bench.replay import hv_curve
-
     full = reported_hv(table, table.points)
     by: dict[str, list[Run]] = {}
     for run in runs:

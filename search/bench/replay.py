@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from search.bench.space import Axes, PointSpace, point_trial_params
+from search.bench.space import Axes, PointSpace, complete_point, point_trial_params
 from search.bench.table import Table
 from search.pareto import hypervolume, pareto_ranks
 from search.scheduler import MOASHAScheduler
@@ -134,17 +134,10 @@ def make_searcher(table: Table, strategy: Strategy, seed: int) -> FidelityOptuna
     warm = None
     if strategy.warm_start:
         cfg = table.provenance["config"]
-        warm = [point_trial_params(_complete(p, axes), axes) for p in cfg.get("warm_start", {}).values()]
+        warm = [point_trial_params(complete_point(p, axes), axes) for p in cfg.get("warm_start", {}).values()]
     objectives = table.objectives
     return FidelityOptunaSearch(space=PointSpace(axes), metric=list(objectives), mode=list(objectives.values()),
                                 points_to_evaluate=warm or None, sampler=sampler, budget=10**9, search_dir="")
-
-
-def _complete(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, Any]:
-    a = axes[point["backbone"]]
-    full = {"width": a.widths[0], "layout": a.layouts[0], "temporal_op": a.temporal_ops[0], "gate": a.gates[0],
-            "big_view": a.big_views[0], "tosa_depth": a.tosa_depths[0]} | point
-    return full
 
 
 def make_scheduler(table: Table, strategy: Strategy) -> Any:

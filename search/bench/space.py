@@ -155,6 +155,16 @@ def point_id(point: dict[str, Any]) -> str:
     return f"{point['backbone']}/w{point['width']}/{form}/gate={point['gate']}/bv={point['big_view']}/tosa={tosa}"
 
 
+def complete_point(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, Any]:
+    """A partial point (a warm start names only what it sets) with its backbone's first choices
+    filled in, as `suggest_point` would give it."""
+    a = axes[point["backbone"]]
+    vov = BACKBONES[point["backbone"]].family is Family.VOV
+    full = {"width": a.widths[0], "layout": a.layouts[0], "temporal_op": a.temporal_ops[0], "gate": a.gates[0],
+            "big_view": a.big_views[0], "tosa_depth": a.tosa_depths[0] if vov else None} | point
+    return full | {"temporal_op": None} if full["layout"] == "2d" else full
+
+
 def point_trial_params(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, Any]:
     """The Optuna parameters under which `suggest_point` gives `point` (a warm start)."""
     backbone = point["backbone"]

@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from search.cli import main
-from search.dashboard import JOURNAL_FILE, start_dashboard, stop
+from search.dashboard import JOURNAL_FILE, start_dashboard
+from search.net import stop
 from search.searcher import JOURNAL_FILE as SEARCH_JOURNAL, journal_storage
 
 
