@@ -49,7 +49,8 @@ class TrackingCallback(tune.Callback):
         write_results(directory, marked)
         ended = [r for r in marked if r["state"] != "interrupted"]
         numbers = summary(ended, self.objectives, self.reference)
-        tracking.log_metrics(client, self.parent_id, numbers, len(ended))  # the parent's charts: progress
+        progress = {tracking.PROGRESS_PREFIX + k: v for k, v in numbers.items()}
+        tracking.log_metrics(client, self.parent_id, progress, len(ended))  # the parent's charts: progress
         self.terminal.event(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
                             f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})"
                             + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)

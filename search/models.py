@@ -61,7 +61,7 @@ def log_front(client: MlflowClient, experiment_id: str, search_dir: Path, rows: 
             if isinstance(value, (int, float)) and run_id:
                 extra = {"dataset_name": dataset.dataset.name, "dataset_digest": dataset.dataset.digest} if dataset else {}
                 tracking.retry(lambda key=key, value=value, extra=extra: client.log_metric(
-                    run_id, f"model/{key}", float(value), step=row["epochs"], model_id=model.model_id, **extra))
+                    run_id, tracking.MODEL_PREFIX + key, float(value), step=row["epochs"], model_id=model.model_id, **extra))
         tracking.retry(lambda: client.finalize_logged_model(model.model_id, "READY"))
         out[row["trial_id"]] = model.model_id
     return out

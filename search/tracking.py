@@ -57,9 +57,18 @@ def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> st
     return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
 
 
+# The runs page lists the trials flat, best validation top-1 first: MLflow nests child runs under
+# their parent (folded) only while the list is unsorted or sorted by date.
+RUNS_ORDER = "orderByKey=metrics.%60val_top1%60&orderByAsc=false"
+# Chart sections: prefixed metric groups first, in alphabetical order, then the unprefixed ones
+# (the trials' curves). The search's progress (parent run) comes first, the front's models next.
+PROGRESS_PREFIX = "search/"
+MODEL_PREFIX = "selected/"
+
+
 def runs_page(base_url: str, experiment_id: str) -> str:
-    """The MLflow UI's runs page of an experiment."""
-    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    """The MLflow UI's runs page of an experiment: model-training mode, trials listed flat by top-1."""
+    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&{RUNS_ORDER}"
 
 
 def dataset_input(meta: Any, source: str, fingerprint: str) -> DatasetInput:

@@ -1,7 +1,8 @@
 """A real browser on a real MLflow server: headless Chromium (Debian's package, driven by
-Playwright) opens the runs page of a finished tiny search, unfolds the search's run, and finds each
-trial by its architecture's name with the clip store as its dataset. Screenshots of the runs page
-and the chart view go to the test's directory (and to $VIDNAS_SCREENSHOTS when set: the README's)."""
+Playwright) opens the runs page of a finished tiny search and finds each trial, listed flat by
+validation top-1, by its architecture's name with the clip store as its dataset; its chart view
+opens on the search's progress. Screenshots of the runs page and the chart view go to the test's
+directory (and to $VIDNAS_SCREENSHOTS when set: the README's)."""
 from __future__ import annotations
 
 import os
@@ -37,18 +38,22 @@ def test_the_runs_page_lists_the_trials_by_architecture_with_their_dataset(store
             page.goto(url)
             page.get_by_text("matching runs").wait_for(timeout=120_000)
             assert page.get_by_role("heading", name="Runs").is_visible()  # the model-training runs page
-            # the search's run, then its trials, unfolded (MLflow nests child runs)
-            page.locator("button[data-component-id$='runnamecellrenderer.tsx_46']").first.click()
+            # the trials, flat (not folded under the search's run), best validation top-1 first
             for slug in slugs:
                 page.get_by_role("link", name=slug).first.wait_for(timeout=60_000)
             body = page.inner_text("body")
-            assert all(slug in body for slug in slugs)
-            assert body.count("synth-tiny") >= 1 + len(outcome.rows)  # the parent's dataset and each trial's
+            assert body.count("synth-tiny") == 1 + len(outcome.rows)  # the parent's dataset and each trial's
+            listed = sorted(outcome.rows, key=lambda r: body.index(r["slug"]))
+            assert [r["val_top1"] for r in listed] == sorted((r["val_top1"] for r in listed), reverse=True)
             for folder in shots:
                 folder.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(folder / "mlflow_runs.png"))
             page.locator("label:has(input[name='runs-view-mode'][value='CHART'])").click()
-            page.wait_for_timeout(8000)
+            page.get_by_text("search/hypervolume").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)
+            charts = page.inner_text("body")
+            # sections: the search's progress first, then the front's models, then the trials' curves
+            assert charts.index("search\n(") < charts.index("selected\n(") < charts.index("Model metrics\n(")
             for folder in shots:
                 page.screenshot(path=str(folder / "mlflow_charts.png"))
             browser.close()

@@ -139,9 +139,9 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     with torch.no_grad():
         torch.testing.assert_close(from_registry(clip), again(clip))
     # the parent's summary metrics, stepped by trials ended: its charts show the search's progress
-    ended = client.get_metric_history(parent.info.run_id, "trials_complete")
+    ended = client.get_metric_history(parent.info.run_id, "search/trials_complete")
     assert [(m.step, m.value) for m in ended] == [(1, 1.0), (2, 2.0), (3, 3.0)]
-    hv = [m.value for m in client.get_metric_history(parent.info.run_id, "hypervolume")]
+    hv = [m.value for m in client.get_metric_history(parent.info.run_id, "search/hypervolume")]
     assert len(hv) == 3 and hv == sorted(hv) and hv[-1] > 0  # the front only grows
 
 

@@ -9,6 +9,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search.config import SearchConfig
+from search.tracking import RUNS_ORDER
 from search.tuner import SearchError
 from search.ui import start_ui
 
@@ -24,7 +25,7 @@ def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path)
     run = client.create_run(experiment_id, run_name="parent")
     proc, url = start_ui(cfg.search_dir)
     try:
-        assert url.startswith("http://127.0.0.1:") and url.endswith(f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+        assert url.startswith("http://127.0.0.1:") and url.endswith(f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning&{RUNS_ORDER}")
         base = url.split("/#")[0]
         body = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/runs/get?run_id={run.info.run_id}"))
         assert body["run"]["info"]["run_name"] == "parent"
