@@ -48,7 +48,7 @@ class SearchConfig:
     early_stopping: bool = True  # multi-objective successive halving (MO-ASHA) on val_top1 and cost
     min_epochs: int = 2  # the first rung
     reduction_factor: int = 3  # keep the best 1/eta at each rung
-    concurrency: int = 2  # trials at once
+    concurrency: int | None = None  # trials at once; None: as many as the cluster's CPUs and GPUs allow
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0  # a fraction shares a GPU (memory capped to that fraction)
     loader_workers: int = 0  # reader processes per trial
@@ -165,8 +165,9 @@ def _check(cfg: SearchConfig) -> None:
 
     for name in ("trials", "epochs", "min_epochs", "concurrency", "cpus_per_trial"):
         value = getattr(cfg, name)
-        need(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, value,
-             "must be an integer >= 1")
+        need((name == "concurrency" and value is None) or (isinstance(value, int) and not isinstance(value, bool)
+                                                           and value >= 1), name, value,
+             "must be an integer >= 1" + (" (or left out: as many as the resources allow)" if name == "concurrency" else ""))
     need(isinstance(cfg.name, str) and cfg.name.replace("-", "").replace("_", "").isalnum(), "name", cfg.name,
          "must be letters, digits, - and _ (it names a directory)")
     need(isinstance(cfg.data, str) and bool(cfg.data), "data", cfg.data, "must be a clip store path or URI")

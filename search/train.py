@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
 
 from search.data.loader import RawBatch
+from search.device import device_batches
 from search.metrics import Accumulator
 
 
@@ -73,13 +73,16 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: OptimConfig, *, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW or SGD with Nesterov momentum, the lr scaled linearly from batch 32. `fused` (on
+    CUDA): one kernel for the whole update instead of one per parameter tensor."""
     lr = cfg.lr * cfg.batch_size / 32
     groups = param_groups(model, cfg.weight_decay)
+    extra = {"fused": True} if fused else {}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True)
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True, **extra)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, **extra)
     raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
 
 
@@ -98,52 +101,67 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
-def _to(raw: RawBatch, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    batch = raw.prepare(device, channels_last=channels_last)
-    return batch.clips, batch.labels, batch.groups
+CHECK_EVERY = 50  # training steps between reads of the loss (each read waits for the device)
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+def train_epoch(model: nn.Module, loader: Iterable[RawBatch], optimizer: torch.optim.Optimizer,
                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, *, device: torch.device,
                 label_smoothing: float = 0.1, amp_dtype: torch.dtype | None = None,
-                channels_last: bool = False) -> dict[str, float]:
-    """One pass over the training loader. Raises `DivergedError` on a NaN/inf loss."""
+                channels_last: bool = False, check_every: int = CHECK_EVERY,
+                step_guard: Callable[[], contextlib.AbstractContextManager] | None = None) -> dict[str, float]:
+    """One pass over the training loader. The loss is summed on the device and read every
+    `check_every` steps and at the end (no host sync per step); `DivergedError` if it is NaN or
+    infinite by then. `step_guard` wraps each step (e.g. `DeviceLock.shared`)."""
     model.train()
-    loss_sum, count, start = 0.0, 0, time.perf_counter()
-    for batch in loader:
-        clips, labels, _ = _to(batch, device, channels_last)
-        with phase("forward"), _autocast(device, amp_dtype):
-            logits = model(clips)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-        if not torch.isfinite(loss):
-            raise DivergedError(f"diverged: the loss became {loss.item()} after {count} clips")
-        optimizer.zero_grad(set_to_none=True)
-        with phase("backward"):
-            loss.backward()
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        loss_sum += loss.item() * len(labels)
-        count += len(labels)
+    guard = step_guard or contextlib.nullcontext
+    loss_sum = torch.zeros((), device=device)
+    count, steps, checked = 0, 0, 0
+    start = time.perf_counter()
+    for batch in device_batches(loader, device, channels_last=channels_last):
+        with guard():
+            with phase("forward"), _autocast(device, amp_dtype):
+                logits = model(batch.clips)
+                loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            with phase("backward"):
+                loss.backward()
+                optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach() * len(batch)
+        steps, count = steps + 1, count + len(batch)
+        if steps % check_every == 0:
+            _check_finite(loss_sum, checked, steps, count)
+            checked = steps
+    total = _check_finite(loss_sum, checked, steps, count)
     seconds = time.perf_counter() - start
-    return {"train_loss": loss_sum / max(count, 1), "train_clips_per_s": count / max(seconds, 1e-9)}
+    return {"train_loss": total / max(count, 1), "train_clips_per_s": count / max(seconds, 1e-9)}
+
+
+def _check_finite(loss_sum: torch.Tensor, after: int, upto: int, count: int) -> float:
+    value = loss_sum.item()
+    if not math.isfinite(value):
+        raise DivergedError(f"diverged: the loss became {value} in training steps {after + 1}-{upto} of the epoch "
+                            f"({count} clips)")
+    return value
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, group_names: tuple[str, ...],
+def evaluate(model: nn.Module, loader: Iterable[RawBatch], *, device: torch.device, group_names: tuple[str, ...],
              pairs: tuple[tuple[int, int], ...] = (), amp_dtype: torch.dtype | None = None,
              channels_last: bool = False) -> dict[str, float]:
     """Loss, top-1/top-5, accuracy per class group and within pairs (all in [0, 1]), and `views`:
-    a clip's logits are the mean over its views (temporal offsets x spatial crops)."""
+    a clip's logits are the mean over its views (temporal offsets x spatial crops). Logits stay on
+    the device until the split is done: one host read per evaluation."""
     model.eval()
     acc = Accumulator(group_names=group_names, pairs=pairs)
-    views = 1
-    for raw in loader:
-        batch = raw.prepare(device, channels_last=channels_last)
+    views, outputs = 1, []
+    for batch in device_batches(loader, device, channels_last=channels_last):
         with phase("evaluation"), _autocast(device, amp_dtype):
             logits = model(batch.clips).float()
         views = batch.views
-        logits = logits.view(len(batch.labels), views, -1).mean(dim=1)  # (B, classes)
-        loss = F.cross_entropy(logits, batch.labels, reduction="sum").item()
-        acc.update(logits, batch.labels, batch.groups, loss)
+        outputs.append((logits.view(len(batch.labels), views, -1).mean(dim=1), batch.labels, batch.groups))
+    if outputs:
+        logits, labels, groups = (torch.cat(parts).cpu() for parts in zip(*outputs))  # (N, classes), (N,), (N,)
+        acc.update(logits, labels, groups, F.cross_entropy(logits, labels, reduction="sum").item())
     return acc.result() | {"views": views}

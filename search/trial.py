@@ -20,6 +20,7 @@ where an uninterrupted one would be.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import math
@@ -40,6 +41,7 @@ from ray import tune
 from search import tracking
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
+from search.device import DeviceLock, configure_backends, memory_fraction
 from search.train import (OptimConfig, TrialFailed, evaluate, inject_oom, make_optimizer, make_scheduler, phase,
                           train_epoch)
 from spaces import ArchSpec, build, cost, measure_latency
@@ -158,7 +160,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
     channels_last = True
     with phase("build"):
         model = build(spec).to(device=device, memory_format=torch.channels_last_3d)
-        optimizer = make_optimizer(model, setup.optim)
+        optimizer = make_optimizer(model, setup.optim, fused=device.type == "cuda")
     total = len(train) * setup.epochs
     scheduler = make_scheduler(optimizer, warmup_steps=int(len(train) * setup.optim.warmup_epochs), total_steps=total)
     amp_dtype = torch.bfloat16 if setup.amp and device.type == "cuda" else None
@@ -179,9 +181,12 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
     # epochs this run logged before a restart that found no checkpoint: re-trained identically
     # (reproducible), so not logged twice
     logged = {m.step for m in tracking.retry(lambda: client.get_metric_history(run_id, "epoch"))}
-    with phase("latency"):
-        static["latency_ms"] = measure_latency(model, frames=spec.frames, crop=spec.crop, device=device, warmup=1,
-                                               repeats=3, channels_last=channels_last, backward=False).forward_ms
+    lock = DeviceLock.for_device(device) if 0 < setup.gpus < 1 else None  # a GPU shared with other trials
+    with phase("latency"), (lock.exclusive() if lock else contextlib.nullcontext()):  # neighbours pause
+        warmup, repeats = (10, 20) if device.type == "cuda" else (1, 3)  # cuDNN autotunes in the warm-up
+        static["latency_ms"] = measure_latency(model, frames=spec.frames, crop=spec.crop, device=device,
+                                               dtype=amp_dtype or torch.float32, warmup=warmup, repeats=repeats,
+                                               channels_last=channels_last, backward=False).forward_ms
     if not tracking.retry(lambda: client.get_metric_history(run_id, "gmacs")):  # once, not a flat line per epoch
         tracking.log_metrics(client, run_id, {k: static[k] for k in COST_KEYS}, 0)
     if rng is not None:  # where the uninterrupted run stood after `start_epoch` (latency drew from it since)
@@ -194,7 +199,8 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         train.sampler.set_epoch(epoch)
         began = time.perf_counter()
         fit = train_epoch(model, train, optimizer, scheduler, device=device, amp_dtype=amp_dtype,
-                          label_smoothing=setup.optim.label_smoothing, channels_last=channels_last)
+                          label_smoothing=setup.optim.label_smoothing, channels_last=channels_last,
+                          step_guard=lock.shared if lock else None)
         seconds += time.perf_counter() - began
         last = epoch == setup.epochs
         result = {**static, **{f"val_{k}": v for k, v in evaluate_on(val).items()}, **fit, "epoch": epoch,
@@ -251,6 +257,12 @@ def _device(gpus: float) -> torch.device:
     if not torch.cuda.is_available():
         raise TrialFailed(f"gpus_per_trial={gpus:g}, but CUDA finds no GPU on node {platform.node()}; the trial "
                           "did not train (set gpus_per_trial: 0 for CPU trials)")
-    if gpus < 1:  # fractional GPUs share memory: cap this trial at its fraction
-        torch.cuda.set_per_process_memory_fraction(gpus)
-    return torch.device("cuda")
+    device = torch.device("cuda", torch.cuda.current_device())
+    if gpus < 1:  # fractional GPUs share memory: cap this trial at its share, less its CUDA context
+        try:
+            fraction = memory_fraction(gpus, torch.cuda.get_device_properties(device).total_memory)
+        except ValueError as e:
+            raise TrialFailed(str(e)) from None
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+    configure_backends(device)
+    return device

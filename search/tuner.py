@@ -96,6 +96,7 @@ class Search:
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
+        self.concurrency = cfg.concurrency  # what the resources allow, once Ray is up
         budget = self.bounds.max_gmacs
         for name, params in self.warm_start_params().items():
             spec = sample_arch(optuna.trial.FixedTrial(params), dataclasses.replace(self.bounds, max_gmacs=None))
@@ -152,7 +153,8 @@ class Search:
         try:
             resources = ray.cluster_resources()
             validate.check_gpus(self.cfg, resources.get("GPU", 0.0), f"the Ray cluster ({self.cfg.address or 'local'})")
-            _, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
+            self.concurrency, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0),
+                                                                    resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
             self.experiment_id, self.parent_id = self._open_tracking()
             self.reference = hv_reference(self.bounds, self.cfg.objectives)
@@ -259,7 +261,7 @@ class Search:
         return tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
-                                        max_concurrent_trials=cfg.concurrency, reuse_actors=True,
+                                        max_concurrent_trials=self.concurrency, reuse_actors=True,
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=self._run_config(verbose))
 
@@ -272,7 +274,7 @@ class Search:
             space["seed"] = tune.grid_search(list(seeds))
         return tune.Tuner(
             trainable, param_space=space,
-            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=self.cfg.concurrency,
+            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=self.concurrency,
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=self._run_config(verbose))
 

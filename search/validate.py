@@ -99,17 +99,21 @@ def check_gpus(cfg: SearchConfig, available: float, where: str) -> None:
 
 
 def effective_concurrency(cfg: SearchConfig, cpus: float, gpus: float) -> tuple[int, str]:
-    """How many trials can run at once, and a line saying what limits it."""
+    """How many trials can run at once, and a line saying what limits it: a warning when
+    `concurrency` holds the search below what the resources allow (e.g. 0.25 GPU per trial on one
+    GPU allows 4)."""
     per_trial_cpus = cfg.cpus_per_trial + cfg.loader_workers
-    limits = {"concurrency": cfg.concurrency,
-              f"CPUs ({cpus:g} / {per_trial_cpus} per trial)": int(cpus // per_trial_cpus)}
+    resources = {f"CPUs ({cpus:g} / {per_trial_cpus} per trial)": int(cpus // per_trial_cpus)}
     if cfg.gpus_per_trial > 0:
-        limits[f"GPUs ({gpus:g} / {cfg.gpus_per_trial:g} per trial)"] = int(gpus // cfg.gpus_per_trial + 1e-9)
-    limiting = min(limits, key=lambda k: limits[k])
-    n = max(1, limits[limiting])
-    if limiting == "concurrency":
-        more = min(v for k, v in limits.items() if k != "concurrency")
-        note = f"{n} trials at once" + (f" (set by concurrency; the resources allow {more})" if more > n else "")
-    else:
-        note = f"{n} trials at once, limited by {limiting}; concurrency asks for {cfg.concurrency}"
-    return n, note
+        resources[f"GPUs ({gpus:g} / {cfg.gpus_per_trial:g} per trial)"] = int(gpus // cfg.gpus_per_trial + 1e-9)
+    limiting = min(resources, key=lambda k: resources[k])
+    allowed = max(1, resources[limiting])
+    if cfg.concurrency is None:
+        return allowed, f"{allowed} trials at once, as the resources allow: {limiting}"
+    n = min(cfg.concurrency, allowed)
+    if cfg.concurrency < allowed:
+        return n, (f"warning: concurrency={cfg.concurrency} runs {n} trials at once, but the resources allow {allowed} "
+                   f"({limiting}); raise it, or leave it out to use them all")
+    if cfg.concurrency > allowed:
+        return n, f"{n} trials at once, limited by {limiting}; concurrency asks for {cfg.concurrency}"
+    return n, f"{n} trials at once"

@@ -107,14 +107,22 @@ def measure_latency(
 
 
 def _median_ms(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    """Median of `repeats` timed calls after `warmup` untimed ones: CUDA events on a GPU (device
+    time, no host jitter between launches), the wall clock elsewhere."""
     for _ in range(warmup):
         fn()
-    sync()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(repeats)]
+        for begin, end in pairs:
+            begin.record()
+            fn()
+            end.record()
+        torch.cuda.synchronize(device)
+        return statistics.median(begin.elapsed_time(end) for begin, end in pairs)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        sync()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)

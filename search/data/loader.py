@@ -93,30 +93,34 @@ class RawBatch:
         return len(self.labels)
 
     def pin_memory(self) -> RawBatch:
-        return RawBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.groups.pin_memory(), self.boxes,
-                        self.flips, self.crop, self.views)
+        """Page-locked copies (the DataLoader calls this when CUDA is present), so that `prepare`'s
+        copies to the GPU are asynchronous."""
+        return RawBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.groups.pin_memory(),
+                        self.boxes.pin_memory(), self.flips.pin_memory(), self.crop, self.views)
 
     def prepare(self, device: torch.device | str = "cpu", *, channels_last: bool = False) -> ClipBatch:
         """Normalize, crop, resize (bilinear), mirror: (B, 3, T, crop, crop) float32.
 
         The stored layout (B, T, H, W, 3) is already channels_last_3d's memory order, so an
-        uncropped batch becomes the model's input without a copy.
+        uncropped batch becomes the model's input without a copy. Nothing here waits for the
+        device: whether to resample is decided on the host tensors, and copies are non-blocking
+        (asynchronous from pinned memory).
         """
         device = torch.device(device)
         b, t, h, w, _ = self.clips.shape
+        identity = (h, w) == (self.crop, self.crop) and not bool(self.flips.any()) and bool(
+            (self.boxes == torch.tensor([0.0, 0.0, h, w])).all())
         x = self.clips.to(device, non_blocking=True).float()  # (B, T, H, W, 3)
         if len(set(MEAN)) == len(set(STD)) == 1:  # one scalar op (4x faster than a broadcast over 3)
             x.mul_(1 / (255 * STD[0])).sub_(MEAN[0] / STD[0])
         else:
             x.mul_(torch.tensor([1 / (255 * s) for s in STD], device=device))
             x.sub_(torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device))
-        boxes = self.boxes.to(device)
-        identity = bool((boxes == torch.tensor([0.0, 0.0, h, w], device=device)).all()) and not bool(self.flips.any())
-        if not (identity and (h, w) == (self.crop, self.crop)):
+        if not identity:
             # one affine resample for the whole batch: output [-1, 1] -> the box, mirrored if flipped
             # (normalizing first is exact: bilinear weights sum to one)
-            top, left, bh, bw = boxes.unbind(1)
-            sign = 1.0 - 2.0 * self.flips.to(device).float()
+            top, left, bh, bw = self.boxes.to(device, non_blocking=True).unbind(1)
+            sign = 1.0 - 2.0 * self.flips.to(device, non_blocking=True).float()
             theta = torch.zeros(b, 2, 3, device=device)
             theta[:, 0, 0], theta[:, 0, 2] = sign * bw / w, (2 * left + bw) / w - 1
             theta[:, 1, 1], theta[:, 1, 2] = bh / h, (2 * top + bh) / h - 1

@@ -61,8 +61,13 @@ def test_a_diverging_loss_stops_training_with_the_reason(tiny: Path) -> None:
 
     model = Exploding()
     loader = make_loader(ClipDataset(tiny, "train", train=True), batch_size=16)
-    with pytest.raises(DivergedError, match="diverged: the loss became nan after 0 clips"):
+    steps = len(loader)
+    assert steps > 2
+    with pytest.raises(DivergedError, match=rf"diverged: the loss became nan in training steps 1-{steps} of the epoch"):
         train_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), None, device=torch.device("cpu"))
+    with pytest.raises(DivergedError, match=r"the loss became nan in training steps 1-2 of the epoch \(32 clips\)"):
+        train_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), None, device=torch.device("cpu"),
+                    check_every=2)  # read every 2 steps: caught at the first read
 
 
 def test_report_writes_the_plots(tmp_path: Path) -> None:

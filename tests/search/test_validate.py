@@ -70,6 +70,18 @@ def test_effective_concurrency_says_what_limits_it(store: str, tmp_path: Path) -
     cfg = _cfg(store, tmp_path, concurrency=4, cpus_per_trial=2)
     assert effective_concurrency(cfg, cpus=2, gpus=0) == (
         1, "1 trials at once, limited by CPUs (2 / 2 per trial); concurrency asks for 4")
+    # 0.25 GPU per trial on one GPU: 4 at once, unless concurrency holds it back (then it warns)
     cfg = _cfg(store, tmp_path, concurrency=2, cpus_per_trial=1, gpus_per_trial=0.25)
-    assert effective_concurrency(cfg, cpus=16, gpus=1) == (2, "2 trials at once (set by concurrency; the resources "
-                                                                "allow 4)")
+    assert effective_concurrency(cfg, cpus=16, gpus=1) == (
+        2, "warning: concurrency=2 runs 2 trials at once, but the resources allow 4 (GPUs (1 / 0.25 per trial)); "
+           "raise it, or leave it out to use them all")
+    cfg = _cfg(store, tmp_path, concurrency=None, cpus_per_trial=1, gpus_per_trial=0.25)
+    assert effective_concurrency(cfg, cpus=16, gpus=1) == (4, "4 trials at once, as the resources allow: GPUs "
+                                                              "(1 / 0.25 per trial)")
+    assert effective_concurrency(cfg, cpus=3, gpus=1) == (3, "3 trials at once, as the resources allow: CPUs "
+                                                             "(3 / 1 per trial)")
+    cfg = _cfg(store, tmp_path, concurrency=4, cpus_per_trial=1, gpus_per_trial=0.25)
+    assert effective_concurrency(cfg, cpus=16, gpus=1) == (4, "4 trials at once")
+    with pytest.raises(ConfigError, match=r"concurrency=0: must be an integer >= 1 \(or left out: as many as the "
+                                          r"resources allow\)"):
+        _cfg(store, tmp_path, concurrency=0)
