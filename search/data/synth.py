@@ -18,6 +18,7 @@ Every clip is a pure function of (seed, split, index): generation is determinist
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,6 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from search.data.pool import worker_pool
 from search.data.store import BATCH_ROWS, StoreError, StoreMeta, clips_to_batch, write_meta, write_split
@@ -321,7 +321,12 @@ def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = 
     meta = synth_meta(name or f"synth-{size_name}", size_name, seed)
     out.mkdir(parents=True, exist_ok=True)
     todo = {split: count for split, count in meta.splits.items() if only is None or split in only}
-    bar = tqdm(total=sum(todo.values()), unit="clip", disable=not progress, desc=f"synth {size_name}")
+    if progress:
+        from tqdm import tqdm  # here: the GPU machine's benchmark writes a store without it
+
+        bar = tqdm(total=sum(todo.values()), unit="clip", desc=f"synth {size_name}")
+    else:
+        bar = _NoBar()
     with worker_pool(workers) as pool, bar:
         for split, count in todo.items():
             chunks = [range(start, min(start + BATCH_ROWS, count)) for start in range(0, count, BATCH_ROWS)]
@@ -335,3 +340,8 @@ def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = 
             write_split(out / f"{split}.arrow", meta, batches())
     write_meta(out, meta)
     return meta
+
+
+class _NoBar(contextlib.nullcontext):
+    def update(self, n: int) -> None:
+        pass
