@@ -6,6 +6,7 @@ experiment (Ctrl-C, SIGTERM) gets neither, and `Search` records it as interrupte
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,37 @@ class TrackingCallback(tune.Callback):
                             + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
         self.terminal.status(len(ended), max(running, 0), numbers)
+
+
+class StatePusher(tune.Callback):
+    """For a search stored at a URI: pushes the driver's changed files (Optuna journal, MO-ASHA's
+    state, results table) to the storage when a trial starts, reports (at most every
+    `every_s` seconds) or ends, so that another machine can resume from the URI alone. Listed
+    after `TrackingCallback`, it pushes what that one just wrote."""
+
+    def __init__(self, storage: Any, every_s: float = 10.0) -> None:
+        self.storage, self.every_s, self._last = storage, every_s, 0.0
+
+    def _push(self, force: bool = True) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self.storage.push()
+            self._last = now
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._push()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._push(force=False)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._push()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._push()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._push()
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -126,6 +126,7 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not "Updating database tables" on every open
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # nor two links per run closed on a server
     try:
         args = make_parser(argv).parse_args(argv)
         return args.run(args)

@@ -20,7 +20,8 @@ from spaces import ArchSpec, get_preset
 
 def add_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", type=Path, help="a search config (YAML)")
-    p.add_argument("--resume", type=Path, metavar="SEARCH_DIR", help="finish an interrupted search")
+    p.add_argument("--resume", metavar="SEARCH", help="finish an interrupted search: its directory, or its "
+                                                    "storage URI (e.g. s3://bucket/searches/NAME)")
     p.add_argument("--config-env", metavar="VAR", help=argparse.SUPPRESS)  # `vidnas submit`: config in $VAR
     p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
@@ -42,13 +43,13 @@ def run_search_command(args: argparse.Namespace) -> int:
     else:
         outcome = run_search(SearchConfig.from_yaml(args.config), num_cpus=args.cpus, verbose=args.verbose,
                              register=args.register)
-    cfg = load_search_config(outcome.search_dir)
+    cfg = load_search_config(outcome.search_dir)  # the working copy (its files are current)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")
     print(f"browse the trials: vidnas ui {outcome.search_dir}  (it prints the MLflow runs page: "
           f"{tracking.runs_page('http://127.0.0.1:PORT', outcome.experiment_id)})")
     if not outcome.finished:
-        print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
+        print(f"interrupted: finish it with `vidnas search --resume {outcome.location or outcome.search_dir}`")
         return EXIT_INTERRUPTED
     if not any(r["state"] == "complete" for r in outcome.rows):
         print("failed: no trial completed; the reasons are in the results table's `reason` column")

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from search.storage import is_uri, working_dir
 from search.errors import ConfigError
 from search.train import OptimConfig
 from spaces.presets import PRESETS
@@ -69,7 +70,14 @@ class SearchConfig:
 
     @property
     def search_dir(self) -> Path:
-        return Path(self.storage).expanduser().resolve() / self.name
+        """Where this machine reads and writes the search's files: STORAGE/NAME, or for a storage
+        URI (s3://...) its working copy (search.storage)."""
+        return working_dir(self.storage, self.name)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the search's state lives at a URI (object storage) rather than a directory."""
+        return is_uri(self.storage)
 
     @property
     def experiment_name(self) -> str:
@@ -178,6 +186,16 @@ def _check(cfg: SearchConfig) -> None:
     need(not (cfg.test_curve and cfg.early_stopping), "test_curve", cfg.test_curve,
          "test metrics every epoch are a benchmark's record; set early_stopping: false (nothing may be decided "
          "while the test split is evaluated)")
+    need(isinstance(cfg.storage, str) and bool(cfg.storage), "storage", cfg.storage,
+         "must be a directory or a storage URI (s3://bucket/prefix, gs://...)")
+    local_tracking = cfg.tracking_uri is None or cfg.tracking_uri.split(":", 1)[0] in ("sqlite", "file")
+    need(not (is_uri(cfg.storage) and local_tracking), "tracking_uri", cfg.tracking_uri,
+         f"a search stored at {cfg.storage.split('?')[0]} needs an MLflow tracking server (tracking_uri: "
+         "http://HOST:PORT, e.g. from `vidnas cluster up`): a local MLflow store cannot live in object storage")
+    need(not (cfg.address and local_tracking), "tracking_uri", cfg.tracking_uri,
+         f"a search on a Ray cluster (address={cfg.address}) needs an MLflow tracking server (tracking_uri: "
+         "http://HOST:PORT, e.g. from `vidnas cluster up`): trials on other nodes cannot write a local store, "
+         "and sqlite on a shared mount corrupts under writers from several nodes")
     need(cfg.min_epochs <= cfg.epochs, "min_epochs", cfg.min_epochs, f"must be <= epochs ({cfg.epochs})")
     need(isinstance(cfg.reduction_factor, int) and cfg.reduction_factor >= 2, "reduction_factor",
          cfg.reduction_factor, "must be an integer >= 2")

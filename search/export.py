@@ -2,6 +2,7 @@
 that `spaces.load` turns back into networks."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from search.results import REPORT_PREFIX, read_results, selection_view
 from search.trial import STATE_FILE
 from search.errors import SearchError
 from search.layout import TUNE_DIR
+from search.storage import storage_of
 from spaces import ArchSpec
 from spaces.load import save
 
@@ -45,12 +47,15 @@ def _choose(rows: list[dict[str, Any]], *, pareto: bool, best: str | None, trial
 
 
 def checkpoint_state(search_dir: Path, trial_id: str) -> dict[str, Any]:
-    """The last checkpoint of a trial (model, optimizer, epoch, spec), read with weights_only=True."""
-    dirs = sorted((search_dir / TUNE_DIR).glob(f"{trial_id}-*/checkpoint_*")) + sorted(
-        (search_dir / TUNE_DIR).glob(f"trial_{trial_id}/checkpoint_*"))
-    if not dirs:
-        raise SearchError(f"trial {trial_id}: no checkpoint under {search_dir / TUNE_DIR}")
-    return torch.load(dirs[-1] / STATE_FILE, map_location="cpu", weights_only=True)
+    """The last checkpoint of a trial (model, optimizer, epoch, spec), read with weights_only=True;
+    from the search's storage (a directory, or object storage for a search stored at a URI)."""
+    storage = storage_of(search_dir)
+    found = storage.glob_tune(f"{trial_id}-") + storage.glob_tune(f"trial_{trial_id}")
+    if not found:
+        raise SearchError(f"trial {trial_id}: no checkpoint under {storage.uri}/{TUNE_DIR}")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = storage.fetch(found[-1], Path(tmp) / "checkpoint")
+        return torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
 
 
 def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path]:

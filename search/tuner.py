@@ -45,7 +45,7 @@ from ray import tune
 
 from search import models, tracking, validate
 from search.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
-from search.callback import TrackingCallback
+from search.callback import StatePusher, TrackingCallback
 from search.progress import ProgressCallback, Terminal, hv_reference
 from search.config import SearchConfig
 from search.errors import ConfigError, SearchError
@@ -53,6 +53,7 @@ from search.data.store import ClipStore
 from search.report import write_report
 from search.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
 from search.scheduler import MOASHAScheduler
+from search.storage import SearchStorage, is_uri, split_search_uri
 from search.searcher import (JOURNAL_FILE, RAY_TRIAL_ATTR, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.trial import TrialSetup, train_trial
@@ -69,6 +70,7 @@ class Outcome:
     finished: bool  # every trial ended (False after an interrupt: resume with --resume)
     parent_run_id: str
     experiment_id: str = ""
+    location: str = ""  # what `--resume` takes: the search directory, or its storage URI
 
     def front_table(self, objectives: dict[str, str]) -> str:
         return format_front(self.rows, objectives)
@@ -81,7 +83,8 @@ class Search:
         if "://" not in cfg.data:  # trials run in their own directories: only absolute paths hold
             cfg = dataclasses.replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
         self.cfg = cfg
-        self.dir = cfg.search_dir
+        self.dir = cfg.search_dir  # the working copy of a search stored at a URI
+        self.storage = SearchStorage(cfg.storage, cfg.name)
         self.store = ClipStore.open(cfg.data)
         meta = self.store.meta
         validate.check_store(cfg, meta)
@@ -135,12 +138,14 @@ class Search:
         search logs its Pareto front as MLflow models, registered under `register` if given."""
         self.register, self.log_models = register, fixed is None
         self.dir.mkdir(parents=True, exist_ok=True)
-        tune_dir = self.dir / TUNE_DIR
-        if resume and not (tune_dir / "tuner.pkl").exists():
-            raise SearchError(f"{self.dir}: nothing to resume (no Tune experiment there); start it without --resume")
-        if not resume and tune_dir.exists():
-            raise SearchError(f"{self.dir} already holds a search; resume it with `vidnas search --resume "
-                              f"{self.dir}` or choose another name")
+        where = self.storage.uri
+        if resume and not self.storage.has_tune_state():
+            raise SearchError(f"{where}: nothing to resume (no Tune experiment there); start it without --resume")
+        if not resume and self.storage.exists(TUNE_DIR):
+            raise SearchError(f"{where} already holds a search; resume it with `vidnas search --resume {where}` "
+                              "or choose another name")
+        if resume:
+            self.storage.pull()  # a working copy that knows only the URI (no-op for a directory)
         (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         quiet = contextlib.ExitStack()
         quiet.enter_context(_quiet_tune(verbose))
@@ -161,12 +166,14 @@ class Search:
             tracking.log_params_once(self.client, self.parent_id, {"hv_reference": json.dumps(self.reference)})
             trainable = self._trainable()
             if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)
-                tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_errored=False, resume_unfinished=True)
+                tuner = tune.Tuner.restore(self.storage.tune_path(), trainable, resume_errored=False,
+                                           resume_unfinished=True, storage_filesystem=self.storage.tune_storage()[1])
                 self._refresh(tuner, verbose)
             elif fixed is not None:
                 tuner = self._fixed_tuner(trainable, verbose, fixed, seeds)
             else:
                 tuner = self._new_tuner(trainable, verbose)
+            self.storage.push()  # config, study, journal, parent run: before any trial starts
             with _sigterm_stops_tune():
                 grid = tuner.fit()
         finally:
@@ -287,8 +294,11 @@ class Search:
                                       self.parent_id, cfg.objectives, self.presets, terminal=self.terminal,
                                       reference=self.reference),
                      ProgressCallback(self.terminal, self.scheduler)]
+        if self.storage.remote:
+            callbacks.append(StatePusher(self.storage))
+        storage_path, filesystem = self.storage.tune_storage()
         return tune.RunConfig(
-            name=TUNE_DIR, storage_path=str(self.dir), verbose=2 if verbose >= 2 else 0,
+            name=TUNE_DIR, storage_path=storage_path, storage_filesystem=filesystem, verbose=2 if verbose >= 2 else 0,
             callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
@@ -314,7 +324,8 @@ class Search:
             tracking.finish(self.client, self.parent_id, "FINISHED")
         else:
             tracking.finish(self.client, self.parent_id, "KILLED", reason="interrupted; resume with --resume")
-        return Outcome(self.dir, rows, finished, self.parent_id, self.experiment_id)
+        self.storage.push()  # results, report, journal: the storage says what this run ended with
+        return Outcome(self.dir, rows, finished, self.parent_id, self.experiment_id, self.storage.uri)
 
     def _close_orphans(self, rows: list[dict[str, Any]], finished: bool) -> None:
         """No run left RUNNING: child runs of ended trials get their status; Optuna trials that
@@ -431,7 +442,16 @@ def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None
 
 
 def load_search_config(search_dir: str | Path) -> SearchConfig:
-    """The config a search directory runs (following the directory if it was moved since)."""
+    """The config a search runs, from its directory (following it if it was moved since) or from
+    its storage URI (its files pulled into this machine's working copy first)."""
+    if is_uri(str(search_dir)):
+        storage = SearchStorage(*split_search_uri(str(search_dir)))
+        storage.pull()
+        if not (storage.local / CONFIG_FILE).is_file():
+            raise SearchError(f"{search_dir}: not a search (no {CONFIG_FILE} there)")
+        cfg = SearchConfig.from_dict(yaml.safe_load((storage.local / CONFIG_FILE).read_text()),
+                                     where=f"{search_dir}/{CONFIG_FILE}")
+        return dataclasses.replace(cfg, storage=storage.storage, name=storage.name)
     path = Path(search_dir).expanduser().resolve()
     if not (path / CONFIG_FILE).is_file():
         raise SearchError(f"{path}: not a search directory (no {CONFIG_FILE})")

@@ -27,7 +27,6 @@ from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.results import read_results
 from search.tracking import retry
-from search.layout import TUNE_DIR
 from search.tuner import Search, code_version
 from spaces import ArchSpec
 from spaces.sample import SpaceBounds
@@ -78,7 +77,7 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) ->
     for name, subset, seed in runs:
         search = Search(search_config(cfg, name, len(subset), seed, bounds),
                         labels={specs[p].to_json(): p for p in subset})
-        resume = (search.dir / TUNE_DIR / "tuner.pkl").exists()
+        resume = search.storage.has_tune_state()
         print(f"[vidnas bench] {name}: {len(subset)} points x {cfg.epochs} epochs at seed {seed}"
               f"{' (resuming)' if resume else ''}", flush=True)
         began = time.perf_counter()

@@ -3,10 +3,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,34 +78,6 @@ def test_a_pickled_store_reopens_its_maps_in_another_process(tmp_path: Path) -> 
     got = queue.get(timeout=60)
     child.join(timeout=60)
     assert np.array_equal(got, clips[451])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def s3_server():
-    """A real S3 endpoint (moto) on 127.0.0.1, stopped by its pid."""
-    port = _free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    if not exe.exists():
-        pytest.skip("moto_server not installed (pip install -e .[dev])")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_a_remote_store_is_cached_once_per_node(tmp_path: Path, s3_server: int, monkeypatch) -> None:
