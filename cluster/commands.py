@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from cluster import jobs
-from cluster.local import LocalCluster, down, up
+from cluster.local import LocalCluster, add_node, down, up
 
 DEFAULT_STATE = Path(".vidnas/cluster")
 
@@ -24,6 +24,19 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"Ray head:     {c.ray_address}\nJobs API:     {c.dashboard_url}  (vidnas submit CONFIG --address "
           f"{c.dashboard_url})\nMLflow:       {c.tracking_uri}\nprocesses:    {len(c.pids)} (stop them with "
           f"`vidnas cluster down --state {args.state}`)")
+    return 0
+
+
+def add_add_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"state directory (default {DEFAULT_STATE})")
+    p.add_argument("--cpus", type=int, help="CPUs the node offers (default: all)")
+    p.add_argument("--gpus", type=int, help="GPUs the node offers (default: what CUDA finds)")
+
+
+def run_add_node(args: argparse.Namespace) -> int:
+    leader, pids, node_id = add_node(args.state, num_cpus=args.cpus, num_gpus=args.gpus)
+    print(f"Ray node {node_id} joined ({len(pids)} processes, group {leader}); `vidnas cluster down --state "
+          f"{args.state}` stops it with the rest")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""`vidnas cluster up --local | down`: a real Ray head and an MLflow tracking server on this
-machine, each in its own process group, recorded in a state directory and stopped by pid.
+"""`vidnas cluster up --local | add-node | down`: a real Ray head and an MLflow tracking server on
+this machine, and more Ray nodes joined to the head, each in its own process group, recorded in a
+state directory and stopped by pid.
 
 Never `ray stop`: it kills every Ray process on the machine, other users' too.
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from search.errors import UserError
-from search.net import free_port
+from search.net import free_port, ray_auth_env
 
 STATE_FILE = "cluster.json"
 
@@ -42,6 +43,7 @@ class LocalCluster:
     ray_pid: int  # `ray start --block`: leader of the Ray process group
     mlflow_pid: int  # leader of the MLflow server's process group
     pids: tuple[int, ...]  # every process of both groups, recorded at start
+    nodes: tuple[tuple[int, tuple[int, ...]], ...] = ()  # added nodes: (group leader, its processes)
 
     def save(self) -> None:
         Path(self.state_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -53,7 +55,8 @@ class LocalCluster:
             raise ClusterError(f"{state_dir}: no local cluster here (no {STATE_FILE}); start one with "
                                "`vidnas cluster up --local`")
         data = json.loads(path.read_text())
-        return cls(**data | {"pids": tuple(data["pids"])})
+        nodes = tuple((leader, tuple(pids)) for leader, pids in data.get("nodes", []))
+        return cls(**data | {"pids": tuple(data["pids"]), "nodes": nodes})
 
 
 def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: int | None = None,
@@ -92,11 +95,58 @@ def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: in
     return cluster
 
 
+def add_node(state_dir: str | Path, *, num_cpus: int | None = None, num_gpus: int | None = None,
+             timeout: float = 120.0) -> tuple[int, tuple[int, ...], str]:
+    """Join one more Ray node (`ray start --address HEAD --block`, in its own process group) to
+    the local cluster, with its own resources; recorded so that `down` stops it too. Returns its
+    group leader, its processes and its Ray node id, once the head sees it alive."""
+    cluster = LocalCluster.read(Path(state_dir).expanduser().resolve())
+    state = Path(cluster.state_dir)
+    index = len(cluster.nodes) + 1
+    command = [str(Path(sys.executable).parent / "ray"), "start", "--address", cluster.ray_address, "--block",
+               "--node-ip-address", "127.0.0.1", "--node-manager-port", str(free_port()), "--object-manager-port",
+               str(free_port()), "--dashboard-agent-listen-port", str(free_port()), "--metrics-export-port",
+               str(free_port()), "--disable-usage-stats"]
+    command += ["--num-cpus", str(num_cpus)] if num_cpus is not None else []
+    command += ["--num-gpus", str(num_gpus)] if num_gpus is not None else []
+    before = _alive_nodes(cluster.ray_address)
+    proc = _spawn(command, state / f"node-{index}.log")
+    deadline = time.time() + timeout
+    new: set[str] = set()
+    while time.time() < deadline and not new:
+        if proc.poll() is not None:
+            raise ClusterError(f"ray start (node {index}) exited with status {proc.returncode} (see node-{index}.log)")
+        time.sleep(1.0)
+        new = _alive_nodes(cluster.ray_address) - before
+    if not new:
+        _stop_groups([proc.pid], [])
+        raise ClusterError(f"node {index} did not join {cluster.ray_address} within {timeout:.0f} s")
+    pids = tuple(sorted(p.pid for p in _tree(proc.pid)))
+    updated = LocalCluster(**{**asdict(cluster), "pids": cluster.pids,
+                              "nodes": (*cluster.nodes, (proc.pid, pids))})
+    updated.save()
+    return proc.pid, pids, new.pop()
+
+
+def _alive_nodes(address: str) -> set[str]:
+    """Ray node ids alive in the cluster, asked of its GCS by a short-lived driver."""
+    code = ("import ray, json; ray.init(address=%r, configure_logging=False, log_to_driver=False); "
+            "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))" % address)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=os.environ | ray_auth_env())
+    if done.returncode != 0:
+        raise ClusterError(f"cannot ask the Ray head at {address} for its nodes: "
+                           f"{(done.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def down(state_dir: str | Path, *, timeout: float = 60.0) -> list[int]:
     """Stop the recorded process groups (SIGTERM, then SIGKILL); returns the pids that were alive."""
     cluster = LocalCluster.read(Path(state_dir).expanduser().resolve())
-    alive = [p for p in cluster.pids if _alive(p)]
-    _stop_groups([cluster.ray_pid, cluster.mlflow_pid], list(cluster.pids), timeout=timeout)
+    every = [*cluster.pids, *(p for _, pids in cluster.nodes for p in pids)]
+    alive = [p for p in every if _alive(p)]
+    leaders = [leader for leader, _ in cluster.nodes] + [cluster.ray_pid, cluster.mlflow_pid]
+    _stop_groups(leaders, every, timeout=timeout)
     Path(cluster.state_dir, STATE_FILE).unlink()
     return alive
 
@@ -106,7 +156,7 @@ def _spawn(command: list[str], log: Path) -> subprocess.Popen:
         # jobs run `python`: this environment's, with vidnas's dependencies
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "PATH": path})
+                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "PATH": path} | ray_auth_env())
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:

@@ -12,7 +12,7 @@
     vidnas dashboard SEARCH_DIR [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
-    vidnas cluster up --local [--state DIR] | down | status
+    vidnas cluster up --local [--state DIR] | add-node [--cpus N] | down | status
     vidnas submit CONFIG.yaml --address URL [--tracking-uri URI]; vidnas jobs | logs JOB | stop JOB --address URL
     vidnas data synth NAME --size tiny|demo|medium|large --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from search.errors import is_user_error
+from search.net import ray_auth_env
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ COMMANDS: dict[str, Command] = {
                         "search.registry:add_register:run_register"),
     "cluster": Command("a local Ray head + MLflow server to submit searches to", subcommands={
         "up": Command("start them (127.0.0.1), recording their pids", "cluster.commands:add_up:run_up"),
+        "add-node": Command("join one more Ray node on this machine, with its own resources",
+                            "cluster.commands:add_add_node:run_add_node"),
         "down": Command("stop exactly the recorded processes", "cluster.commands:add_down:run_down"),
         "status": Command("addresses of the running local cluster", "cluster.commands:add_down:run_status"),
     }),
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not "Updating database tables" on every open
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # nor two links per run closed on a server
+    os.environ.update(ray_auth_env())  # before Ray is imported (it reads the mode once): join token-auth clusters
     try:
         args = make_parser(argv).parse_args(argv)
         return args.run(args)

@@ -1,8 +1,12 @@
 """Ports for the servers vidnas starts (MLflow UI, a local cluster): always on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+from pathlib import Path
+
+RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"
 
 
 def free_port() -> int:
@@ -31,3 +35,18 @@ def serve_until_interrupted(proc: subprocess.Popen) -> int:
     finally:
         stop(proc)
     return 0
+
+
+def ray_auth_token() -> str | None:
+    """Ray 2.60's token (a cluster started on this machine turns token auth on and keeps it in
+    ~/.ray/auth_token): from $RAY_AUTH_TOKEN, the file at $RAY_AUTH_TOKEN_PATH, or that file."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", RAY_TOKEN_FILE))
+    return path.read_text().strip() if path.is_file() else None
+
+
+def ray_auth_env() -> dict[str, str]:
+    """What a process that joins a Ray cluster (a driver, `ray start --address`) needs in its
+    environment to present the token: token auth mode, unless already chosen."""
+    return {"RAY_AUTH_MODE": "token"} if "RAY_AUTH_MODE" not in os.environ and ray_auth_token() else {}

@@ -55,7 +55,9 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
            "preset": (presets or {}).get(arch_json, ""), "mlflow_run_id": result.get("mlflow_run_id", ""),
            "reason": INTERRUPTED if state == "interrupted" else reason,
            "slug": spec.slug(), "spec": arch_json,
-           "seed": int(result["seed"]) if isinstance(result.get("seed"), int) else None}
+           "seed": int(result["seed"]) if isinstance(result.get("seed"), int) else None,
+           "node_id": str(result.get("node_id") or ""),  # the Ray node of its last attempt
+           "restored_from_epoch": int(result.get("restored_from_epoch") or 0)}  # > 0: resumed from a checkpoint
     row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
     row |= {f"{split}_{k}": _float(result.get(f"{split}_{k}")) for split in ("val", "test") for k in EVAL_KEYS}
     row |= {k: _float(v) for k, v in result.items() if k.startswith(("val_acc_", "test_acc_"))}

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
+import ray
 from ray import tune
 
 from search import tracking
@@ -125,6 +126,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                                 spec.to_json(indent=2), dataset=setup.dataset)
     c = cost(spec)
     static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
+              "node_id": ray.get_runtime_context().get_node_id(), "restored_from_epoch": 0,
               **({"seed": seed} if seed is not None else {})}
     if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
         tune.report({**UNMEASURED, **static, "epoch": 0, "status": "failed",
@@ -174,6 +176,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, seconds, rng = state["epoch"], state["train_seconds"], state.get("rng")
+        static["restored_from_epoch"] = start_epoch  # this attempt resumed there (after a crash, a lost node)
         if start_epoch == setup.epochs and "result" in state:  # it ended just as the search stopped:
             tune.report(state["result"])  # say so again, so that Tune ends it with its final result
             return
