@@ -52,6 +52,9 @@ def add_replay(p: argparse.ArgumentParser) -> None:
                         "@SEEDS caps that strategy's seeds")
     p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds 0..N-1)")
     p.add_argument("--workers", type=int, default=4, help="concurrent trials in simulated time")
+    p.add_argument("--jobs", type=int, default=1, help="replays at once, each in a process of its own (results "
+                                                       "do not depend on it: the simulated clock does not count "
+                                                       "the searcher's compute)")
     p.add_argument("--budget", type=float, default=1.0, help="simulated compute, x the exhaustive grid's")
     p.add_argument("--out", type=Path, help="output directory (default: docs/bench/TABLE_NAME); "
                                             "replays already there are reused")
@@ -93,7 +96,8 @@ def run_replay(args: argparse.Namespace) -> int:
                   "(pip install -e '.[peer]')")
             strategies = [s for s in strategies if s not in peers]
     try:
-        runs = run_all(table, strategies, args.seeds, workers=args.workers, budget=args.budget, out=out)
+        runs = run_all(table, strategies, args.seeds, workers=args.workers, budget=args.budget, out=out,
+                   jobs=args.jobs)
     except PeerUnavailable as e:
         raise ConfigError(str(e)) from None
     fractions, summaries = summarize(table, runs)

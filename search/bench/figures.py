@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import math
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -40,9 +42,10 @@ def table_digest(table: Table) -> str:
 
 
 def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, budget: float, out: Path,
-            runner: Callable[..., Run] | None = None) -> list[Run]:
+            runner: Callable[..., Run] | None = None, jobs: int = 1) -> list[Run]:
     """Every (strategy, seed) replay, reusing those already in OUT/runs.jsonl for this table and
-    settings (a long set of replays resumes where it stopped)."""
+    settings (a long set of replays resumes where it stopped); `jobs` replays at once, in
+    processes of their own (each replay is one thread; this process alone writes the cache)."""
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "runs.jsonl"
     digest = table_digest(table)
@@ -59,15 +62,36 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
         name = name if name.startswith("peer:") else Strategy.parse(name).name  # one spelling per strategy
         plan += [(name, seed) for seed in range(min(seeds, int(fewer)) if fewer else seeds)]
     todo = [key for key in plan if key not in done]
+    def record(run: Run, bar: tqdm) -> None:
+        with cache.open("a") as f:
+            f.write(json.dumps({"table": digest, "budget": budget, **asdict(run)}) + "\n")
+        done[(run.strategy, run.seed)] = run
+        bar.set_postfix_str(f"{run.strategy} seed {run.seed}")
+        bar.update()
+
     with tqdm(total=len(todo), desc="replays", unit="run", disable=not todo, file=sys.stderr) as bar:
-        for name, seed in todo:
-            bar.set_postfix_str(f"{name} seed {seed}")
-            run = (runner or _replay)(table, name, seed=seed, workers=workers, budget=budget)
-            with cache.open("a") as f:
-                f.write(json.dumps({"table": digest, "budget": budget, **asdict(run)}) + "\n")
-            done[(name, seed)] = run
-            bar.update()
+        if jobs > 1 and runner is None and len(todo) > 1:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, mp_context=context, initializer=_hold, initargs=(table,)) as pool:
+                futures = [pool.submit(_replay_held, name, seed, workers, budget) for name, seed in todo]
+                for future in as_completed(futures):
+                    record(future.result(), bar)
+        else:
+            for name, seed in todo:
+                record((runner or _replay)(table, name, seed=seed, workers=workers, budget=budget), bar)
     return [done[key] for key in plan]
+
+
+_held: Table | None = None  # a replay process's table, sent once
+
+
+def _hold(table: Table) -> None:
+    global _held
+    _held = table
+
+
+def _replay_held(name: str, seed: int, workers: int, budget: float) -> Run:
+    return _replay(_held, name, seed=seed, workers=workers, budget=budget)
 
 
 def _replay(table: Table, name: str, *, seed: int, workers: int, budget: float) -> Run:

@@ -2,6 +2,8 @@
 search's own searcher and schedulers against the shipped table (seeded, deterministic)."""
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 
@@ -180,6 +182,12 @@ def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> N
     for name in ("summary.json", "ratios.md", "hypervolume.png", "rank.png"):
         assert (out / name).stat().st_size > 0
     assert grid_seconds(small) > 0
+    # the same replays two at a time, in processes of their own: the same trials, in any order
+    assert main([*argv[:-1], str(tmp_path / "rep2"), "--jobs", "2"]) == 0
+
+    def runs(path):
+        return sorted((d["strategy"], d["seed"], json.dumps(d["trials"])) for d in map(json.loads, path.read_text().splitlines()))
+    assert runs(tmp_path / "rep2" / "runs.jsonl") == runs(out / "runs.jsonl")
 
 
 @pytest.mark.parametrize("argv, message", [
