@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not "Updating database tables" on every open
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # nor two links per run closed on a server
-    os.environ.update(ray_auth_env())  # before Ray is imported (it reads the mode once): join token-auth clusters
+    if "ray" not in sys.modules:  # Ray reads the mode once, at import: never change it under a running Ray
+        os.environ.update(ray_auth_env())  # present this machine's token to token-auth clusters
     try:
         args = make_parser(argv).parse_args(argv)
         return args.run(args)
