@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET)
 	$(PY) -m pip install -q "$(TORCH)" 2>&1 | $(QUIET)
-	$(PY) -m pip install -q -e ".[dev]" 2>&1 | $(QUIET)
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e ".[dev]" 2>&1 | $(QUIET)   # not setuptools' editable-install banner
 	@touch $(STAMP)
 
 venv: $(STAMP)
