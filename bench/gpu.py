@@ -75,6 +75,13 @@ def train_setup(spec: ArchSpec, batch: int, device: torch.device) -> tuple[torch
     return model, make_optimizer(model, OptimConfig(batch_size=batch), fused=device.type == "cuda")
 
 
+def demo_trainer(plan: dict, device: torch.device) -> tuple[ArchSpec, int, torch.nn.Module, torch.optim.Optimizer]:
+    """The demo-scale trial that packing and the latency neighbour train: spec, batch, model, optimizer."""
+    preset, width, frames, crop, batch = plan["demo"]
+    spec = spec_of(preset, width, frames, crop)
+    return (spec, batch, *train_setup(spec, batch, device))
+
+
 def amp(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cuda" else None
 
@@ -107,9 +114,7 @@ def _packed_trial(rank: int, n: int, plan: dict, device_name: str, start: mp.Bar
             memory_fraction(1 / n, torch.cuda.get_device_properties(device).total_memory), device)
     if device.type == "cpu":
         torch.set_num_threads(1)  # a CPU trial's one core
-    preset, width, frames, crop, batch = plan["demo"]
-    spec = spec_of(preset, width, frames, crop)
-    model, opt = train_setup(spec, batch, device)
+    spec, batch, model, opt = demo_trainer(plan, device)
     lock = DeviceLock.for_device(device) if n > 1 else None
     guard = lock.shared if lock else None
     train_epoch(model, resident_batches(spec, batch, device, steps=3), opt, None, device=device,
@@ -165,9 +170,7 @@ def _neighbour(plan: dict, device_name: str, ready: mp.Event, stop: mp.Event, lo
     configure_backends(device)
     if device.type == "cpu":
         torch.set_num_threads(1)
-    preset, width, frames, crop, batch = plan["demo"]
-    spec = spec_of(preset, width, frames, crop)
-    model, opt = train_setup(spec, batch, device)
+    spec, batch, model, opt = demo_trainer(plan, device)
     lock = DeviceLock.for_device(device) or DeviceLock("cpu-bench")
     guard = lock.shared if locked else None
 

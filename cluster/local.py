@@ -11,6 +11,7 @@ Never `ray stop`: it kills every Ray process on the machine, other users' too.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -122,9 +123,7 @@ def add_node(state_dir: str | Path, *, num_cpus: int | None = None, num_gpus: in
         _stop_groups([proc.pid], [])
         raise ClusterError(f"node {index} did not join {cluster.ray_address} within {timeout:.0f} s")
     pids = tuple(sorted(p.pid for p in _tree(proc.pid)))
-    updated = LocalCluster(**{**asdict(cluster), "pids": cluster.pids,
-                              "nodes": (*cluster.nodes, (proc.pid, pids))})
-    updated.save()
+    dataclasses.replace(cluster, nodes=(*cluster.nodes, (proc.pid, pids))).save()
     return proc.pid, pids, new.pop()
 
 
