@@ -47,8 +47,8 @@ class SearchConfig:
     grid: dict[str, list] = field(default_factory=dict)  # sampler grid: parameter -> values
     epochs: int = 8  # full fidelity
     early_stopping: bool = True  # multi-objective successive halving (MO-ASHA) on val_top1 and cost
-    min_epochs: int = 2  # the first rung
-    reduction_factor: int = 3  # keep the best 1/eta at each rung
+    min_epochs: int = 2  # the first rung (these two: chosen by `vidnas bench replay`, README)
+    reduction_factor: int = 2  # keep the best 1/eta at each rung
     concurrency: int | None = None  # trials at once; None: as many as the cluster's CPUs and GPUs allow
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0  # a fraction shares a GPU (memory capped to that fraction)

@@ -26,6 +26,7 @@ STUDY_FILE, JOURNAL_FILE = "study.json", "optuna.journal"
 RAY_TRIAL_ATTR = "ray_trial_id"
 INFEASIBLE_ATTR = "infeasible"  # a draw over the GMACs budget: PRUNED, never a Ray trial
 MAX_INFEASIBLE_IN_A_ROW = 200
+STARTUP_TRIALS = 10  # TPE's random draws before it models; chosen by `vidnas bench replay` (README)
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -49,10 +50,15 @@ def open_study(search_dir: Path) -> optuna.Study | None:
     return optuna.load_study(study_name=info["study_name"], storage=journal_storage(search_dir))
 
 
-def make_sampler(sampler: str, seed: int, trials: int, grid: dict[str, list]) -> optuna.samplers.BaseSampler:
+def make_sampler(sampler: str, seed: int, trials: int, grid: dict[str, list], *,
+                 n_startup_trials: int | None = None) -> optuna.samplers.BaseSampler:
+    """The search's sampler. TPE starts with `n_startup_trials` random draws (default
+    STARTUP_TRIALS, at most a third of the budget); GP is the benchmark's (search.bench.replay)."""
+    startup = n_startup_trials if n_startup_trials is not None else min(STARTUP_TRIALS, max(2, trials // 3))
     if sampler == "tpe":
-        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed,
-                                          n_startup_trials=min(10, max(2, trials // 3)))
+        return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed, n_startup_trials=startup)
+    if sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False)
     if sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(4, trials // 3)))
     if sampler == "random":

@@ -31,26 +31,37 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-# the strategies `vidnas bench replay` runs by default: every sampler with and without MO-ASHA and
-# warm starts, Ray's single-objective ASHA for contrast, and the peer (Syne Tune) when installed
+# the strategies `vidnas bench replay` runs by default, spelled out so that they keep their meaning
+# when the search's defaults change: every sampler with and without MO-ASHA and warm starts, Ray's
+# single-objective ASHA for contrast, the peer (Syne Tune) when installed, and the candidates for the
+# search's defaults (search.bench.figures.choose_default)
 DEFAULT_STRATEGIES = (
-    "random/fifo", "random/moasha", "random/moasha/warm",
-    "tpe/fifo", "tpe/fifo/warm", "tpe/moasha", "tpe/moasha/warm", "tpe/asha",
-    "nsga2/fifo", "nsga2/moasha", "nsga2/moasha/warm",
-    "gp/fifo@5", "gp/moasha@5",  # GPSampler: ~2 s per draw here, and it models only `backbone` (see replay.py)
+    "random/fifo", "random/moasha/eta=3/min=2", "random/moasha/warm/eta=3/min=2",
+    "tpe/fifo/startup=10", "tpe/fifo/warm/startup=10", "tpe/moasha/eta=3/min=2/startup=10",
+    "tpe/moasha/warm/eta=3/min=2/startup=10", "tpe/asha/eta=3/min=2/startup=10",
+    "nsga2/fifo", "nsga2/moasha/eta=3/min=2", "nsga2/moasha/warm/eta=3/min=2",
+    # GPSampler: ~0.2 s per draw here, and it models only `backbone` (see replay.py)
+    "gp/fifo/startup=10@5", "gp/moasha/eta=3/min=2/startup=10@5",
     "peer:moasha", "peer:random",
-    # the search's defaults, each varied alone around tpe/moasha (eta=3, min=2, startup 10)
-    "tpe/moasha/eta=2", "tpe/moasha/eta=4", "tpe/moasha/min=1", "tpe/moasha/startup=5", "tpe/moasha/startup=20",
+    "peer:moasha/min=2", "peer:moasha/eta=2/min=2",  # the peer at ours' rungs (its default is min=1)
+    # the search's former defaults (tpe/moasha/eta=3/min=2/startup=10), each varied alone ...
+    "tpe/moasha/eta=2/min=2/startup=10", "tpe/moasha/eta=4/min=2/startup=10", "tpe/moasha/eta=3/min=1/startup=10",
+    "tpe/moasha/eta=3/min=3/startup=10", "tpe/moasha/eta=3/min=2/startup=5", "tpe/moasha/eta=3/min=2/startup=20",
+    # ... and the variants that helped, combined, with and without warm starts
+    "random/moasha/eta=2/min=2", "tpe/moasha/eta=2/min=2/startup=5", "tpe/moasha/eta=2/min=3/startup=10",
+    "tpe/moasha/warm/eta=2/min=2/startup=10", "tpe/moasha/warm/eta=2/min=2/startup=5",
+    "tpe/moasha",  # the search's defaults, whatever they are (the same replays when they are listed above)
 )
 
 
 def add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", type=Path, help="a benchmark table (Parquet), e.g. bench/tables/demo_cpu.parquet")
-    p.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
-                   help="comma-separated sampler/scheduler[/warm][/eta=N][/min=N][/startup=N][@SEEDS] "
+    p.add_argument("--strategies", help="comma-separated sampler/scheduler[/warm][/eta=N][/min=N][/startup=N][@SEEDS] "
                         "(samplers random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha, peer:random; "
-                        "@SEEDS caps that strategy's seeds")
-    p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds 0..N-1)")
+                        "@SEEDS caps that strategy's seeds (default: the shipped figures' strategies)")
+    p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds K..K+N-1)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="K",
+                   help="the first seed (default 0); fresh seeds confirm what a first set of replays chose")
     p.add_argument("--workers", type=int, default=4, help="concurrent trials in simulated time")
     p.add_argument("--jobs", type=int, default=1, help="replays at once, each in a process of its own (results "
                                                        "do not depend on it: the simulated clock does not count "
@@ -71,17 +82,25 @@ def run_replay(args: argparse.Namespace) -> int:
         table = Table.read(args.table)
     except (FileNotFoundError, ValueError) as e:
         raise ConfigError(str(e)) from None
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    given = args.strategies is not None
+    strategies = [s.strip() for s in (args.strategies or ",".join(DEFAULT_STRATEGIES)).split(",") if s.strip()]
+    canonical: dict[str, str] = {}  # one spelling per strategy: `tpe/moasha` is also its explicit defaults
     for entry in strategies:
         name, _, fewer = entry.partition("@")
         if fewer and not fewer.isdigit():
             raise ConfigError(f"--strategies: {entry!r}: after @ comes a number of seeds")
         if not name.startswith("peer:"):
             try:
-                Strategy.parse(name)
+                name = Strategy.parse(name).name
             except ValueError as e:
                 raise ConfigError(f"--strategies: {e}") from None
-    for name, value, low in (("--seeds", args.seeds, 2), ("--workers", args.workers, 1)):
+        if name in canonical and given:
+            raise ConfigError(f"--strategies: {canonical[name]!r} and {entry!r} are the same strategy ({name}); "
+                              "name it once")
+        canonical.setdefault(name, entry)
+    strategies = list(canonical.values())  # the default list names the search's defaults once more on purpose
+    for name, value, low in (("--seeds", args.seeds, 2), ("--workers", args.workers, 1),
+                             ("--first-seed", args.first_seed, 0)):
         if value < low:
             raise ConfigError(f"{name}={value}: must be >= {low}")
     if not args.budget > 0:
@@ -97,7 +116,7 @@ def run_replay(args: argparse.Namespace) -> int:
             strategies = [s for s in strategies if s not in peers]
     try:
         runs = run_all(table, strategies, args.seeds, workers=args.workers, budget=args.budget, out=out,
-                   jobs=args.jobs)
+                   jobs=args.jobs, first_seed=args.first_seed)
     except PeerUnavailable as e:
         raise ConfigError(str(e)) from None
     fractions, summaries = summarize(table, runs)

@@ -76,6 +76,8 @@ def _pairs(final: dict[str, dict[str, Any]], effect: Effect) -> list[tuple[dict[
         if effect.where and any(r[k] not in v for k, v in effect.where.items()):
             continue
         other = tuple(effect.b if a == effect.axis else r[a] for a in AXES)
+        if effect.axis == "layout" and effect.b == "2d":  # an all-2D point has no temporal form
+            other = tuple(None if a == "temporal_op" else v for a, v in zip(AXES, other))
         if other in index:
             pairs.append((r, index[other]))
     return pairs
@@ -163,7 +165,10 @@ def effects_markdown(table: Table, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         noise = f"{r['noise']:.3f}" if r["noise"] is not None else "-"
         ratio = f"{r['gmacs_ratio']:.2f}" if not math.isnan(r["gmacs_ratio"]) else "-"
-        lines.append(f"| {r['effect']} | {r['statement']} | {r['metric']} | {r['n']} | {r['mean']:+.3f} | "
-                     f"[{r['low']:+.3f}, {r['high']:+.3f}] | {100 * r['positive']:.0f}% | {ratio} | {noise} | "
+        interval = f"[{r['low']:+.3f}, {r['high']:+.3f}]" if r["n"] >= 2 else f"n/a ({r['n']} pair)"
+        mean = f"{r['mean']:+.3f}" if r["n"] else "-"
+        share = f"{100 * r['positive']:.0f}%" if r["n"] else "-"
+        lines.append(f"| {r['effect']} | {r['statement']} | {r['metric']} | {r['n']} | {mean} | "
+                     f"{interval} | {share} | {ratio} | {noise} | "
                      f"{r['study']} |")
     return "\n".join(lines)

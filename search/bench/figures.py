@@ -42,8 +42,8 @@ def table_digest(table: Table) -> str:
 
 
 def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, budget: float, out: Path,
-            runner: Callable[..., Run] | None = None, jobs: int = 1) -> list[Run]:
-    """Every (strategy, seed) replay, reusing those already in OUT/runs.jsonl for this table and
+            runner: Callable[..., Run] | None = None, jobs: int = 1, first_seed: int = 0) -> list[Run]:
+    """Every (strategy, seed) replay, seeds `first_seed` on, reusing those already in OUT/runs.jsonl for this table and
     settings (a long set of replays resumes where it stopped); `jobs` replays at once, in
     processes of their own (each replay is one thread; this process alone writes the cache)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,8 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     for entry in strategies:
         name, _, fewer = entry.partition("@")  # `gp/fifo@5`: at most 5 seeds (a slow sampler)
         name = name if name.startswith("peer:") else Strategy.parse(name).name  # one spelling per strategy
-        plan += [(name, seed) for seed in range(min(seeds, int(fewer)) if fewer else seeds)]
+        count = min(seeds, int(fewer)) if fewer else seeds
+        plan += [(name, seed) for seed in range(first_seed, first_seed + count)]
     todo = [key for key in plan if key not in done]
     def record(run: Run, bar: tqdm) -> None:
         with cache.open("a") as f:
@@ -114,6 +115,8 @@ class StrategySummary:
     reached: int
     median_t95: float | None  # over seeds; None when half or more never reached it
     ratio: float | None  # median_t95 / the baseline's
+    ratio_low: float | None  # its 95% bootstrap interval over seeds (inf: not reached in that resample)
+    ratio_high: float | None
     trials_mean: float
     pruned_fraction: float
     searcher_seconds_mean: float
@@ -159,13 +162,48 @@ def summarize(table: Table, runs: list[Run], *, steps: int = 60) -> tuple[list[f
         summaries[name] = StrategySummary(
             name, k, c.mean(axis=0).tolist(), (c.mean(axis=0) - half).tolist(), (c.mean(axis=0) + half).tolist(),
             np.mean(ranks[name], axis=0).tolist(), float(c[:, -1].mean()), t95, len(reached),
-            None if math.isinf(median) else median, None, float(np.mean(trials)), pruned,
+            None if math.isinf(median) else median, None, None, None, float(np.mean(trials)), pruned,
             float(np.mean([r.searcher_seconds for r in by[name]])))
     base = summaries.get(BASELINE)
     for s in summaries.values():
         if base is not None and base.median_t95 and s.median_t95 is not None:
             s.ratio = s.median_t95 / base.median_t95
+        if base is not None and s.strategy != BASELINE:
+            s.ratio_low, s.ratio_high = ratio_interval(s.t95, base.t95)
     return (times / budget_s).tolist(), summaries
+
+
+def ratio_interval(t95: list[float | None], base: list[float | None], *, resamples: int = 4000,
+                   seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of median(t95) / median(base), the seeds of each resampled
+    independently (they are different replays). A replay that never reached the target counts as
+    infinite compute, so a resample whose median did not reach it gives an infinite ratio (and one
+    where neither reached it counts as infinite too: no evidence of a saving)."""
+    rng = np.random.default_rng(seed)
+    a = np.array([math.inf if t is None else t for t in t95])
+    b = np.array([math.inf if t is None else t for t in base])
+    with np.errstate(invalid="ignore"):
+        ratios = np.median(rng.choice(a, (resamples, len(a))), axis=1) / np.median(rng.choice(b, (resamples, len(b))), axis=1)
+    ratios[np.isnan(ratios)] = math.inf
+    return float(np.quantile(ratios, 0.025, method="lower")), float(np.quantile(ratios, 0.975, method="higher"))
+
+
+def choose_default(summaries: dict[str, StrategySummary]) -> StrategySummary | None:
+    """The rule that picks the search's defaults, fixed before the replays were run: among the
+    search's own strategies a user gets without naming presets (no peer, no warm starts; Ray's
+    single-objective ASHA is the contrast, not a candidate), the lowest median compute to 95% of
+    the grid's hypervolume, which more than half its seeds reached; ties go to the higher final
+    hypervolume."""
+    candidates = [s for s in summaries.values() if not s.strategy.startswith("peer:") and "/warm" not in s.strategy
+                  and "/asha" not in s.strategy and s.median_t95 is not None]
+    return min(candidates, key=lambda s: (s.median_t95, -s.final_mean), default=None)
+
+
+def _interval(s: StrategySummary) -> str:
+    if s.ratio_low is None:
+        return "-"
+    high = "not reached" if math.isinf(s.ratio_high) else f"{s.ratio_high:.2f}"
+    return f"{s.ratio_low:.2f} to {high}" if not math.isinf(s.ratio_low) else "not reached"
 
 
 def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
@@ -173,14 +211,14 @@ def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
     seeds, as a fraction of the grid's compute) and its ratio to random search; the searcher's own
     wall seconds per replay (not on the simulated clock)."""
     lines = ["| strategy | seeds | reached 95% | median compute to 95% (x grid) | ratio to random | "
-             "final HV (x grid) | mean rank at end | trials | pruned | searcher s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "ratio 95% CI | final HV (x grid) | mean rank at end | trials | pruned | searcher s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(summaries.values(), key=lambda s: (s.median_t95 is None, s.median_t95 or 0, -s.final_mean))
     for s in order:
         t = f"{s.median_t95:.3f}" if s.median_t95 is not None else f"> {budget:g} (not reached)"
         r = f"{s.ratio:.2f}" if s.ratio is not None else ("-" if s.strategy == BASELINE or s.median_t95 is None
                                                           else "n/a (random never reached it)")
-        lines.append(f"| {s.strategy} | {s.seeds} | {s.reached}/{s.seeds} | {t} | {r} | {s.final_mean:.3f} | "
+        lines.append(f"| {s.strategy} | {s.seeds} | {s.reached}/{s.seeds} | {t} | {r} | {_interval(s)} | {s.final_mean:.3f} | "
                      f"{s.rank_mean[-1]:.2f} | {s.trials_mean:.0f} | {100 * s.pruned_fraction:.0f}% | "
                      f"{s.searcher_seconds_mean:.1f} |")
     reached = [s for s in order if s.median_t95 is not None and not s.strategy.startswith("peer:")]
@@ -189,6 +227,10 @@ def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
         lines += ["", f"Fastest to 95% of the grid's hypervolume (median over seeds): **{best.strategy}**, "
                       f"{best.median_t95:.3f} x the grid's compute"
                       + (f", {best.ratio:.2f} x random search's." if best.ratio is not None else ".")]
+    chosen = choose_default(summaries)
+    if chosen is not None:
+        lines += ["", f"The defaults' rule (search.bench.figures.choose_default: no presets, no peer, more than half "
+                      f"the seeds reach 95%, lowest median compute) picks **{chosen.strategy}**."]
     return "\n".join(lines)
 
 
@@ -200,11 +242,24 @@ def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, 
             "workers": workers, "budget_x_grid": budget, "grid_worker_seconds": grid_seconds(table),
             "grid_hypervolume": reported_hv(table, table.points), "reference": table.reference,
             "target": TARGET, "baseline": BASELINE, "budget_fraction": fractions,
+            "chosen": getattr(choose_default(summaries), "strategy", None),
             "strategies": {k: asdict(v) for k, v in summaries.items()}}
     (out / "summary.json").write_text(json.dumps(info, indent=1))
     (out / "ratios.md").write_text(ratio_table(summaries, budget) + "\n")
-    return [out / "summary.json", out / "ratios.md", plot_hv(out / "hypervolume.png", fractions, summaries, budget),
-            plot_rank(out / "rank.png", fractions, summaries)]
+    return [out / "summary.json", out / "ratios.md",
+            plot_hv(out / "hypervolume.png", fractions, summaries, budget, highlight(summaries)),
+            plot_rank(out / "rank.png", fractions, summaries, highlight(summaries))]
+
+
+def highlight(summaries: dict[str, StrategySummary]) -> list[str]:
+    """The strategies the plots draw in colour: random search, the rule's pick, the fastest of all,
+    the search's plain default and the contrasts (the peer, single-objective ASHA)."""
+    chosen = choose_default(summaries)
+    fastest = min((s for s in summaries.values() if s.median_t95 is not None), key=lambda s: s.median_t95,
+                  default=None)
+    names = [BASELINE, chosen and chosen.strategy, fastest and fastest.strategy, Strategy.parse("tpe/moasha").name]
+    names += [n for n in summaries if n.startswith("peer:") or "/asha" in n]
+    return [n for n in dict.fromkeys(names) if n in summaries][:10]
 
 
 def load_summary(out: Path) -> dict[str, Any]:

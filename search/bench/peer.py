@@ -74,6 +74,9 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
                                             random_seed=seed)  # its multi-objective random searcher
     else:
         raise ValueError(f"peer strategy {name!r}: must be peer:moasha[/eta=N][/min=N] or peer:random")
+    # Syne Tune 0.16's random searchers draw from numpy's global generator (`Domain.sample()`
+    # without a random state), whatever seed they are given: seed it, as replay() does for Ray
+    np.random.seed(seed)
     budget_s = budget * grid_seconds(table) / workers
     callback = SimulatorCallback()
     with tempfile.TemporaryDirectory() as folder:
@@ -91,6 +94,7 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
             else:
                 os.environ["SYNETUNE_FOLDER"] = previous
     frame = callback.dataframe()
+    curves = {p: table.curve(p) for p in points}
     run = Run(name, seed, workers, budget_s)
     for trial_id, rows in frame.groupby("trial_id"):
         rows = rows.sort_values("epoch")
@@ -99,7 +103,12 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
         start = end - float(rows["elapsed"].iloc[-1])
         if end > budget_s:
             continue
-        state = "complete" if last == epochs else "pruned"
+        if last < epochs and end + curves[str(rows["config_point"].iloc[0])][last]["epoch_seconds"] <= budget_s:
+            state = "pruned"  # it would have trained on within the budget: the scheduler stopped it
+        elif last < epochs:
+            continue  # still running when the budget ran out (as replay() leaves such trials out)
+        else:
+            state = "complete"
         run.trials.append({"trial_id": str(trial_id), "point": str(rows["config_point"].iloc[0]), "start": start,
                            "end": end, "epochs": last, "state": state})
     return run

@@ -11,17 +11,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budget: float) -> Path:
+def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budget: float,
+            highlight: list[str] | None = None) -> Path:
+    """Every strategy's mean curve; those in `highlight` (default: all) in colour with their 95%
+    interval, the rest thin and grey."""
     fig, ax = plt.subplots(figsize=(8, 5))
     x = [f * budget for f in fractions]
+    shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
+    colours = plt.get_cmap("tab10")
     for s in summaries.values():
-        line, = ax.plot(x, s.hv_mean, label=f"{s.strategy} (n={s.seeds})", lw=1.4)
-        ax.fill_between(x, s.hv_low, s.hv_high, color=line.get_color(), alpha=0.15, lw=0)
+        if s.strategy not in shown:
+            ax.plot(x, s.hv_mean, color="0.75", lw=0.7, zorder=1)
+    for i, name in enumerate(shown):
+        s = summaries[name]
+        colour = colours(i % 10)
+        ax.plot(x, s.hv_mean, label=f"{s.strategy} (n={s.seeds})", lw=1.6, color=colour, zorder=3)
+        ax.fill_between(x, s.hv_low, s.hv_high, color=colour, alpha=0.12, lw=0, zorder=2)
+    if len(shown) < len(summaries):
+        ax.plot([], [], color="0.75", lw=0.7, label=f"the other {len(summaries) - len(shown)} strategies")
     ax.axhline(0.95, color="k", ls=":", lw=1, label="95% of the grid's hypervolume")
-    ax.set_xlabel("simulated compute (x the exhaustive grid's)")
+    ax.set_xscale("symlog", linthresh=0.05)
+    ax.set_xlabel("simulated compute (x the exhaustive grid's; linear below 0.05, log above)")
     ax.set_ylabel("test hypervolume of the validation front (x grid's)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.set_ylim(0.4, 1.02)
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Search strategies replayed on the benchmark table: mean and 95% interval over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -29,14 +42,19 @@ def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budge
     return path
 
 
-def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any]) -> Path:
+def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any], highlight: list[str] | None = None) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
+    colours = plt.get_cmap("tab10")
     for s in summaries.values():
-        ax.plot(fractions[1:], s.rank_mean[1:], label=s.strategy, lw=1.4)
+        if s.strategy not in shown:
+            ax.plot(fractions[1:], s.rank_mean[1:], color="0.75", lw=0.7, zorder=1)
+    for i, name in enumerate(shown):
+        ax.plot(fractions[1:], summaries[name].rank_mean[1:], label=name, lw=1.6, color=colours(i % 10), zorder=3)
     ax.set_xlabel("simulated time (fraction of the budget)")
-    ax.set_ylabel("average rank by hypervolume (1 = best)")
+    ax.set_ylabel(f"average rank by hypervolume among {len(summaries)} (1 = best)")
     ax.invert_yaxis()
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -2,7 +2,7 @@
 
 The strategies are the real search's classes: `FidelityOptunaSearch` over the table's
 define-by-run space (search.bench.space.PointSpace) with the search's samplers
-(`search.searcher.make_sampler`, or a TPE/GP with another `n_startup_trials`), and
+(`search.searcher.make_sampler`, its TPE and GP with any `n_startup_trials`), and
 `MOASHAScheduler`, Ray's `ASHAScheduler` (single-objective, on val top-1) or none. Only the trial
 runner is simulated: N workers, each trial reporting its table curve one epoch at a time at the
 simulated instants its recorded `epoch_seconds` give, in time order; the scheduler's answer stops
@@ -41,22 +41,27 @@ from search.bench.space import Axes, PointSpace, complete_point, point_trial_par
 from search.bench.table import Table
 from search.pareto import hypervolume, pareto_ranks
 from search.scheduler import MOASHAScheduler
-from search.searcher import FidelityOptunaSearch, make_sampler
+from search.config import SearchConfig
+from search.searcher import STARTUP_TRIALS, FidelityOptunaSearch, make_sampler
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")
 SCHEDULERS = ("fifo", "moasha", "asha")
 
 
+_DEFAULTS = SearchConfig.__dataclass_fields__  # the search's defaults: a part left out of a strategy
+
+
 @dataclass(frozen=True)
 class Strategy:
-    """A search strategy: `sampler/scheduler[/warm][/eta=3][/min=1][/startup=10]`."""
+    """A search strategy: `sampler/scheduler[/warm][/eta=N][/min=N][/startup=N]`; a part left
+    out is the search's default (SearchConfig, search.searcher.STARTUP_TRIALS)."""
 
     sampler: str
     scheduler: str = "moasha"
     warm_start: bool = False
-    reduction_factor: int = 3  # the search's defaults (SearchConfig)
-    min_epochs: int = 2
-    n_startup_trials: int | None = None  # TPE and GP; None: the search's default (make_sampler)
+    reduction_factor: int = _DEFAULTS["reduction_factor"].default
+    min_epochs: int = _DEFAULTS["min_epochs"].default
+    n_startup_trials: int = STARTUP_TRIALS  # TPE and GP
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -69,7 +74,7 @@ class Strategy:
         parts = [self.sampler, self.scheduler] + (["warm"] if self.warm_start else [])
         if self.scheduler != "fifo":
             parts += [f"eta={self.reduction_factor}", f"min={self.min_epochs}"]
-        if self.n_startup_trials is not None:
+        if self.sampler in ("tpe", "gp"):  # always spelled out: a cached replay keeps its meaning
             parts.append(f"startup={self.n_startup_trials}")
         return "/".join(parts)
 
@@ -122,15 +127,7 @@ def table_axes(table: Table) -> dict[str, Axes]:
 
 def make_searcher(table: Table, strategy: Strategy, seed: int) -> FidelityOptunaSearch:
     axes = table_axes(table)
-    n = len(table.points)
-    if strategy.n_startup_trials is not None and strategy.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed,
-                                             n_startup_trials=strategy.n_startup_trials)
-    elif strategy.sampler == "gp":
-        sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=strategy.n_startup_trials or 10,
-                                            warn_independent_sampling=False)
-    else:
-        sampler = make_sampler(strategy.sampler, seed, n, {})
+    sampler = make_sampler(strategy.sampler, seed, len(table.points), {}, n_startup_trials=strategy.n_startup_trials)
     warm = None
     if strategy.warm_start:
         cfg = table.provenance["config"]
@@ -164,7 +161,9 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
     np.random.seed(seed)  # Ray's ASHA draws its bracket from numpy's global generator
     budget_s = budget * grid_seconds(table) / workers
     curves = {p: table.curve(p) for p in table.points}
-    searcher = make_searcher(table, strategy, seed)
+    with warnings.catch_warnings():  # TPESampler(group=True) is marked experimental; it is intended
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        searcher = make_searcher(table, strategy, seed)
     scheduler = make_scheduler(table, strategy)
     run = Run(strategy.name, seed, workers, budget_s)
     events: list[tuple[float, int, str, int]] = []  # (time, order, trial id, epoch)

@@ -12,6 +12,7 @@ import optuna
 import pytest
 
 from search.bench.config import BenchConfig
+from search.bench.figures import StrategySummary, choose_default, ratio_interval
 from search.bench.replay import Strategy, grid_seconds, replay, reported_hv
 from search.pareto import hypervolume
 from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
@@ -132,7 +133,9 @@ def test_replay_is_deterministic_and_keeps_the_scheduler_rules(small, name) -> N
     assert [(t["point"], t["start"], t["end"], t["state"]) for t in a.trials] == \
         [(t["point"], t["start"], t["end"], t["state"]) for t in b.trials]
     epochs = small.epochs
-    rungs = {2, 6} if strategy.scheduler != "fifo" else set()  # min_epochs 2, eta 3, 8 epochs
+    rungs = set()  # the epochs MO-ASHA / ASHA may stop a trial at: min_epochs x eta^k, before the last
+    while strategy.scheduler != "fifo" and strategy.min_epochs * strategy.reduction_factor ** len(rungs) < epochs:
+        rungs.add(strategy.min_epochs * strategy.reduction_factor ** len(rungs))
     assert len(a.trials) >= 10
     for t in a.trials:
         assert t["state"] in ("complete", "pruned") and t["end"] <= a.budget_s
@@ -168,13 +171,32 @@ def test_early_stopping_finds_more_than_random_search_early(small) -> None:
     assert tried["tpe/moasha"] > tried["random/fifo"], tried
 
 
+def test_the_peer_replays_the_table_seeded_and_keeps_its_rungs(small) -> None:
+    """Syne Tune's MOASHA and random search through its own simulator: the same seed gives the
+    same trials, another seed others; MOASHA stops a trial only at its rungs (min 2, eta 3)."""
+    from search.bench.peer import peer_replay
+
+    def trials(run):
+        return [(t["point"], t["state"], t["epochs"]) for t in sorted(run.trials, key=lambda t: int(t["trial_id"]))]
+
+    for name, rungs in (("peer:random", set()), ("peer:moasha/min=2", {2, 6})):
+        a, b = (peer_replay(small, name, seed=0, workers=4, budget=0.5) for _ in range(2))
+        other = peer_replay(small, name, seed=1, workers=4, budget=0.5)
+        assert trials(a) == trials(b) and trials(a) != trials(other)
+        assert len(a.trials) >= 8
+        for point, state, epochs in trials(a):
+            assert point in small.points and (state == "complete") == (epochs == small.epochs)
+            assert state == "complete" or epochs in rungs
+        assert max(t["end"] for t in a.trials) <= a.budget_s
+
+
 def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> None:
     out = tmp_path / "rep"
     argv = ["bench", "replay", str(SMALL), "--strategies", "random/fifo,tpe/moasha", "--seeds", "2", "--workers",
             "4", "--budget", "0.3", "--out", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "| random/fifo | 2 |" in text and "| tpe/moasha/eta=3/min=2 | 2 |" in text
+    assert "| random/fifo | 2 |" in text and f"| {Strategy.parse('tpe/moasha').name} | 2 |" in text
     lines = (out / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 4
     assert main(argv) == 0  # every replay is reused, none is run twice
@@ -190,8 +212,41 @@ def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> N
     assert runs(tmp_path / "rep2" / "runs.jsonl") == runs(out / "runs.jsonl")
 
 
+def test_replay_on_fresh_seeds(small, tmp_path, capsys) -> None:
+    """--first-seed K replays seeds K.. (a confirmation of what seeds 0.. chose)."""
+    out = tmp_path / "confirm"
+    assert main(["bench", "replay", str(SMALL), "--strategies", "random/fifo,tpe/fifo", "--seeds", "2",
+                 "--first-seed", "20", "--budget", "0.2", "--out", str(out)]) == 0
+    seeds = [(d["strategy"], d["seed"]) for d in map(json.loads, (out / "runs.jsonl").read_text().splitlines())]
+    tpe = Strategy.parse("tpe/fifo").name
+    assert sorted(seeds) == [("random/fifo", 20), ("random/fifo", 21), (tpe, 20), (tpe, 21)]
+    ratios = (out / "ratios.md").read_text()
+    assert "ratio 95% CI" in ratios and f"| {tpe} | 2 |" in ratios
+
+
+def test_ratio_interval_and_the_defaults_rule() -> None:
+    # the same replays: ratio 1 in every resample; never reached: infinite; twice as fast: 0.5
+    base = [0.4, 0.5, 0.6, 0.5, 0.45]
+    assert ratio_interval(base, base, resamples=500)[1] >= 1.0 >= ratio_interval(base, base, resamples=500)[0]
+    assert ratio_interval([t / 2 for t in base], [t / 2 for t in base], resamples=200) == \
+        ratio_interval(base, base, resamples=200)  # scale-free
+    low, high = ratio_interval([0.25] * 5, [0.5] * 5, resamples=200)
+    assert (low, high) == (0.5, 0.5)
+    assert ratio_interval([None] * 5, base, resamples=200) == (math.inf, math.inf)
+    # the rule: no warm starts, no peer, no single-objective ASHA; lowest median compute
+    def summary(name, median, final=0.97):
+        return StrategySummary(name, 20, [], [], [], [0.0], final, [], 20, median, None, None, None, 100, 0.5, 0.0)
+    pool = {s.strategy: s for s in [summary("tpe/moasha/warm", 0.1), summary("peer:moasha", 0.1),
+                                     summary("tpe/asha", 0.1), summary("random/fifo", 0.7),
+                                     summary("tpe/moasha/eta=2", 0.3, 0.95), summary("random/moasha", 0.3, 0.98),
+                                     summary("tpe/fifo", None)]}
+    assert choose_default(pool).strategy == "random/moasha"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--strategies", "tpe/bogus"], "--strategies: strategy 'tpe/bogus': unknown part 'bogus'"),
+    (["--strategies", "random/moasha/eta=2/min=3,random/moasha/min=3/eta=2"],
+     "--strategies: 'random/moasha/eta=2/min=3' and 'random/moasha/min=3/eta=2' are the same strategy"),
     (["--seeds", "1"], "--seeds=1: must be >= 2"),
     (["--budget", "0"], "--budget=0.0: must be > 0"),
 ])
@@ -209,3 +264,31 @@ def test_replay_of_a_missing_table(tmp_path, capsys) -> None:
 def test_config_errors_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="backbones: must name"):
         BenchConfig(name="x", data="d", backbones={})
+
+
+# -- rediscovery on the grid ----------------------------------------------------------------
+
+
+def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
+    """Each effect's pairs, found again from the point ids: all-temporal against all-2D (which has
+    no temporal form, so both 3D forms pair with it; temporal gating has no 2D twin), and S3D-G
+    gating against none wherever a layout has temporal convs."""
+    from search.bench.effects import effects, effects_markdown
+
+    final = small.final()
+    rows = {r["effect"]: r for r in effects(small)}
+
+    def pairs(select, twin):
+        return [(p, twin(p)) for p in final if select(p) and twin(p) in final]
+
+    temporal = pairs(lambda p: "/3d-" in p, lambda p: p.replace("/3d-3d/", "/2d/").replace("/3d-separable/", "/2d/"))
+    gated = pairs(lambda p: "gate=temporal" in p, lambda p: p.replace("gate=temporal", "gate=off"))
+    assert (len(temporal), len(gated)) == (4, 10)
+    for name, found, metric in (("temporal_needed", temporal, "test_within_pair"), ("gating_helps", gated, "test_top1")):
+        diffs = [final[a][metric] - final[b][metric] for a, b in found]
+        assert rows[name]["n"] == len(found)
+        assert rows[name]["mean"] == pytest.approx(float(np.mean(diffs)))
+        assert rows[name]["low"] <= rows[name]["mean"] <= rows[name]["high"]
+    # a one-pair effect has no interval, and says so
+    text = effects_markdown(small, [dict(rows["gating_helps"], n=1, low=math.nan, high=math.nan)])
+    assert "n/a (1 pair)" in text and "nan" not in text
