@@ -138,7 +138,7 @@ def summarize(table: Table, runs: list[Run], *, steps: int = 60) -> tuple[list[f
     for run in runs:
         by.setdefault(run.strategy, []).append(run)
     budget_s = max(r.budget_s for r in runs)
-    times = np.linspace(0, budget_s, steps + 1)
+    times = budget_s * np.concatenate([[0.0], np.geomspace(1e-3, 1.0, steps)])  # fine early on (log-scale plots)
     curves = {name: np.array([hv_curve(table, r, times) / full for r in rs]) for name, rs in by.items()}
     names = list(by)
     # average rank over time: at each seed, the strategies replayed with it ranked by hypervolume
@@ -253,7 +253,9 @@ def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, 
 
 def highlight(summaries: dict[str, StrategySummary]) -> list[str]:
     """The strategies the plots draw in colour: random search, the rule's pick, the fastest of all,
-    the search's plain default and the contrasts (the peer, single-objective ASHA)."""
+    the search's plain default and the contrasts (the peer, single-objective ASHA); all of a few."""
+    if len(summaries) <= 8:
+        return list(summaries)
     chosen = choose_default(summaries)
     fastest = min((s for s in summaries.values() if s.median_t95 is not None), key=lambda s: s.median_t95,
                   default=None)

@@ -30,8 +30,9 @@ def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budge
     if len(shown) < len(summaries):
         ax.plot([], [], color="0.75", lw=0.7, label=f"the other {len(summaries) - len(shown)} strategies")
     ax.axhline(0.95, color="k", ls=":", lw=1, label="95% of the grid's hypervolume")
-    ax.set_xscale("symlog", linthresh=0.05)
-    ax.set_xlabel("simulated compute (x the exhaustive grid's; linear below 0.05, log above)")
+    ax.set_xscale("log")
+    ax.set_xlim(0.01, budget)
+    ax.set_xlabel("simulated compute (x the exhaustive grid's, log scale)")
     ax.set_ylabel("test hypervolume of the validation front (x grid's)")
     ax.set_ylim(0.4, 1.02)
     ax.legend(fontsize=7, loc="lower right")
@@ -51,7 +52,8 @@ def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any], hig
             ax.plot(fractions[1:], s.rank_mean[1:], color="0.75", lw=0.7, zorder=1)
     for i, name in enumerate(shown):
         ax.plot(fractions[1:], summaries[name].rank_mean[1:], label=name, lw=1.6, color=colours(i % 10), zorder=3)
-    ax.set_xlabel("simulated time (fraction of the budget)")
+    ax.set_xscale("log")
+    ax.set_xlabel("simulated time (fraction of the budget, log scale)")
     ax.set_ylabel(f"average rank by hypervolume among {len(summaries)} (1 = best)")
     ax.invert_yaxis()
     ax.legend(fontsize=7)
