@@ -68,7 +68,7 @@ bench-table: $(STAMP)
 
 # Search strategies replayed against the table (Syne Tune, the peer, comes with .[dev]): every
 # strategy on seeds 0-19, then the defaults' pick against random search and the peer on seeds 20-39
-# (20 min on 2 cores), and the per-choice effects over the grid: docs/bench/demo_cpu/.
+# (about 40 min on 2 cores), and the per-choice effects over the grid: docs/bench/demo_cpu/.
 bench-replay: $(STAMP)
 	$(PY) bench/bench_replay.py --jobs 2
 	$(VENV)/bin/vidnas bench effects bench/tables/demo_cpu.parquet --out docs/bench/demo_cpu/effects.md
