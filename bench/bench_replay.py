@@ -8,8 +8,8 @@
    seeds 0..N-1 in simulated time against the table -> docs/bench/TABLE/. The rule fixed before
    the replays (search.bench.figures.choose_default) picks the defaults from these.
 2. Confirmation: the pick, the former defaults, random search and the peer replayed again on
-   fresh seeds N..2N-1, for twice the grid's compute -> docs/bench/TABLE/confirm/. These are the figures the README reports:
-   what selected the defaults does not also report them.
+   fresh seeds N..2N-1, for twice the grid's compute -> docs/bench/TABLE/confirm/. These are the
+   figures the README reports: what selected the defaults does not also report them.
 
 Each prints, per strategy, the simulated compute to reach 95% of the full grid's hypervolume
 (median over seeds, x the grid's compute) and its ratio to random search, with a bootstrap 95%

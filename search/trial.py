@@ -231,8 +231,22 @@ def _system_metrics(run_id: str, setup: TrialSetup) -> Any:
         return None
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-    monitor = SystemMetricsMonitor(run_id, sampling_interval=setup.system_metrics_s, resume_logging=True,
-                                   tracking_uri=setup.tracking_uri)
+    class Monitor(SystemMetricsMonitor):
+        """MLflow's monitor publishes a sample only after a full interval: a trial shorter than
+        that would have none. Its first sample (taken at start) is published when it finishes."""
+
+        def start(self) -> None:
+            self.first_step = self._logging_step  # mlflow==3.17.2's step counter (resumed on restore)
+            super().start()
+
+        def finish(self) -> None:
+            super().finish()
+            if self._logging_step == self.first_step and (metrics := self.aggregate_metrics()):
+                self.publish_metrics(metrics)
+                self.mlflow_logger.flush()
+
+    monitor = Monitor(run_id, sampling_interval=setup.system_metrics_s, resume_logging=True,
+                      tracking_uri=setup.tracking_uri)
     monitor.start()
     return monitor
 

@@ -43,7 +43,8 @@ def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budge
     return path
 
 
-def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any], highlight: list[str] | None = None) -> Path:
+def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any],
+              highlight: list[str] | None = None) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
     colours = plt.get_cmap("tab10")

@@ -284,7 +284,8 @@ def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
     temporal = pairs(lambda p: "/3d-" in p, lambda p: p.replace("/3d-3d/", "/2d/").replace("/3d-separable/", "/2d/"))
     gated = pairs(lambda p: "gate=temporal" in p, lambda p: p.replace("gate=temporal", "gate=off"))
     assert (len(temporal), len(gated)) == (4, 10)
-    for name, found, metric in (("temporal_needed", temporal, "test_within_pair"), ("gating_helps", gated, "test_top1")):
+    for name, found, metric in (("temporal_needed", temporal, "test_within_pair"),
+                                ("gating_helps", gated, "test_top1")):
         diffs = [final[a][metric] - final[b][metric] for a, b in found]
         assert rows[name]["n"] == len(found)
         assert rows[name]["mean"] == pytest.approx(float(np.mean(diffs)))

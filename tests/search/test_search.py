@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import optuna
@@ -206,3 +208,25 @@ def test_train_one_architecture_at_full_budget(store: str, tmp_path: Path, capsy
     assert main(["train", str(spec_file), "--data", store, "--epochs", "1", "--storage", str(tmp_path / "results"),
                  "--cpus", "1", "--frames", "8"]) == 0
     assert main(["train", "nonexistent.json", "--data", store, "--epochs", "1"]) == 2
+
+
+def test_a_run_shorter_than_the_sampling_interval_still_gets_its_system_metrics(tmp_path: Path) -> None:
+    """MLflow's monitor publishes only after a whole interval; a trial that ends sooner logs the
+    sample taken when it started (one step), and a restored trial goes on at the next step."""
+    from types import SimpleNamespace
+
+    from search.trial import _system_metrics
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("t")).info.run_id
+    setup = SimpleNamespace(system_metrics_s=60.0, tracking_uri=uri)
+    for _ in range(2):  # the trial, then the same trial restored
+        monitor = _system_metrics(run_id, setup)
+        deadline = time.time() + 10
+        while not monitor.monitors[0]._metrics and time.time() < deadline:  # its first sample, at start
+            time.sleep(0.05)
+        monitor.finish()
+    history = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+    assert [m.step for m in history] == [0, 1]
+    assert all(0 <= m.value <= 100 * (os.cpu_count() or 1) for m in history)
