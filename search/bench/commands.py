@@ -40,7 +40,7 @@ DEFAULT_STRATEGIES = (
     "tpe/fifo/startup=10", "tpe/fifo/warm/startup=10", "tpe/moasha/eta=3/min=2/startup=10",
     "tpe/moasha/warm/eta=3/min=2/startup=10", "tpe/asha/eta=3/min=2/startup=10",
     "nsga2/fifo", "nsga2/moasha/eta=3/min=2", "nsga2/moasha/warm/eta=3/min=2",
-    # GPSampler: ~0.25 s per draw here, and it models only `backbone` (see replay.py)
+    # GPSampler: ~0.3 s per draw here, and it models only `backbone` (see replay.py)
     "gp/fifo/startup=10", "gp/moasha/eta=3/min=2/startup=10",
     "peer:moasha", "peer:random",
     "peer:moasha/min=2", "peer:moasha/eta=2/min=2",  # the peer at ours' rungs (its default is min=1)

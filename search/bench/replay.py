@@ -12,7 +12,7 @@ The simulated clock does not count the searcher's own compute; it is measured an
 
 Optuna's GPSampler takes this space only in part: it models the intersection of the conditional
 space (here `backbone`, the one parameter every point has) and draws the rest with its
-independent (random) sampler, at about 0.25 s per draw on 2 CPU cores (39 s over a 159-trial replay).
+independent (random) sampler, at about 0.3 s per draw on 2 CPU cores (47 s over a 156-trial replay).
 
 What a strategy has found at time t: its complete trials' Pareto front on the *validation*
 objectives (what selects), reported as the hypervolume of those members' *test* top-1 and GMACs
