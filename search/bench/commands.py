@@ -43,7 +43,7 @@ DEFAULT_STRATEGIES = (
     # GPSampler: ~0.3 s per draw here, and it models only `backbone` (see replay.py)
     "gp/fifo/startup=10", "gp/moasha/eta=3/min=2/startup=10",
     "peer:moasha", "peer:random",
-    "peer:moasha/min=2", "peer:moasha/eta=2/min=2",  # the peer at ours' rungs (its default is min=1)
+    "peer:moasha/min=2", "peer:moasha/eta=2/min=2",  # the peer at our rungs (its default is min=1)
     # the search's former defaults (tpe/moasha/eta=3/min=2/startup=10), each varied alone ...
     "tpe/moasha/eta=2/min=2/startup=10", "tpe/moasha/eta=4/min=2/startup=10", "tpe/moasha/eta=3/min=1/startup=10",
     "tpe/moasha/eta=3/min=3/startup=10", "tpe/moasha/eta=3/min=2/startup=5", "tpe/moasha/eta=3/min=2/startup=20",
