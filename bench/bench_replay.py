@@ -50,13 +50,11 @@ if __name__ == "__main__":
     chosen = json.loads((out / "summary.json").read_text())["chosen"]
     if chosen is None:
         sys.exit("no strategy reached 95% of the grid's hypervolume in more than half its seeds: nothing to confirm")
-    from search.bench.replay import Strategy
+    from search.bench.replay import canonical
 
-    confirm, seen = [], set()
-    for entry in (chosen, FORMER_DEFAULT, "tpe/moasha", *CONTRASTS):  # each strategy once
-        key = entry if entry.startswith("peer:") else Strategy.parse(entry).name
-        if key not in seen:
-            seen.add(key)
+    confirm: list[str] = []
+    for entry in (chosen, FORMER_DEFAULT, "tpe/moasha", *CONTRASTS):  # each once: the pick may be a default
+        if canonical(entry) not in map(canonical, confirm):
             confirm.append(entry)
     print(f"\n## Confirmation on fresh seeds {args.seeds}..{2 * args.seeds - 1}: the pick ({chosen}), "
           f"the former defaults, the search's defaults now, random search and the peer")

@@ -74,7 +74,7 @@ def add_replay(p: argparse.ArgumentParser) -> None:
 def run_replay(args: argparse.Namespace) -> int:
     from search.bench.figures import run_all, summarize, write
     from search.bench.peer import PeerUnavailable
-    from search.bench.replay import Strategy
+    from search.bench.replay import canonical
     from search.bench.table import Table
     from search.config import ConfigError
 
@@ -84,21 +84,20 @@ def run_replay(args: argparse.Namespace) -> int:
         raise ConfigError(str(e)) from None
     given = args.strategies is not None
     strategies = [s.strip() for s in (args.strategies or ",".join(DEFAULT_STRATEGIES)).split(",") if s.strip()]
-    canonical: dict[str, str] = {}  # one spelling per strategy: `tpe/moasha` is also its explicit defaults
+    named: dict[str, str] = {}  # canonical name -> the entry that named it first
     for entry in strategies:
         name, _, fewer = entry.partition("@")
         if fewer and not fewer.isdigit():
             raise ConfigError(f"--strategies: {entry!r}: after @ comes a number of seeds")
-        if not name.startswith("peer:"):
-            try:
-                name = Strategy.parse(name).name
-            except ValueError as e:
-                raise ConfigError(f"--strategies: {e}") from None
-        if name in canonical and given:
-            raise ConfigError(f"--strategies: {canonical[name]!r} and {entry!r} are the same strategy ({name}); "
+        try:
+            name = canonical(name)
+        except ValueError as e:
+            raise ConfigError(f"--strategies: {e}") from None
+        if name in named and given:
+            raise ConfigError(f"--strategies: {named[name]!r} and {entry!r} are the same strategy ({name}); "
                               "name it once")
-        canonical.setdefault(name, entry)
-    strategies = list(canonical.values())  # the default list names the search's defaults once more on purpose
+        named.setdefault(name, entry)
+    strategies = list(named.values())  # the default list names the search's defaults once more on purpose
     for name, value, low in (("--seeds", args.seeds, 2), ("--workers", args.workers, 1),
                              ("--first-seed", args.first_seed, 0)):
         if value < low:

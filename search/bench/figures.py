@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats as st
 from tqdm import tqdm
 
-from search.bench.replay import Run, Strategy, grid_seconds, hv_curve, replay, reported_hv
+from search.bench.replay import Run, Strategy, canonical, grid_seconds, hv_curve, replay, reported_hv
 from search.bench.table import Table
 
 BASELINE = "random/fifo"  # random search: what the ratios divide by
@@ -59,7 +59,7 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     plan = []
     for entry in strategies:
         name, _, fewer = entry.partition("@")  # `gp/fifo@5`: at most 5 seeds (a slow sampler)
-        name = name if name.startswith("peer:") else Strategy.parse(name).name  # one spelling per strategy
+        name = canonical(name)
         count = min(seeds, int(fewer)) if fewer else seeds
         plan += [(name, seed) for seed in range(first_seed, first_seed + count)]
     todo = [key for key in plan if key not in done]
@@ -250,9 +250,10 @@ def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, 
             "strategies": {k: asdict(v) for k, v in summaries.items()}}
     (out / "summary.json").write_text(json.dumps(info, indent=1))
     (out / "ratios.md").write_text(ratio_table(summaries, budget) + "\n")
+    shown = highlight(summaries)
     return [out / "summary.json", out / "ratios.md",
-            plot_hv(out / "hypervolume.png", fractions, summaries, budget, highlight(summaries)),
-            plot_rank(out / "rank.png", fractions, summaries, highlight(summaries))]
+            plot_hv(out / "hypervolume.png", fractions, summaries, budget, shown),
+            plot_rank(out / "rank.png", fractions, summaries, shown)]
 
 
 def highlight(summaries: dict[str, StrategySummary]) -> list[str]:

@@ -48,10 +48,11 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
     points = table.points
     epochs = table.epochs
     names = ["val_error", "gmacs", "elapsed", "test_top1"]
+    curves = {p: table.curve(p) for p in points}
     evaluations = np.zeros((len(points), 1, epochs, len(names)))
     for i, p in enumerate(points):
         elapsed = 0.0
-        for row in table.curve(p):
+        for row in curves[p]:
             elapsed += row["epoch_seconds"]
             evaluations[i, 0, row["epoch"] - 1] = [1 - row["val_top1"], row["gmacs"], elapsed, row["test_top1"]]
     # a constant second column: Syne Tune 0.16 looks a configuration up with a tuple key, which
@@ -94,7 +95,6 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
             else:
                 os.environ["SYNETUNE_FOLDER"] = previous
     frame = callback.dataframe()
-    curves = {p: table.curve(p) for p in points}
     run = Run(name, seed, workers, budget_s)
     for trial_id, rows in frame.groupby("trial_id"):
         rows = rows.sort_values("epoch")
@@ -103,12 +103,13 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
         start = end - float(rows["elapsed"].iloc[-1])
         if end > budget_s:
             continue
-        if last < epochs and end + curves[str(rows["config_point"].iloc[0])][last]["epoch_seconds"] <= budget_s:
+        point = str(rows["config_point"].iloc[0])
+        if last < epochs and end + curves[point][last]["epoch_seconds"] <= budget_s:
             state = "pruned"  # it would have trained on within the budget: the scheduler stopped it
         elif last < epochs:
             continue  # still running when the budget ran out (as replay() leaves such trials out)
         else:
             state = "complete"
-        run.trials.append({"trial_id": str(trial_id), "point": str(rows["config_point"].iloc[0]), "start": start,
+        run.trials.append({"trial_id": str(trial_id), "point": point, "start": start,
                            "end": end, "epochs": last, "state": state})
     return run

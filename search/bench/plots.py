@@ -3,7 +3,7 @@ average rank over time."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -11,22 +11,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _lines(ax: Any, x: list[float], summaries: dict[str, Any], highlight: list[str] | None,
+           values: Callable[[Any], list[float]], label: Callable[[Any], str],
+           band: Callable[[Any], tuple[list[float], list[float]]] | None = None) -> list[str]:
+    """One line per strategy: those in `highlight` (default: all) in colour (with `band` shaded),
+    the rest thin and grey; the names shown in colour."""
+    shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
+    colours = plt.get_cmap("tab10")
+    for s in summaries.values():
+        if s.strategy not in shown:
+            ax.plot(x, values(s), color="0.75", lw=0.7, zorder=1)
+    for i, name in enumerate(shown):
+        s, colour = summaries[name], colours(i % 10)
+        ax.plot(x, values(s), label=label(s), lw=1.6, color=colour, zorder=3)
+        if band is not None:
+            ax.fill_between(x, *band(s), color=colour, alpha=0.12, lw=0, zorder=2)
+    return shown
+
+
 def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budget: float,
             highlight: list[str] | None = None) -> Path:
     """Every strategy's mean curve; those in `highlight` (default: all) in colour with their 95%
     interval, the rest thin and grey."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    x = [f * budget for f in fractions]
-    shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
-    colours = plt.get_cmap("tab10")
-    for s in summaries.values():
-        if s.strategy not in shown:
-            ax.plot(x, s.hv_mean, color="0.75", lw=0.7, zorder=1)
-    for i, name in enumerate(shown):
-        s = summaries[name]
-        colour = colours(i % 10)
-        ax.plot(x, s.hv_mean, label=f"{s.strategy} (n={s.seeds})", lw=1.6, color=colour, zorder=3)
-        ax.fill_between(x, s.hv_low, s.hv_high, color=colour, alpha=0.12, lw=0, zorder=2)
+    shown = _lines(ax, [f * budget for f in fractions], summaries, highlight, lambda s: s.hv_mean,
+                   lambda s: f"{s.strategy} (n={s.seeds})", band=lambda s: (s.hv_low, s.hv_high))
     if len(shown) < len(summaries):
         ax.plot([], [], color="0.75", lw=0.7, label=f"the other {len(summaries) - len(shown)} strategies")
     ax.axhline(0.95, color="k", ls=":", lw=1, label="95% of the grid's hypervolume")
@@ -46,13 +55,7 @@ def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budge
 def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any],
               highlight: list[str] | None = None) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    shown = list(summaries) if highlight is None else [n for n in highlight if n in summaries]
-    colours = plt.get_cmap("tab10")
-    for s in summaries.values():
-        if s.strategy not in shown:
-            ax.plot(fractions[1:], s.rank_mean[1:], color="0.75", lw=0.7, zorder=1)
-    for i, name in enumerate(shown):
-        ax.plot(fractions[1:], summaries[name].rank_mean[1:], label=name, lw=1.6, color=colours(i % 10), zorder=3)
+    _lines(ax, fractions[1:], summaries, highlight, lambda s: s.rank_mean[1:], lambda s: s.strategy)
     ax.set_xscale("log")
     ax.set_xlabel("simulated time (fraction of the budget, log scale)")
     ax.set_ylabel(f"average rank by hypervolume among {len(summaries)} (1 = best)")

@@ -96,6 +96,11 @@ class Strategy:
         return cls(**kwargs)
 
 
+def canonical(name: str) -> str:
+    """One spelling per strategy (`tpe/moasha` is also its explicit defaults); the peer's as given."""
+    return name if name.startswith("peer:") else Strategy.parse(name).name
+
+
 @dataclass
 class Run:
     """One replay: every trial's start, end and state, and what was found when."""
