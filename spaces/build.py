@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spaces.blocks import Bottleneck, ClassifierHead, InceptionMixed, TOSABlock, conv_stem_layer
+from spaces.blocks import Bottleneck, ClassifierHead, InceptionMixed, TOSABlock, conv_stem_layer, downsample_pool
 from spaces.spec import ArchSpec, BottleneckBlock, Family, Gate, InceptionBlock, StageSpec, TemporalOp, VoVBlock
 
 
@@ -54,7 +54,8 @@ def _build_stem(spec: ArchSpec) -> tuple[nn.Sequential, int]:
         layers.append(conv_stem_layer(
             in_channels=channels, out_channels=conv.out_channels, kernel=conv.kernel, stride=conv.stride,
             temporal_op=conv.temporal_op, temporal_kernel=conv.temporal_kernel,
-            temporal_stride=conv.temporal_stride, pool=conv.pool, gate=gate, gate_bias=spec.gate_bias))
+            temporal_stride=conv.temporal_stride, pool=conv.pool, pool_temporal_kernel=conv.pool_temporal_kernel,
+            gate=gate, gate_bias=spec.gate_bias))
         channels = conv.out_channels
     return nn.Sequential(*layers), channels
 
@@ -65,7 +66,7 @@ def _build_stage(spec: ArchSpec, stage: StageSpec, channels: int, frames_in: int
     layers: list[nn.Module] = []
     common = dict(gate=spec.gate, gate_bias=spec.gate_bias)
     if spec.family is Family.INCEPTION and (stage.spatial_stride > 1 or stage.temporal_stride > 1):
-        layers.append(_entry_pool(stage.spatial_stride, stage.temporal_stride))
+        layers.append(_entry_pool(stage))
     for i, block in enumerate(stage.blocks):
         s, ts = (stage.spatial_stride, stage.temporal_stride) if i == 0 else (1, 1)
         frames = frames_in if i == 0 else frames_out
@@ -88,9 +89,11 @@ def _build_stage(spec: ArchSpec, stage: StageSpec, channels: int, frames_in: int
     return nn.Sequential(*layers), channels
 
 
-def _entry_pool(spatial_stride: int, temporal_stride: int) -> nn.MaxPool3d:
+def _entry_pool(stage: StageSpec) -> nn.Module:
     """S3D's 3a (1x3x3, stride 1,2,2), 4a (3x3x3, stride 2). Its 5a is 2x2x2 with stride 2: the
-    same output shape for even sizes and no parameters or multiply-adds; this uses 3x3x3."""
-    kernel = (3 if temporal_stride > 1 else 1, 3 if spatial_stride > 1 else 1, 3 if spatial_stride > 1 else 1)
-    padding = tuple(k // 2 for k in kernel)
-    return nn.MaxPool3d(kernel, stride=(temporal_stride, spatial_stride, spatial_stride), padding=padding)
+    same output shape for even sizes and no parameters or multiply-adds; this uses 3x3x3 unless
+    the stage's `pool_temporal_kernel` is 2 (2x3x3, tiled in time: symmetric under time reversal)."""
+    striding = stage.temporal_stride > 1
+    return downsample_pool(kernel=3 if stage.spatial_stride > 1 else 1, stride=stage.spatial_stride,
+                           temporal_kernel=stage.pool_temporal_kernel if striding else 1,
+                           temporal_stride=stage.temporal_stride)

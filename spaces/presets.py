@@ -85,6 +85,22 @@ def resnet50(big_view: BigView) -> ArchSpec:
     return ArchSpec(family=Family.RESNET, stem=stem, stages=stages, frames=8, crop=224, head=HeadSpec(dropout=0.5))
 
 
+def tiled_in_time(spec: ArchSpec) -> ArchSpec:
+    """`spec` with every temporal reduction symmetric in time: a stem conv's temporal stride moves
+    into the pool after it (2x3x3, stride 2: 1a keeps every frame, 2a halves them), and the stages'
+    entry pools (4a, 5a) tile time (2x3x3, stride 2, no temporal padding) instead of S3D's 3x3x3
+    with padding 1. Same convs, widths and frames after every stage; for an even number of frames a
+    clip reversed in time gives the reversed features, so a net with no temporal conv (I2D) cannot
+    tell them apart."""
+    stem = tuple(dataclasses.replace(c, temporal_stride=1, pool_temporal_kernel=2)
+                 if c.temporal_stride == 2 and c.pool else c for c in spec.stem)
+    if any(c.temporal_stride == 2 for c in stem):
+        raise SpecError("stem.temporal_stride", [c.temporal_stride for c in stem], "a conv with temporal_stride 2 "
+                        "needs pool true to be tiled in time (its stride moves into the pool)")
+    stages = tuple(dataclasses.replace(s, pool_temporal_kernel=2) if s.temporal_stride == 2 else s for s in spec.stages)
+    return spec.replace(stem=stem, stages=stages)
+
+
 def _everywhere(op: TemporalOp) -> Callable[[str], TemporalOp]:
     return lambda layer: op
 
@@ -123,6 +139,11 @@ PRESETS: dict[str, Preset] = {
     "s3d_g_temporal": Preset(dataclasses.replace(_S3D_G, gate=Gate.TEMPORAL, gate_bias=True),
                              f"{_S3D_PAPER}, sec. 4.4: gating after each temporal conv, with bias"),
     "i2d": Preset(inception(_everywhere(_2D)), f"{_S3D_PAPER}, Table 2 (I2D)", 6_010_000, 36.89),
+    # vidnas' own variant, no external reference (so no reference counts): I2D blind to frame order
+    "i2d_symmetric": Preset(tiled_in_time(inception(_everywhere(_2D))), f"{_S3D_PAPER}, Table 2 (I2D) with "
+                            "every temporal reduction tiled in time (vidnas' own order-blind variant, no external "
+                            "reference; counted: I2D's 6,009,904 params, 40.67 GMACs at 64x224: 1a runs on "
+                            "every frame)"),
     "vov3d_m": Preset(vov3d(40, (1, 2, 3, 2), crop=256), "Lee et al., VoV3D 2020, Table 4; official code",
                       3_667_000, 6.42),
     "vov3d_l": Preset(vov3d(48, (1, 2, 5, 3), crop=224), "Lee et al., VoV3D 2020, Table 4; official code",

@@ -92,6 +92,8 @@ class ConvSpec:
     temporal_kernel: int = 1
     temporal_stride: int = 1
     pool: bool = False  # a 1x3x3 max pool, stride (1, 2, 2), after this conv
+    pool_temporal_kernel: int = 1  # that pool's temporal kernel and stride: 1, or 2 (2x3x3, stride
+    #                                (2, 2, 2): halves the frames, tiled in time, so symmetric in time)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -100,6 +102,14 @@ class ConvSpec:
         one_of("stride", self.stride, (1, 2))
         one_of("temporal_stride", self.temporal_stride, (1, 2))
         _check_temporal(self.temporal_op, self.temporal_kernel)
+        one_of("pool_temporal_kernel", self.pool_temporal_kernel, (1, 2))
+        if self.pool_temporal_kernel != 1 and not self.pool:
+            raise SpecError("pool_temporal_kernel", self.pool_temporal_kernel,
+                            "must be 1 when pool is false: it is the temporal kernel of the pool after the conv")
+
+    def frames_out(self, frames: int) -> int:
+        """Frames leaving this conv (and its pool) for `frames` entering it."""
+        return _ceil_div(_ceil_div(frames, self.temporal_stride), self.pool_temporal_kernel)
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,8 @@ class StageSpec:
     blocks: tuple[Block, ...]
     spatial_stride: int = 2
     temporal_stride: int = 1
+    pool_temporal_kernel: int = 3  # Inception's entry pool when temporal_stride is 2: 3 (pad 1, S3D's
+    #                                4a) or 2 (tiled in time like S3D's 5a: symmetric in time)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -186,6 +198,10 @@ class StageSpec:
             raise SpecError("blocks", [], "must hold at least one block")
         one_of("spatial_stride", self.spatial_stride, (1, 2))
         one_of("temporal_stride", self.temporal_stride, (1, 2))
+        one_of("pool_temporal_kernel", self.pool_temporal_kernel, (2, 3))
+        if self.pool_temporal_kernel == 2 and self.temporal_stride != 2:
+            raise SpecError("pool_temporal_kernel", 2, "needs temporal_stride 2 (a tiled pool's kernel equals its "
+                            f"stride), but got temporal_stride={self.temporal_stride}; use 3 (the default)")
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,10 @@ class ArchSpec:
                 if not isinstance(block, block_type):
                     raise SpecError(f"stages[{s}].blocks[{b}]", type(block).__name__,
                                     f"family '{self.family.value}' takes {block_type.__name__} blocks")
+            if self.family is not Family.INCEPTION and stage.pool_temporal_kernel != 3:
+                raise SpecError(f"stages[{s}].pool_temporal_kernel", stage.pool_temporal_kernel,
+                                f"must be 3 (the default): family '{self.family.value}' strides its first "
+                                "block, only Inception stages enter through a pool")
         self._check_geometry()
 
     # -- geometry ------------------------------------------------------------------------------
@@ -248,7 +268,7 @@ class ArchSpec:
         frames = self.frames
         for i, conv in enumerate(self.stem):
             _check_fits(f"stem[{i}].temporal_kernel", conv.temporal_kernel, frames)
-            frames = _ceil_div(frames, conv.temporal_stride)
+            frames = conv.frames_out(frames)
         for s, stage in enumerate(self.stages):
             if self.family is Family.INCEPTION:  # the entry pool strides before the blocks
                 frames = _ceil_div(frames, stage.temporal_stride)
@@ -265,7 +285,7 @@ class ArchSpec:
         """Frames entering the first stage, for this spec's input (or `frames` input frames)."""
         frames = self.frames if frames is None else frames
         for conv in self.stem:
-            frames = _ceil_div(frames, conv.temporal_stride)
+            frames = conv.frames_out(frames)
         return frames
 
     def stage_frames(self, frames: int | None = None) -> tuple[int, ...]:
@@ -321,12 +341,15 @@ class ArchSpec:
                 out[f"s{i}_{name}"] = values.pop() if len(values) == 1 else "mixed"
             out[f"s{i}_blocks"] = len(stage.blocks)
             out[f"s{i}_width"] = stage.blocks[-1].out_channels
+        if pools := self._temporal_pools():
+            out["temporal_pools"] = pools
         return out
 
     def slug(self) -> str:
         """A short human-readable name for run names; never parsed back: family, the temporal form
         of the stem's spatial convs "." of each stage (2, 3, s = separable, d = depthwise), big views
-        per stage (b), gating, T-OSA depths, last width, blocks, input."""
+        per stage (b), gating, T-OSA depths, temporal pool kernels when not S3D's (tp), last width,
+        blocks, input."""
         short = {"2d": "2", "3d": "3", "separable": "s", "depthwise": "d"}
         stem = "".join(short[c.temporal_op.value] for c in self.stem if c.kernel > 1)
         ops = f"{stem}.{''.join(short[st.blocks[0].temporal_op.value] for st in self.stages)}"
@@ -336,12 +359,33 @@ class ArchSpec:
         depth = sum(len(st.blocks) for st in self.stages)
         tosa = ("-t" + "".join(str(st.blocks[0].tosa_depth) for st in self.stages)
                 if isinstance(self.stages[0].blocks[0], VoVBlock) else "")
-        return f"{self.family.value}-{ops}-{big}{gate}{tosa}-w{width}-d{depth}-{self.frames}x{self.crop}"
+        pools = f"-tp{p}" if (p := self._temporal_pools()) else ""
+        return f"{self.family.value}-{ops}-{big}{gate}{tosa}{pools}-w{width}-d{depth}-{self.frames}x{self.crop}"
+
+    def _temporal_pools(self) -> str:
+        """The temporal kernels of the stem's pools "." of the stages' entry pools (1 where a stage
+        does not stride in time), e.g. "2.122"; "" when every pool has its default, so the
+        architectures named before the field existed keep their names."""
+        if all(c.pool_temporal_kernel == 1 for c in self.stem) and all(s.pool_temporal_kernel == 3
+                                                                      for s in self.stages):
+            return ""
+        stem = "".join(str(c.pool_temporal_kernel) for c in self.stem if c.pool)
+        stages = "".join(str(s.pool_temporal_kernel if s.temporal_stride > 1 else 1) for s in self.stages)
+        return f"{stem}.{stages}" if self.family is Family.INCEPTION else stem
 
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return encode(self)
+        """Plain JSON values. `pool_temporal_kernel` (added later) is written only when it is not its
+        default, so every spec from before it keeps its exact JSON: studies and benches key their
+        records by it."""
+        data = encode(self)
+        for items, cls in ((data["stem"], ConvSpec), (data["stages"], StageSpec)):
+            default = cls.__dataclass_fields__["pool_temporal_kernel"].default
+            for item in items:
+                if item["pool_temporal_kernel"] == default:
+                    del item["pool_temporal_kernel"]
+        return data
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)

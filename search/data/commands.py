@@ -8,12 +8,15 @@ from pathlib import Path
 from search.data.importer import ImportConfig, import_dataset
 from search.data.layouts import LAYOUTS
 from search.data.store import ClipStore, StoreError
-from search.data.synth import SIZES, write_synth
+from search.data.synth import PROFILES, SIZES, store_profile, write_synth
 
 
 def add_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a name for the store (recorded in its metadata)")
     p.add_argument("--size", default="demo", help=f"one of {', '.join(SIZES)} (default: demo)")
+    p.add_argument("--profile", default="appearance",
+                   help=f"the class mix, one of {', '.join(PROFILES)} (default: appearance); "
+                        "temporal: classes differ only in motion or order")
     p.add_argument("--out", type=Path, required=True, help="directory of the new store")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help="processes (default: all cores, at most 8)")
@@ -22,9 +25,12 @@ def add_synth(p: argparse.ArgumentParser) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     if args.size not in SIZES:
         raise StoreError(f"--size {args.size!r}: unknown; available: {', '.join(SIZES)}")
-    meta = write_synth(args.out, size_name=args.size, seed=args.seed, name=args.name, workers=args.workers)
+    if args.profile not in PROFILES:
+        raise StoreError(f"--profile {args.profile!r}: unknown; available: {', '.join(PROFILES)}")
+    meta = write_synth(args.out, size_name=args.size, seed=args.seed, name=args.name, workers=args.workers,
+                       profile=args.profile)
     print(f"wrote {args.out}: {meta.splits} clips of {meta.frames}x{meta.height}x{meta.width}, "
-          f"{len(meta.classes)} classes")
+          f"{len(meta.classes)} classes, profile {args.profile}")
     return 0
 
 
@@ -87,6 +93,9 @@ def run_info(args: argparse.Namespace) -> int:
           f"{len(meta.classes)} classes, horizontal flip {'keeps' if meta.flip_safe else 'changes'} labels, "
           f"fps {meta.fps if meta.fps else '-'}, {store.size_on_disk() / 2**20:.1f} MiB on disk")
     print(f"made by: {meta.source}")
+    if meta.source.get("generator") == "vidnas synth":
+        profile = store_profile(meta)
+        print(f"profile: {profile}: {PROFILES.get(profile, 'unknown to this version')}")
     splits = store.splits
     counts = {s: collections.Counter(store.labels(s).tolist()) for s in splits}
     print(f"\n{'class':<32} {'group':<12} " + " ".join(f"{s:>7}" for s in splits))

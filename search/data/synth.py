@@ -1,20 +1,33 @@
 """The built-in benchmark: procedural video clips where time really matters.
 
-Three kinds of classes, on cluttered textured backgrounds with a panning camera, moving
-distractor shapes and pixel noise:
+One object on a cluttered textured background seen through a panning camera, with moving
+distractor shapes and pixel noise. Three kinds of classes:
 
 - **appearance** classes: the object's shape and texture decide; one frame suffices (Kinetics-like);
 - **motion pairs**: the same object moving one way or the opposite way (right/left, down/up,
-  grow/shrink, rotate cw/ccw, brighten/darken; Something-Something-like);
-- **order pairs**: event A then B, or B then A (red then blue, square then circle, a flash early or late).
+  grow/shrink, rotate cw/ccw, brighten/darken, orbit cw/ccw, fall/rise, together/apart);
+- **order pairs**: event A then B, or B then A (red then blue, square then circle, a flash early or
+  late, appear/disappear).
+
+Two profiles (`PROFILES`; `class_table` decides the classes of each, per size):
+
+- `appearance` (the default): appearance classes plus motion and order pairs; each pair's event
+  draws its object with a shape of its own, so one frame may tell the pair (never the class in it).
+- `temporal` (Something-Something-like): motion and order pairs only; the object's shape, texture
+  and colour come from one distribution shared by every class (`object_look`: the same code and
+  random draws for all), so a frame tells only what an event defines itself (red_then_blue's
+  colours, square_then_circle's shapes, a size, a brightness), never what the look could carry.
 
 The within-pair property: the second class of a pair is *defined* as the time reversal of the first
 (the same random scene, frames in reverse order). Both classes therefore have exactly the same
 distribution of frame sets, and any model that ignores frame order (e.g. averages per-frame
 features, as TSN does) is at chance between the two classes of a pair: its within-pair accuracy
-is 50%. Only temporal modelling can beat that. `tests/search/test_synth.py` checks it.
+is 50%. Only temporal modelling can beat that. `tests/search/data/test_synth.py` checks it.
 
-Every clip is a pure function of (seed, split, index): generation is deterministic, and parallel.
+Every clip is a pure function of (seed, split, index, profile): generation is deterministic, and
+parallel. The appearance profile renders exactly what it did before profiles existed.
+
+    vidnas data synth t --size demo --profile temporal --out data/demo-temporal
 """
 from __future__ import annotations
 
@@ -30,39 +43,56 @@ import pyarrow as pa
 from search.data.pool import worker_pool
 from search.data.store import BATCH_ROWS, StoreError, StoreMeta, clips_to_batch, write_meta, write_split
 
+PROFILES = {
+    "appearance": "appearance classes, motion and order pairs; each event has its own shape (Kinetics-like mix)",
+    "temporal": "motion and order pairs only, one object look shared by every class (Something-Something-like)",
+}
 TEXTURES = ("solid", "stripes", "checker", "dots")
+# The temporal profile's shapes, drawn for every class: none is round (a turning disc looks still).
+SHARED_SHAPES = ("square", "diamond", "triangle", "cross", "tee", "bar", "hexagon", "star")
 
 # (shape, texture) of the appearance classes, in the order sizes take them. Their shapes are
 # used by no pair class, so no clip can belong to an appearance class and a pair class at once.
 APPEARANCE = (("circle", "solid"), ("triangle", "stripes"), ("cross", "checker"), ("bar", "solid"),
               ("circle", "checker"), ("triangle", "dots"), ("cross", "stripes"), ("bar", "dots"),
               ("circle", "stripes"), ("triangle", "solid"))
+# Sizes take pairs in this order; the appearance profile uses the first 5 and 3 at most.
 MOTION_PAIRS = (("move_right", "move_left"), ("move_down", "move_up"), ("grow", "shrink"),
-                ("rotate_cw", "rotate_ccw"), ("brighten", "darken"))
+                ("rotate_cw", "rotate_ccw"), ("brighten", "darken"), ("orbit_cw", "orbit_ccw"), ("fall", "rise"),
+                ("move_together", "move_apart"))
 ORDER_PAIRS = (("red_then_blue", "blue_then_red"), ("square_then_circle", "circle_then_square"),
-               ("flash_early", "flash_late"))
+               ("flash_early", "flash_late"), ("appear", "disappear"))
+# The appearance profile's look of each event: its own shape, and its texture where it fixes one
+# (None: drawn). square_then_circle draws its own two shapes in both profiles.
+EVENT_LOOK = {"move_right": ("square", None), "move_down": ("diamond", None), "grow": ("ring", None),
+              "rotate_cw": ("tee", "solid"), "brighten": ("hexagon", None), "orbit_cw": ("tee", None),
+              "fall": ("hexagon", None), "move_together": ("diamond", None), "red_then_blue": ("star", None),
+              "square_then_circle": ("square", "solid"), "flash_early": ("star", None), "appear": ("square", None)}
 
 
 @dataclass(frozen=True)
 class SynthSize:
     frames: int
     size: int  # height = width, pixels
-    appearance: int  # number of appearance classes
+    appearance: int  # the appearance profile: appearance classes, motion pairs, order pairs
     motion_pairs: int
     order_pairs: int
+    temporal: tuple[int, int]  # the temporal profile: (motion pairs, order pairs)
     train_per_class: int
     val_per_class: int  # val selects (rungs, fronts); test reports, from its own seed stream
     test_per_class: int
 
 
+# The temporal profile has as many classes as the appearance one (6, 18, 24), up to the 24 pair
+# classes there are (large: 24, not 26).
 SIZES: dict[str, SynthSize] = {
-    "tiny": SynthSize(frames=16, size=32, appearance=2, motion_pairs=1, order_pairs=1,
+    "tiny": SynthSize(frames=16, size=32, appearance=2, motion_pairs=1, order_pairs=1, temporal=(2, 1),
                       train_per_class=16, val_per_class=8, test_per_class=8),  # unit tests: seconds
-    "demo": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2,
+    "demo": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2, temporal=(6, 3),
                       train_per_class=160, val_per_class=40, test_per_class=80),  # a ~20-trial search on 2 cores
-    "medium": SynthSize(frames=16, size=64, appearance=8, motion_pairs=5, order_pairs=3,
+    "medium": SynthSize(frames=16, size=64, appearance=8, motion_pairs=5, order_pairs=3, temporal=(8, 4),
                         train_per_class=600, val_per_class=100, test_per_class=200),  # one GPU
-    "large": SynthSize(frames=32, size=112, appearance=10, motion_pairs=5, order_pairs=3,
+    "large": SynthSize(frames=32, size=112, appearance=10, motion_pairs=5, order_pairs=3, temporal=(8, 4),
                        train_per_class=2000, val_per_class=200, test_per_class=400),  # a GPU cluster
 }
 
@@ -73,19 +103,32 @@ class SynthClass:
     group: str  # appearance | motion | order
     event: str  # the appearance key "shape/texture", or the forward event of the pair
     reverse: bool = False  # the pair's second class: the first, reversed in time
+    profile: str = "appearance"  # temporal: the object's look is drawn alike for every class
 
 
-def class_table(size: SynthSize) -> list[SynthClass]:
-    classes = [SynthClass(f"{shape}_{texture}", "appearance", f"{shape}/{texture}")
-               for shape, texture in APPEARANCE[:size.appearance]]
-    for group, pairs, count in (("motion", MOTION_PAIRS, size.motion_pairs), ("order", ORDER_PAIRS, size.order_pairs)):
+def class_table(size: SynthSize, profile: str = "appearance") -> list[SynthClass]:
+    """The classes of a benchmark in label order: the one place that decides them, per size and profile."""
+    if profile not in PROFILES:
+        raise StoreError(f"unknown profile {profile!r}; available: {', '.join(PROFILES)}")
+    appearance, (motion, order) = ((size.appearance, (size.motion_pairs, size.order_pairs)) if profile == "appearance"
+                                   else (0, size.temporal))
+    classes = [SynthClass(f"{shape}_{texture}", "appearance", f"{shape}/{texture}", profile=profile)
+               for shape, texture in APPEARANCE[:appearance]]
+    for group, pairs, count in (("motion", MOTION_PAIRS, motion), ("order", ORDER_PAIRS, order)):
         for forward, backward in pairs[:count]:
-            classes += [SynthClass(forward, group, forward), SynthClass(backward, group, forward, reverse=True)]
+            classes += [SynthClass(forward, group, forward, profile=profile),
+                        SynthClass(backward, group, forward, reverse=True, profile=profile)]
     return classes
 
 
 def class_pairs(classes: list[SynthClass]) -> list[tuple[int, int]]:
     return [(i, i + 1) for i, c in enumerate(classes) if c.group != "appearance" and not c.reverse]
+
+
+def store_profile(meta: StoreMeta) -> str:
+    """The profile a built-in benchmark store was made with (stores of the default profile, and
+    those made before profiles existed, do not record it)."""
+    return meta.source.get("profile", "appearance")
 
 
 # Sensor noise (sigma 6 grey levels), drawn once: each clip reads it at an offset of its own.
@@ -97,7 +140,7 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def render_clip(cls: SynthClass, *, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One clip of class `cls`: (frames, size, size, 3) uint8."""
+    """One clip of class `cls` (of its profile): (frames, size, size, 3) uint8."""
     canvas = _background(rng, frames, size)
     for _ in range(2):  # distractors: small blobs on random straight paths, behind the object
         track = _random_track(rng, frames, size, radius=(0.06, 0.09), speed=1.5)
@@ -112,48 +155,86 @@ def render_clip(cls: SynthClass, *, frames: int, size: int, rng: np.random.Gener
 
 
 # ---------------------------------------------------------------------------------------------
-# The object: what each class does.
+# The object: how it looks, and what each class does.
+
+
+def object_look(cls: SynthClass, rng: np.random.Generator) -> tuple[str, str, np.ndarray]:
+    """The object's (shape, texture, colour). The temporal profile draws all three alike for every
+    class, from one distribution; the appearance profile draws the colour and, where the class does
+    not fix it, the texture, and takes the shape of the appearance class or of the event."""
+    color, texture = _random_color(rng), TEXTURES[rng.integers(len(TEXTURES))]
+    if cls.profile == "temporal":
+        return SHARED_SHAPES[rng.integers(len(SHARED_SHAPES))], texture, color
+    if cls.group == "appearance":
+        shape, texture = cls.event.split("/")
+        return shape, texture, color
+    shape, own_texture = EVENT_LOOK[cls.event]
+    return shape, own_texture or texture, color
 
 
 def _draw_event(canvas: np.ndarray, cls: SynthClass, rng: np.random.Generator, frames: int, size: int) -> None:
     t = np.arange(frames, dtype=np.float32)
     track = _random_track(rng, frames, size, radius=(0.24, 0.3), speed=0.6)
-    color, texture = _random_color(rng), TEXTURES[rng.integers(len(TEXTURES))]
-    event = cls.event
-    if cls.group == "appearance":
-        shape, texture = event.split("/")
+    shape, texture, color = object_look(cls, rng)
+    if cls.group == "appearance" or _move(track, cls.event, rng, t, size):
         _draw(canvas, track, shape=shape, texture=texture, color=color)
-        return
+    else:
+        _draw_sequence(canvas, track, cls.event, rng, t, size, shape=shape, texture=texture, color=color)
+
+
+def _move(track: dict[str, np.ndarray], event: str, rng: np.random.Generator, t: np.ndarray, size: int) -> bool:
+    """Animate `track` for a motion event of one object; False for the other events."""
     if event in ("move_right", "move_down"):
         start, speed = rng.uniform(0.25, 0.4) * size, rng.uniform(0.6, 1.0)
         along, across = start + speed * t, rng.uniform(0.3, 0.7) * size + rng.uniform(-0.15, 0.15) * t
         track["x"], track["y"] = (along, across) if event == "move_right" else (across, along)
-        _draw(canvas, track, shape="square" if event == "move_right" else "diamond", texture=texture, color=color)
     elif event == "grow":
-        track["r"] = np.linspace(rng.uniform(0.12, 0.16), rng.uniform(0.3, 0.36), frames, dtype=np.float32) * size
-        _draw(canvas, track, shape="ring", texture=texture, color=color)
+        track["r"] = np.linspace(rng.uniform(0.12, 0.16), rng.uniform(0.3, 0.36), len(t), dtype=np.float32) * size
     elif event == "rotate_cw":
         track["angle"] = rng.uniform(0, 2 * math.pi) + math.radians(rng.uniform(6, 12)) * t
-        _draw(canvas, track, shape="tee", texture="solid", color=color)
     elif event == "brighten":
-        track["intensity"] = np.linspace(rng.uniform(0.25, 0.4), rng.uniform(0.9, 1.0), frames, dtype=np.float32)
-        _draw(canvas, track, shape="hexagon", texture=texture, color=color)
+        track["intensity"] = np.linspace(rng.uniform(0.25, 0.4), rng.uniform(0.9, 1.0), len(t), dtype=np.float32)
+    elif event == "orbit_cw":  # a circle around the drifting centre, clockwise on screen (y points down)
+        radius, turns = rng.uniform(0.12, 0.2) * size, rng.uniform(0.6, 1.0)
+        angle = rng.uniform(0, 2 * math.pi) + turns * 2 * math.pi / len(t) * t
+        track["x"], track["y"] = track["x"] + radius * np.cos(angle), track["y"] + radius * np.sin(angle)
+    elif event == "fall":  # from rest, accelerating down (rise: up, slowing to rest)
+        top, drop = rng.uniform(0.25, 0.35) * size, rng.uniform(0.3, 0.4) * size
+        track["y"] = top + drop * (t / t[-1]) ** 2
+    else:
+        return False
+    return True
+
+
+def _draw_sequence(canvas: np.ndarray, track: dict[str, np.ndarray], event: str, rng: np.random.Generator,
+                   t: np.ndarray, size: int, *, shape: str, texture: str, color: np.ndarray) -> None:
+    """The events that draw the object in parts: two copies, or two states one after the other."""
+    frames = len(t)
+    if event == "move_together":  # two smaller copies closing in until they nearly touch
+        heading = rng.uniform(0, math.pi)
+        gap = np.linspace(rng.uniform(0.24, 0.3), rng.uniform(0.13, 0.16), frames, dtype=np.float32) * size
+        for sign in (-1, 1):
+            copy = track | {"x": track["x"] + sign * gap * math.cos(heading),
+                            "y": track["y"] + sign * gap * math.sin(heading), "r": track["r"] * 0.6}
+            _draw(canvas, copy, shape=shape, texture=texture, color=color)
+    elif event == "appear":
+        shown = t >= rng.integers(frames // 4, 3 * frames // 4 + 1)
+        _draw(canvas, track, shape=shape, texture=texture, color=color, when=shown)
     elif event in ("red_then_blue", "square_then_circle"):
         switch = rng.integers(frames // 3, 2 * frames // 3 + 1)
         before, after = t < switch, t >= switch
         if event == "red_then_blue":
-            shape = "star"
             red, blue = _jitter(rng, (220, 40, 40)), _jitter(rng, (40, 70, 230))
             _draw(canvas, track, shape=shape, texture=texture, color=red, when=before)
             _draw(canvas, track, shape=shape, texture=texture, color=blue, when=after)
         else:
-            _draw(canvas, track, shape="square", texture="solid", color=color, when=before)
-            _draw(canvas, track, shape="circle", texture="solid", color=color, when=after)
+            _draw(canvas, track, shape="square", texture=texture, color=color, when=before)
+            _draw(canvas, track, shape="circle", texture=texture, color=color, when=after)
     elif event == "flash_early":
         flash = rng.integers(1, max(2, frames // 3 - 1))
         lit = (t >= flash) & (t < flash + 2)
-        _draw(canvas, track, shape="star", texture=texture, color=color, when=~lit)
-        _draw(canvas, track, shape="star", texture="solid", color=np.full(3, 255.0, np.float32), when=lit)
+        _draw(canvas, track, shape=shape, texture=texture, color=color, when=~lit)
+        _draw(canvas, track, shape=shape, texture="solid", color=np.full(3, 255.0, np.float32), when=lit)
     else:  # a bug: class_table only names the events above
         raise ValueError(f"unknown event {event!r}")
 
@@ -290,47 +371,57 @@ def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int]) -> np.ndarray:
 # Writing a store.
 
 
-def render_chunk(size_name: str, seed: int, split: str, indices: range) -> tuple[np.ndarray, list[int]]:
+def render_chunk(size_name: str, seed: int, split: str, indices: range,
+                 profile: str = "appearance") -> tuple[np.ndarray, list[int]]:
     """Clips `indices` of a split (label = index mod classes): a unit of parallel work."""
     size = SIZES[size_name]
-    classes = class_table(size)
+    classes = class_table(size, profile)
     labels = [i % len(classes) for i in indices]
     clips = np.stack([render_clip(classes[label], frames=size.frames, size=size.size, rng=clip_rng(seed, split, i))
                       for i, label in zip(indices, labels)])
     return clips, labels
 
 
-def synth_meta(name: str, size_name: str, seed: int) -> StoreMeta:
+def synth_meta(name: str, size_name: str, seed: int, profile: str = "appearance") -> StoreMeta:
     size = SIZES[size_name]
-    classes = class_table(size)
+    classes = class_table(size, profile)
+    # The default profile is not recorded: its meta.json, and so a store's fingerprint in searches
+    # and bench tables, stay what they were before profiles existed (`store_profile` reads it back).
+    source = {"generator": "vidnas synth", "size": size_name, "seed": seed}
     return StoreMeta(
         name=name, frames=size.frames, height=size.size, width=size.size,
         classes=tuple(c.name for c in classes), groups=tuple(c.group for c in classes),
         pairs=tuple(class_pairs(classes)), flip_safe=False,  # a flip turns move_right into move_left
-        fps=None, source={"generator": "vidnas synth", "size": size_name, "seed": seed},
+        fps=None, source=source if profile == "appearance" else source | {"profile": profile},
         splits={"train": size.train_per_class * len(classes), "val": size.val_per_class * len(classes),
                 "test": size.test_per_class * len(classes)})
 
 
 def write_synth(out: Path, *, size_name: str, seed: int = 0, name: str | None = None, workers: int | None = None,
-                progress: bool = True, only: tuple[str, ...] | None = None) -> StoreMeta:
+                progress: bool = True, only: tuple[str, ...] | None = None, profile: str = "appearance") -> StoreMeta:
     """Generate the benchmark into a new clip store at `out` (train, val and test splits, each
-    from its own seed stream; `only` writes just those splits, e.g. a test split for an old store)."""
+    from its own seed stream; `only` writes just those splits, e.g. a test split for an old store).
+
+    >>> write_synth(Path("data/demo-temporal"), size_name="demo", profile="temporal")  # doctest: +SKIP
+    """
     if size_name not in SIZES:
         raise StoreError(f"unknown size {size_name!r}; available: {', '.join(SIZES)}")
-    meta = synth_meta(name or f"synth-{size_name}", size_name, seed)
+    if profile not in PROFILES:
+        raise StoreError(f"unknown profile {profile!r}; available: {', '.join(PROFILES)}")
+    default_name = f"synth-{size_name}" + ("" if profile == "appearance" else f"-{profile}")
+    meta = synth_meta(name or default_name, size_name, seed, profile)
     out.mkdir(parents=True, exist_ok=True)
     todo = {split: count for split, count in meta.splits.items() if only is None or split in only}
     if progress:
         from tqdm import tqdm  # here: the GPU machine's benchmark writes a store without it
 
-        bar = tqdm(total=sum(todo.values()), unit="clip", desc=f"synth {size_name}")
+        bar = tqdm(total=sum(todo.values()), unit="clip", desc=f"synth {size_name} {profile}")
     else:
         bar = _NoBar()
     with worker_pool(workers) as pool, bar:
         for split, count in todo.items():
             chunks = [range(start, min(start + BATCH_ROWS, count)) for start in range(0, count, BATCH_ROWS)]
-            results = pool.map(render_chunk, *zip(*[(size_name, seed, split, c) for c in chunks]))
+            results = pool.map(render_chunk, *zip(*[(size_name, seed, split, c, profile) for c in chunks]))
 
             def batches() -> Iterator[pa.RecordBatch]:
                 for chunk, (clips, labels) in zip(chunks, results):

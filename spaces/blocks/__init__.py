@@ -4,8 +4,9 @@ from spaces.blocks.convs import ConvUnit, spatiotemporal_conv
 from spaces.blocks.gating import SelfGating
 from spaces.blocks.head import ClassifierHead
 from spaces.blocks.inception import InceptionMixed
+from spaces.blocks.pool import downsample_pool
 from spaces.blocks.stem import conv_stem_layer
 from spaces.blocks.tosa import D21DLayer, SqueezeExcitation, TOSABlock
 
 __all__ = ["Bottleneck", "ConvUnit", "spatiotemporal_conv", "SelfGating", "ClassifierHead", "InceptionMixed",
-           "conv_stem_layer", "D21DLayer", "SqueezeExcitation", "TOSABlock"]
+           "downsample_pool", "conv_stem_layer", "D21DLayer", "SqueezeExcitation", "TOSABlock"]

@@ -1,8 +1,9 @@
 """The benchmark's key property at every frame count: a clip reversed in time gets exactly the
 time reversals of its original's views, in training and in evaluation, so an order-blind model
-(TSN, SmallBig) cannot tell a clip from its reversal, whatever `frames` the space chooses."""
+(TSN, SmallBig, I2D-symmetric) cannot tell a clip from its reversal, whatever `frames` the space chooses."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from search.data.loader import ClipDataset, make_loader, temporal_offsets, view_
 from search.data.store import ClipStore, StoreMeta, clips_to_batch, write_meta, write_split
 from search.data.synth import SIZES
 from search.train import evaluate
-from spaces import build, get_preset
+from spaces import PRESETS, build, get_preset
 
 # every clip length of the sizes a study or the demo uses: frames 1..T are all choosable
 STORED = sorted({SIZES[s].frames for s in ("tiny", "demo", "medium")})
@@ -77,13 +78,16 @@ def test_training_draws_every_start_and_only_those(tmp_path: Path, frames: int) 
     assert seen == set(range(last + 1))  # uniform draws over a set closed under o -> last - o
 
 
-@pytest.mark.parametrize("preset", ["tsn_r50", "smallbig_r50"])
+@pytest.mark.parametrize("preset", ["tsn_r50", "smallbig_r50", "i2d_symmetric"])
 @pytest.mark.parametrize("frames", [8, 16])
 def test_order_blind_presets_give_a_clip_and_its_reversal_the_same_logits(tmp_path: Path, preset: str,
                                                                           frames: int) -> None:
-    """Through the evaluation path (views, averaging): TSN and SmallBig at 8 of 16 frames too."""
+    """Through the evaluation path (views, averaging): TSN, SmallBig and I2D-symmetric at 8 of 16
+    frames too (S3D's head averages windows of 2 frames: at most the 1 left at 8 frames)."""
     root = _pair_store(tmp_path / "s", 16, n=2)
-    spec = get_preset(preset, frames=frames, crop=8, num_classes=2).scaled(width=0.125, depth=0.34)
+    base = PRESETS[preset].spec
+    head = dataclasses.replace(base.head, temporal_window=min(base.head.temporal_window, base.stage_frames(frames)[-1]))
+    spec = get_preset(preset, frames=frames, crop=8, num_classes=2, head=head).scaled(width=0.125, depth=0.34)
     torch.manual_seed(0)
     model = build(spec).eval()
     ds = ClipDataset(root, "val", frames=frames)
