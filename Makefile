@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo presets test bench bench-table bench-replay studies venv clean
+.PHONY: demo presets test bench bench-table bench-replay studies studies-index venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,16 +31,28 @@ demo: $(STAMP)
 	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
 	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
 
-# Every study of configs/studies/ at demo scale (5 seeds on 2 CPU cores: s3d_placement 36 min,
-# s3d_factorization 18, smallbig 51; vov3d 48 and joint 44 measured while tests ran beside them, an
-# upper bound: a quiet partial vov3d run trained at 63 s per run, ~26 min for its 25), its report
-# copied to docs/studies/. A study that was interrupted resumes; a finished one is only re-reported.
+# Every study of configs/studies/ in both regimes of the built-in benchmark (the study size: 100
+# training clips a class, 16x32x32): appearance-heavy (data/study) and temporal-heavy
+# (data/study-temporal), each report copied to docs/studies/REGIME/STUDY, then the index with every
+# claim per regime (Holm over the whole family). A study that was interrupted resumes; a finished one
+# is only re-reported. Pieces: `make studies REGIMES=temporal STUDIES=vov3d` (each under 2.5 h).
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
+REGIMES ?= appearance temporal
+STUDY_DATA_appearance := data/study
+STUDY_DATA_temporal   := data/study-temporal
 studies: $(STAMP)
-	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
-	@for s in $(STUDIES); do $(VENV)/bin/vidnas study run configs/studies/$$s.yaml --verbose 0 \
-	   --out docs/studies/$$s || exit 1; done
-	$(VENV)/bin/vidnas study index $(addprefix docs/studies/,$(STUDIES)) --out docs/studies/README.md
+	@test -f data/study/meta.json || $(VENV)/bin/vidnas data synth study --size study --out data/study
+	@test -f data/study-temporal/meta.json || \
+	  $(VENV)/bin/vidnas data synth study-temporal --size study --profile temporal --out data/study-temporal
+	@for r in $(REGIMES); do for s in $(STUDIES); do \
+	   data=$$( [ $$r = appearance ] && echo $(STUDY_DATA_appearance) || echo $(STUDY_DATA_temporal) ); \
+	   $(VENV)/bin/vidnas study run configs/studies/$$s.yaml --verbose 0 --data $$data --name $${s}_$$r \
+	     --out docs/studies/$$r/$$s || exit 1; done; done
+	$(MAKE) studies-index
+
+studies-index: $(STAMP)
+	$(VENV)/bin/vidnas study index $$(ls -d docs/studies/*/*/ | grep -v '/before') --before docs/studies/before.json \
+	  --out docs/studies/README.md
 
 presets: $(STAMP)
 	$(VENV)/bin/vidnas presets

@@ -53,7 +53,7 @@ class TrackingCallback(tune.Callback):
         progress = {tracking.PROGRESS_PREFIX + k: v for k, v in numbers.items()}
         tracking.log_metrics(client, self.parent_id, progress, len(ended))  # the parent's charts: progress
         self.terminal.event(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
-                            f"val_top1 {_fmt(row['val_top1'])}, GMACs {_fmt(row['gmacs'], 4)} ({row['slug']})"
+                            f"val_top1 {_fmt(row['val_top1'])}, GMACs per clip {_fmt(row['gmacs_clip'], 4)} ({row['slug']})"
                             + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
         self.terminal.status(len(ended), max(running, 0), numbers)

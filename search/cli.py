@@ -14,7 +14,7 @@
     vidnas register EXPORT_DIR_OR_RUN_ID --name NAME [--alias champion] [--tracking-uri URI]
     vidnas cluster up --local [--state DIR] | add-node [--cpus N] | down | status
     vidnas submit CONFIG.yaml --address URL [--tracking-uri URI]; vidnas jobs | logs JOB | stop JOB --address URL
-    vidnas data synth NAME --size tiny|demo|medium|large --out DIR
+    vidnas data synth NAME --size tiny|demo|study|medium|large [--profile appearance|temporal] --out DIR
     vidnas data import SRC --layout ucf101|hmdb51|ssv2|kinetics|folder --out DIR
     vidnas data info DIR
     vidnas data add-test DIR

@@ -118,7 +118,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"\n{spec.slug()}: {row.get('state', 'no result')} after {row.get('epochs', 0)} epochs; on {split}: "
           f"top-1 {_fmt(row.get(f'{split}_top1'))}, within-pair {_fmt(row.get(f'{split}_within_pair'))} "
           f"({_fmt(row.get(f'{split}_views'), 0)} views per clip); "
-          f"GMACs {row.get('gmacs')} per view ({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
+          f"GMACs {row.get('gmacs')} per view, {row.get('gmacs_clip')} per clip "
+          f"({(time.perf_counter() - start) / 60:.1f} min)\nrun directory: {outcome.search_dir}; export it with "
           f"`vidnas export {outcome.search_dir} --best val_top1 --out DIR`")
     if not outcome.finished:
         print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from search.results import REPORT_PREFIX, read_results, selection_view
+from search.results import CLIP_KEYS, REPORT_PREFIX, read_results, selection_view
 from search.trial import STATE_FILE
 from search.errors import SearchError
 from search.layout import TUNE_DIR
@@ -39,7 +39,7 @@ def _choose(rows: list[dict[str, Any]], *, pareto: bool, best: str | None, trial
         if not scored:
             metrics = sorted(k for k, v in (complete[0] if complete else {}).items() if isinstance(v, float))
             raise SearchError(f"--best {best}: not a metric of the complete trials; metrics: {', '.join(metrics)}")
-        lower_is_better = best in ("gmacs", "params", "latency_ms") or best.endswith("loss")
+        lower_is_better = best in ("gmacs", "gmacs_clip", "params", "latency_ms") or best.endswith("loss")
         return [(min(scored, key=lambda r: r[best]) if lower_is_better else max(scored, key=lambda r: r[best]))["trial_id"]]
     if pareto:
         return [r["trial_id"] for r in complete if r.get("pareto")]
@@ -68,10 +68,11 @@ def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path
                            "preset": row.get("preset") or None},
                 "input": {"shape": [3, spec.frames, spec.crop, spec.crop], "layout": "(B, C, T, H, W)",
                           "normalize": "(x / 255 - 0.45) / 0.225", "num_classes": spec.num_classes},
-                "cost": {"params": row.get("params"), "gmacs (multiply-adds / 1e9 per clip)": row.get("gmacs"),
+                "cost": {"params": row.get("params"), "gmacs per view (multiply-adds / 1e9)": row.get("gmacs"),
+                         "views": row.get("views"), "gmacs per clip (per view x views)": row.get("gmacs_clip"),
                          "latency_ms (batch 1, search device)": row.get("latency_ms")},
                 "metrics": {"test (reported)": {k.removeprefix("test_"): v for k, v in row.items()
-                                                if k.startswith("test_") and v is not None},
+                                                if k.startswith("test_") and v is not None and k not in CLIP_KEYS},
                             "val (selected on)": {k.removeprefix("val_"): v for k, v in row.items()
                                                   if k.startswith("val_") and v is not None},
                             "views": "temporal offsets x 1 central crop; cost is GMACs per view x views"},

@@ -39,16 +39,9 @@ class Accumulator:
             self.group_correct[name] = self.group_correct.get(name, 0) + int(hit1[in_group].sum())
             self.group_count[name] = self.group_count.get(name, 0) + int(in_group.sum())
         if self.pairs:
-            partner = torch.full((logits.shape[1],), -1, dtype=torch.long)
-            for a, b in self.pairs:
-                partner[a], partner[b] = b, a
-            mate = partner[labels]
-            paired = mate >= 0
-            if paired.any():
-                rows = torch.nonzero(paired).squeeze(1)
-                own, other = logits[rows, labels[rows]], logits[rows, mate[rows]]
-                self.pair_correct += int((own > other).sum())
-                self.pair_count += len(rows)
+            outcome = pair_outcomes(logits, labels, self.pairs)
+            self.pair_correct += int((outcome == 1).sum())
+            self.pair_count += int((outcome >= 0).sum())
 
     def result(self) -> dict[str, float]:
         n = max(self.count, 1)
@@ -59,3 +52,31 @@ class Accumulator:
         if self.pair_count:
             out["within_pair"] = self.pair_correct / self.pair_count
         return out
+
+
+def pair_outcomes(logits: torch.Tensor, labels: torch.Tensor, pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Per clip: 1 if the true class's logit beats its partner's, 0 if not, -1 for a class with no
+    partner (it does not count within pairs)."""
+    partner = torch.full((logits.shape[1],), -1, dtype=torch.long)
+    for a, b in pairs:
+        partner[a], partner[b] = b, a
+    mate = partner[labels]
+    out = torch.full(labels.shape, -1, dtype=torch.long)
+    rows = torch.nonzero(mate >= 0).squeeze(1)
+    if len(rows):
+        out[rows] = (logits[rows, labels[rows]] > logits[rows, mate[rows]]).long()
+    return out
+
+
+def clip_outcomes(logits: torch.Tensor, labels: torch.Tensor, pairs: tuple[tuple[int, int], ...]) -> dict[str, list[int]]:
+    """Each clip's outcome, in order: `clip_top1` (1 correct, 0 not) and `clip_pair` (see
+    `pair_outcomes`). Their means are top-1 and within-pair accuracy over the same clips.
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 1.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> clip_outcomes(logits, torch.tensor([0, 1, 2]), ((0, 1),))
+        {'clip_top1': [1, 0, 1], 'clip_pair': [1, 0, -1]}
+    """
+    logits, labels = logits.detach().float().cpu(), labels.cpu()
+    return {"clip_top1": (logits.topk(1, dim=1).indices[:, 0] == labels).long().tolist(),  # as Accumulator
+            "clip_pair": pair_outcomes(logits, labels, pairs).tolist()}

@@ -1,6 +1,6 @@
 """Plots of a search, as PNG files in SEARCH_DIR/report/ and artifacts of its MLflow parent run:
 
-- `front.png`: validation top-1 against GMACs (multiply-adds / 1e9 per clip) of every complete
+- `front.png`: validation top-1 against the cost objective (GMACs per clip by default) of every complete
   trial, the Pareto front, the warm-start presets by name, and pruned trials apart (their
   accuracy is truncated);
 - `hypervolume.png`: the dominated hypervolume over trials (Optuna's plot);
@@ -22,6 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
 
+COST_LABELS = {"gmacs": "GMACs per view (multiply-adds / 1e9)",
+               "gmacs_clip": "GMACs per clip (multiply-adds / 1e9 per view x views)"}
+
+
 def plot_front(rows: list[dict[str, Any]], objectives: dict[str, str], path: Path) -> Path:
     names = list(objectives)
     metric, cost = names[0], names[1] if len(names) > 1 else "gmacs"
@@ -38,7 +42,7 @@ def plot_front(rows: list[dict[str, Any]], objectives: dict[str, str], path: Pat
     for r in complete:
         if r.get("preset"):
             ax.annotate(r["preset"], (r[cost], r[metric]), fontsize=8, xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)" if cost == "gmacs" else cost)
+    ax.set_xlabel(COST_LABELS.get(cost, cost))
     ax.set_ylabel(metric)
     ax.set_xscale("log")
     ax.grid(alpha=0.3)

@@ -4,9 +4,12 @@ Columns: trial_id, seed (a study's replicate, else None), state (complete | prun
 interrupted: stopped with the search, `--resume` finishes it), epochs (reached),
 max_epochs, preset (the warm start it replays, or ""), the validation metrics of the last epoch
 (val_top1, val_top5, val_loss, val_within_pair, val_acc_<group>, val_views), the test metrics of a
-complete trial (test_* alike; None elsewhere), the costs (params, gmacs = multiply-adds / 1e9 per
-clip and view, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason, slug, spec
-(JSON), the architecture's flat choices, and pareto (on the front of the complete trials by the
+complete trial (test_* alike; None elsewhere), with each test clip's outcome (test_clip_top1,
+test_clip_pair: lists in the test split's order), the learning curves (curve_val_top1,
+curve_val_within_pair, curve_train_loss: one value per epoch), the costs (params, gmacs =
+multiply-adds / 1e9 per view, views = evaluation views per clip, gmacs_clip = gmacs x views: the
+cost of evaluating one clip, latency_ms), train_clips_per_s, train_seconds, mlflow_run_id, reason,
+slug, spec (JSON), the architecture's flat choices, and pareto (on the front of the complete trials by the
 objectives, which are validation metrics and costs: the front *selects*).
 
 Selection reads validation metrics only: `selection_view` strips every `test_*` value from rows
@@ -24,10 +27,12 @@ import pyarrow.parquet as pq
 from search.pareto import pareto_ranks
 from spaces import ArchSpec
 
-METRIC_KEYS = ("params", "gmacs", "latency_ms", "train_clips_per_s", "train_seconds", "train_loss", "time_total_s",
+METRIC_KEYS = ("params", "gmacs", "views", "gmacs_clip", "latency_ms", "train_clips_per_s", "train_seconds", "train_loss", "time_total_s",
                "timestamp")
 EVAL_KEYS = ("top1", "top5", "loss", "within_pair", "views")  # with acc_<group>, per split: val_*, test_*
 REPORT_PREFIX = "test_"
+CURVE_KEYS = ("curve_val_top1", "curve_val_within_pair", "curve_train_loss")  # per epoch (search.trial)
+CLIP_KEYS = ("test_clip_top1", "test_clip_pair")  # per test clip (search.metrics.clip_outcomes)
 RESULTS_FILE = "results.parquet"
 
 
@@ -61,6 +66,8 @@ def trial_row(trial_id: str, result: dict[str, Any], arch_json: str, *, errored:
     row |= {k: _float(result.get(k)) for k in METRIC_KEYS}
     row |= {f"{split}_{k}": _float(result.get(f"{split}_{k}")) for split in ("val", "test") for k in EVAL_KEYS}
     row |= {k: _float(v) for k, v in result.items() if k.startswith(("val_acc_", "test_acc_"))}
+    row |= {k: [_float(x) for x in result.get(k) or []] for k in CURVE_KEYS}
+    row |= {k: [int(x) for x in result[k]] if isinstance(result.get(k), list) else None for k in CLIP_KEYS}
     row |= {f"arch_{k}": v for k, v in spec.choices().items()}
     return row
 
@@ -113,19 +120,21 @@ def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
     groups = sorted({k for r in rows for k in r if k.startswith("val_acc_") and any(x.get(k) is not None for x in rows)})
     header = (f"{'trial':<12} {'preset':<14} {'architecture':<44} {'val_top1':>8} {'val_within_pair':>15} {'views':>5} "
-              + " ".join(f"{g:>15}" for g in groups) + f" {'GMACs':>8} {'params':>10} {'latency_ms':>10}")
+              + " ".join(f"{g:>15}" for g in groups) + f" {'GMACs/view':>10} {'GMACs/clip':>10} {'params':>10} {'latency_ms':>10}")
     lines = [header, "-" * len(header)]
     for r in front:
         cells = " ".join(f"{_fmt(r.get(g)):>15}" for g in groups)
         lines.append(f"{r['trial_id']:<12} {r['preset'] or '-':<14} {r['slug'][:44]:<44} {_fmt(r['val_top1']):>8} "
-                     f"{_fmt(r.get('val_within_pair')):>15} {_fmt(r.get('val_views'), 0):>5} {cells} {r['gmacs']:>8.4f} {int(r['params']):>10,} "
+                     f"{_fmt(r.get('val_within_pair')):>15} {_fmt(r.get('val_views'), 0):>5} {cells} {r['gmacs']:>10.4f} "
+                     f"{_fmt(r.get('gmacs_clip'), 4):>10} {int(r['params']):>10,} "
                      f"{_fmt(r.get('latency_ms'), 1):>10}")
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     interrupted = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
     lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
                  f"({counts['pruned']} pruned early, {counts['failed']} failed{interrupted}); objectives: "
                  + ", ".join(f"{m} ({mode})" for m, mode in objectives.items())
-                 + "; GMACs = multiply-adds / 1e9 per clip and view (evaluation: x views); validation metrics "
+                 + "; GMACs = multiply-adds / 1e9, per view and per clip (per view x views, what evaluating a clip costs); "
+                 "validation metrics "
                  "(they select; test_* in results.parquet reports)")
     return "\n".join(lines)
 

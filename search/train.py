@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 
 from search.data.loader import RawBatch
 from search.device import device_batches
-from search.metrics import Accumulator
+from search.metrics import Accumulator, clip_outcomes
 
 
 class TrialFailed(RuntimeError):
@@ -149,10 +150,14 @@ def _check_finite(loss_sum: torch.Tensor, after: int, upto: int, count: int) -> 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable[RawBatch], *, device: torch.device, group_names: tuple[str, ...],
              pairs: tuple[tuple[int, int], ...] = (), amp_dtype: torch.dtype | None = None,
-             channels_last: bool = False) -> dict[str, float]:
+             channels_last: bool = False, per_clip: bool = False) -> dict[str, Any]:
     """Loss, top-1/top-5, accuracy per class group and within pairs (all in [0, 1]), and `views`:
     a clip's logits are the mean over its views (temporal offsets x spatial crops). Logits stay on
-    the device until the split is done: one host read per evaluation."""
+    the device until the split is done: one host read per evaluation.
+
+    `per_clip` adds each clip's outcome in the loader's order (`search.metrics.clip_outcomes`):
+    `clip_top1` (1 correct, 0 not) and `clip_pair` (1/0 within its pair, -1 for a class without a
+    partner), from which a study resamples the test clips (`search.studies.stats`)."""
     model.eval()
     acc = Accumulator(group_names=group_names, pairs=pairs)
     views, outputs = 1, []
@@ -164,4 +169,6 @@ def evaluate(model: nn.Module, loader: Iterable[RawBatch], *, device: torch.devi
     if outputs:
         logits, labels, groups = (torch.cat(parts).cpu() for parts in zip(*outputs))  # (N, classes), (N,), (N,)
         acc.update(logits, labels, groups, F.cross_entropy(logits, labels, reduction="sum").item())
+        if per_clip:
+            return acc.result() | {"views": views} | clip_outcomes(logits, labels, pairs)
     return acc.result() | {"views": views}

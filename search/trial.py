@@ -4,12 +4,16 @@ epoch, report to Ray Tune and MLflow, resume from the last checkpoint after a fa
 Each epoch reports `epoch`, `max_epochs`, the validation metrics `val_top1`, `val_top5`,
 `val_loss`, `val_acc_<group>`, `val_within_pair` and `val_views` (evaluation views per clip),
 `train_loss`, `train_clips_per_s`, `train_seconds` (cumulative), `params`, `gmacs` (multiply-adds
-/ 1e9 per clip and view), `latency_ms` (batch-1 forward on the trial's device) and `status`:
+/ 1e9 per view), `views` (evaluation views per clip, known before training: `eval_views`),
+`gmacs_clip` (GMACs per clip = gmacs x views: what evaluating one clip costs, the cost every
+comparison uses), `latency_ms` (batch-1 forward on the trial's device), the learning curves so far
+(`curve_val_top1`, `curve_val_within_pair`, `curve_train_loss`: one value per epoch) and `status`:
 "running", then "complete" at the last epoch, or "failed" (with `reason`) for a diverged or
 out-of-memory trial, which stops there without failing the search.
 
 Validation selects; the test split reports: `test_*` (the same metrics on the store's test split)
-is computed once, after the last epoch of a complete trial, and never before a decision is made.
+is computed once, after the last epoch of a complete trial, and never before a decision is made,
+with each clip's outcome (`test_clip_top1`, `test_clip_pair`) for the studies' clip resampling.
 A benchmark table (`test_curve`, no early stopping: nothing is decided) records it every epoch.
 `epoch_seconds` is the epoch's wall time for training and validation (what a search spends).
 
@@ -40,7 +44,7 @@ import ray
 from ray import tune
 
 from search import tracking
-from search.data.loader import ClipDataset, make_loader
+from search.data.loader import ClipDataset, eval_views, make_loader
 from search.data.store import ClipStore
 from search.device import DeviceLock, configure_backends, memory_fraction
 from search.train import (OptimConfig, TrialFailed, evaluate, inject_oom, make_optimizer, make_scheduler, phase,
@@ -48,6 +52,7 @@ from search.train import (OptimConfig, TrialFailed, evaluate, inject_oom, make_o
 from spaces import ArchSpec, build, cost, measure_latency
 
 STATE_FILE = "state.pt"
+CURVES = ("val_top1", "val_within_pair", "train_loss")  # reported per epoch as curve_<key>: adequacy reads them
 COST_KEYS = ("params", "gmacs", "latency_ms")  # logged to MLflow once, at step 0
 # what a failed trial reports for metrics it never measured (Tune checks that a result names the
 # objectives; NaN is "not measured", and the results table reads it as null)
@@ -125,7 +130,9 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, spec.slug(), params,
                                 spec.to_json(indent=2), dataset=setup.dataset)
     c = cost(spec)
-    static = {"params": c.params, "gmacs": c.gmacs, "max_epochs": setup.epochs, "mlflow_run_id": run_id,
+    views = eval_views(ClipStore.open(setup.data).meta.frames, spec.frames)
+    static = {"params": c.params, "gmacs": c.gmacs, "views": views, "gmacs_clip": c.gmacs * views,
+              "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               "node_id": ray.get_runtime_context().get_node_id(), "restored_from_epoch": 0,
               **({"seed": seed} if seed is not None else {})}
     if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
@@ -167,7 +174,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
     scheduler = make_scheduler(optimizer, warmup_steps=int(len(train) * setup.optim.warmup_epochs), total_steps=total)
     amp_dtype = torch.bfloat16 if setup.amp and device.type == "cuda" else None
 
-    start_epoch, seconds, rng = 0, 0.0, None
+    start_epoch, seconds, rng, curves = 0, 0.0, None, {key: [] for key in CURVES}
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -176,6 +183,7 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, seconds, rng = state["epoch"], state["train_seconds"], state.get("rng")
+        curves = state.get("curves", curves)
         static["restored_from_epoch"] = start_epoch  # this attempt resumed there (after a crash, a lost node)
         if start_epoch == setup.epochs and "result" in state:  # it ended just as the search stopped:
             tune.report(state["result"])  # say so again, so that Tune ends it with its final result
@@ -196,8 +204,9 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         set_rng_state(rng, data_seed)
     else:
         _seed_everything(init_seed + 1)  # the same stream whatever building and timing the model drew
-    evaluate_on = lambda loader: evaluate(model, loader, device=device, group_names=meta.group_names,  # noqa: E731
-                                          pairs=meta.pairs, amp_dtype=amp_dtype, channels_last=channels_last)
+    evaluate_on = lambda loader, per_clip=False: evaluate(  # noqa: E731
+        model, loader, device=device, group_names=meta.group_names, pairs=meta.pairs, amp_dtype=amp_dtype,
+        channels_last=channels_last, per_clip=per_clip)
     for epoch in range(start_epoch + 1, setup.epochs + 1):
         train.sampler.set_epoch(epoch)
         began = time.perf_counter()
@@ -209,16 +218,19 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
         result = {**static, **{f"val_{k}": v for k, v in evaluate_on(val).items()}, **fit, "epoch": epoch,
                   "train_seconds": seconds, "epoch_seconds": time.perf_counter() - began,  # train + validation
                   "status": "complete" if last else "running", "reason": ""}
+        for key, values in curves.items():
+            values.append(result.get(key, math.nan))
+            result[f"curve_{key}"] = list(values)
         if (last or setup.test_curve) and "test" in store.splits:  # reported, never selected on
             test = make_loader(ClipDataset(store, "test", crop=spec.crop, frames=spec.frames),
                                batch_size=2 * setup.optim.batch_size, workers=setup.loader_workers)
-            result |= {f"test_{k}": v for k, v in evaluate_on(test).items()}
+            result |= {f"test_{k}": v for k, v in evaluate_on(test, per_clip=last).items()}
         if epoch not in logged:
             tracking.log_metrics(client, run_id, {k: v for k, v in result.items() if k not in static}, epoch)
         rng = rng_state(data_seed, epoch)  # after evaluating (a DataLoader draws its base seed from torch's RNG)
         with tempfile.TemporaryDirectory() as directory:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch, "train_seconds": seconds,
+                        "scheduler": scheduler.state_dict(), "epoch": epoch, "train_seconds": seconds, "curves": curves,
                         "spec": spec.to_json(), "rng": rng, "result": result}, Path(directory) / STATE_FILE)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
         progress["epoch"] = epoch

@@ -162,7 +162,7 @@ class Search:
                                                                     resources.get("GPU", 0.0))
             print(f"[vidnas] {note}", flush=True)
             self.experiment_id, self.parent_id = self._open_tracking()
-            self.reference = hv_reference(self.bounds, self.cfg.objectives)
+            self.reference = hv_reference(self.bounds, self.cfg.objectives, stored_frames=self.store.meta.frames)
             tracking.log_params_once(self.client, self.parent_id, {"hv_reference": json.dumps(self.reference)})
             trainable = self._trainable()
             if resume:  # a trial that failed for good stays failed (it is FAIL in Optuna)

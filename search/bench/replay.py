@@ -231,8 +231,11 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
 # -- what was found -------------------------------------------------------------------------
 
 
-def reported_hv(table: Table, points: list[str]) -> float:
-    """Test hypervolume of the validation front of `points` (complete trials)."""
+def reported_hv(table: Table, points: list[str], *, split: str = "test") -> float:
+    """Hypervolume of the validation front of `points` (complete trials), on the `test` split's
+    accuracy (what is reported) or the `val` split's (what may choose: the defaults' rule)."""
+    if split not in ("test", "val"):
+        raise ValueError(f"split={split!r}: must be 'test' (reports) or 'val' (selects)")
     if not points:
         return 0.0
     final = table.final()
@@ -240,7 +243,7 @@ def reported_hv(table: Table, points: list[str]) -> float:
     unique = list(dict.fromkeys(points))
     ranks = pareto_ranks([(-final[p][acc], final[p][cost]) for p in unique])
     front = [p for p, r in zip(unique, ranks) if r == 0]
-    test_acc = acc.replace("val_", "test_")
+    test_acc = acc.replace("val_", f"{split}_")
     reference = (table.reference[acc], math.log10(table.reference[cost]))
     return hypervolume([(final[p][test_acc], math.log10(final[p][cost])) for p in front], reference)
 

@@ -65,6 +65,17 @@ def view_offsets(stored: int, frames: int, max_views: int = MAX_TEMPORAL_VIEWS) 
     return np.array(half + ([last // 2] if k % 2 else []) + [last - o for o in reversed(half)])
 
 
+def eval_views(stored: int, frames: int) -> int:
+    """Evaluation views per clip for `frames` of a store's `stored` frames (one spatial crop): what
+    evaluating one clip costs, in forward passes. Known before a network trains.
+
+    Example:
+        >>> eval_views(16, 16), eval_views(16, 8), eval_views(16, 4)
+        (1, 2, 4)
+    """
+    return len(view_offsets(stored, frames))
+
+
 @dataclass
 class ClipBatch:
     clips: torch.Tensor  # (B * views, 3, T, H, W) float32, normalized; a clip's views are adjacent

@@ -90,6 +90,8 @@ SIZES: dict[str, SynthSize] = {
                       train_per_class=16, val_per_class=8, test_per_class=8),  # unit tests: seconds
     "demo": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2, temporal=(6, 3),
                       train_per_class=160, val_per_class=40, test_per_class=80),  # a ~20-trial search on 2 cores
+    "study": SynthSize(frames=16, size=32, appearance=6, motion_pairs=4, order_pairs=2, temporal=(6, 3),
+                       train_per_class=100, val_per_class=40, test_per_class=80),  # the studies (make studies)
     "medium": SynthSize(frames=16, size=64, appearance=8, motion_pairs=5, order_pairs=3, temporal=(8, 4),
                         train_per_class=600, val_per_class=100, test_per_class=200),  # one GPU
     "large": SynthSize(frames=32, size=112, appearance=10, motion_pairs=5, order_pairs=3, temporal=(8, 4),

@@ -1,5 +1,10 @@
-"""A study's analysis: per-arm estimates, each claim's effect on the test split, its interval,
-p-value, Holm adjustment over the study and verdict (`search.studies.stats`)."""
+"""A study's analysis: per-arm estimates, adequacy (`search.studies.adequacy`), each claim's
+effect on the test split, its interval over seeds and test clips, p-value, Holm adjustment over the
+study and verdict (`search.studies.stats`), and the same claim at half the budget.
+
+Costs are per clip: GMACs per view x the evaluation views of the arm (`views` of its runs), so an
+8-frame arm scored with 2 views pays for both. Claims on costs are exact (counted, not estimated).
+"""
 from __future__ import annotations
 
 import json
@@ -11,15 +16,21 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from search.data.store import ClipStore, StoreError
 from search.results import read_results
 from search.studies import stats
+from search.studies.adequacy import ArmAdequacy, RunAdequacy, check_arms, check_runs
 from search.studies.config import (
-    ALIASES_FILE, COST_METRICS, LATENCY_FILE, LATENCY_METRICS, MIN_LATENCY_PROCESSES, RUN_METRICS, SEARCH_SUBDIR,
-    Claim, StudyConfig, load_study_config,
+    ALIASES_FILE, CLIP_METRICS, COST_METRICS, HALF_SUBDIR, LATENCY_FILE, LATENCY_METRICS, MIN_LATENCY_PROCESSES,
+    RUN_METRICS, SEARCH_SUBDIR, Claim, StudyConfig, load_study_config,
 )
 from search.studies.runner import read_timing
 from search.tuner import SearchError
 from spaces import ArchSpec, cost
+
+UNDERTRAINED, OTHER_REGIME = "undertrained", "other regime"  # verdicts beside stats.VERDICTS
+CHOOSING = ("matched_cost", "dominance")  # tests that choose arms: on validation values only
+VERDICTS = (*stats.VERDICTS, UNDERTRAINED, OTHER_REGIME)
 
 
 @dataclass
@@ -27,17 +38,41 @@ class ClaimResult:
     claim: Claim
     estimate: stats.Estimate
     verdict: str
-    replicates: str  # "seeds" or "latency processes"
+    replicates: str  # "seeds", "seeds x test clips", "latency processes" or "" (exact)
     detail: str  # which arms were compared
     test: str = ""  # the effect, the test, the interval, n and the replicate unit in one line
-    p_raw: float = math.nan  # the one-sided t-test's p (times the choices made, for dominance)
-    p_adjusted: float = math.nan  # Holm-adjusted over the study's tested claims
+    p_raw: float = math.nan  # the one-sided test's p (times the choices made, for dominance)
+    p_adjusted: float = math.nan  # Holm-adjusted over the study's family of claims
+    alpha: float = math.nan  # the level p_adjusted is held to (lower for dominance's widened interval)
+    seeds_only: stats.Estimate | None = None  # the interval over seeds alone, for contrast
+    half: stats.Estimate | None = None  # the same effect at half the epochs (`half_budget_seeds`)
+    budget_sensitive: bool = False  # the effect's side of the threshold differs at half the budget
+    undertrained: list[str] = field(default_factory=list)  # arms that fail the adequacy rule
+    dropped: list[str] = field(default_factory=list)  # runs left out: "arm seed N" (failed to train)
+    exact: bool = False  # decided by construction (a structural test, or counted cost): no interval
+
+    @property
+    def in_family(self) -> bool:
+        """In the multiplicity family: a confirmatory claim that was tested (not exact, not of another
+        regime, not descriptive, not undertrained)."""
+        return (not self.claim.exploratory and not self.exact and math.isfinite(self.p_raw)
+                and self.verdict not in (stats.DESCRIPTIVE, UNDERTRAINED, OTHER_REGIME))
+
+
+@dataclass
+class Grid:
+    """One arms x seeds grid's measurements: the full budget's, or the half budget's."""
+
+    runs: list[dict[str, Any]]
+    values: dict[str, stats.Values]  # metric -> arm -> seed -> value (run metrics: on test)
+    selection: dict[str, stats.Values]  # the same on validation: what chooses
+    hits: dict[str, dict[str, dict[int, np.ndarray]]]  # metric -> arm -> seed -> per test clip (NaN: n/a)
 
 
 @dataclass
 class StudyResult:
     cfg: StudyConfig
-    arms: dict[str, dict[str, Any]]  # name -> spec, slug, groups, gmacs, params, per-metric Estimates
+    arms: dict[str, dict[str, Any]]  # name -> spec, slug, groups, gmacs (per clip), params, Estimates
     values: dict[str, stats.Values]  # metric -> arm -> replicate -> value (run metrics: on test)
     claims: list[ClaimResult]
     runs: list[dict[str, Any]]  # the results table of the arms grid
@@ -48,18 +83,75 @@ class StudyResult:
     latency_device: str  # where latency was measured, e.g. "cpu, 2 threads"
     views: int = 1  # evaluation views per clip of the reported metrics (at least; per arm in `arms`)
     aliases: dict[str, str] = field(default_factory=dict)  # found arm -> the arm it is the same as
+    regime: str = ""  # the store's benchmark regime (appearance | temporal), "" when unknown
+    adequacy: dict[tuple[str, int], RunAdequacy] = field(default_factory=dict)
+    arm_adequacy: dict[str, ArmAdequacy] = field(default_factory=dict)
+    half_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _run_values(complete: list[dict[str, Any]], prefix: str) -> dict[str, stats.Values]:
-    """metric -> arm -> seed -> value, from the runs' `<prefix><metric>` columns (and the
-    split-free `train_clips_per_s`)."""
-    values: dict[str, stats.Values] = {}
-    for r in complete:
-        for key, v in r.items():
-            name = key.removeprefix(prefix)
-            if v is not None and (name in RUN_METRICS or (name != key and name.startswith("acc_"))):
-                values.setdefault(name, {}).setdefault(r["preset"], {})[r["seed"]] = float(v)
-    return values
+def _grid(rows: list[dict[str, Any]], aliases: dict[str, str], groups: dict[str, np.ndarray] | None = None) -> Grid:
+    """metric -> arm -> seed -> value from the complete runs' `test_<metric>` (reported) and
+    `val_<metric>` (selecting) columns and the split-free `train_clips_per_s`; per-clip outcomes
+    from `test_clip_*`, and per group (`acc_<group>`: top-1 on the clips of that group, from
+    `groups`: group name -> a mask over the test clips). Found arms that are another arm's
+    architecture share its runs."""
+    complete = [r for r in rows if r["state"] == "complete" and r.get("seed") is not None]
+    tables: list[dict[str, stats.Values]] = [{}, {}]
+    for table, prefix in zip(tables, ("test_", "val_")):
+        for r in complete:
+            for key, v in r.items():
+                name = key.removeprefix(prefix)
+                if isinstance(v, float) and (name in RUN_METRICS or (name != key and name.startswith("acc_"))):
+                    table.setdefault(name, {}).setdefault(r["preset"], {})[r["seed"]] = v
+    hits: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+    for metric, column in CLIP_METRICS.items():
+        for r in complete:
+            if r.get(column) is not None:
+                x = np.asarray(r[column], dtype=float)
+                x[x < 0] = np.nan  # -1: a clip that does not count for this metric
+                hits.setdefault(metric, {}).setdefault(r["preset"], {})[r["seed"]] = x
+                for group, mask in (groups or {}).items() if metric == "top1" else ():
+                    if len(mask) == len(x):  # the store evaluated is the store named
+                        per_group = hits.setdefault(f"acc_{group}", {}).setdefault(r["preset"], {})
+                        per_group[r["seed"]] = np.where(mask, x, np.nan)
+    for table in (*tables, hits):
+        for metric in table.values():
+            for found, twin in aliases.items():
+                if twin in metric:
+                    metric[found] = metric[twin]
+    return Grid(rows, tables[0], tables[1], hits)
+
+
+def _without(grid: Grid, failed: set[tuple[str, int]]) -> Grid:
+    """The grid without the runs that failed the adequacy rule (they count in no claim)."""
+    drop = lambda table: {m: stats.drop_replicates(v, failed) for m, v in table.items()}  # noqa: E731
+    hits = {m: {a: {s: x for s, x in seeds.items() if (a, s) not in failed} for a, seeds in arms.items()}
+            for m, arms in grid.hits.items()}
+    return Grid(grid.runs, drop(grid.values), drop(grid.selection), hits)
+
+
+def test_groups(data: str) -> dict[str, np.ndarray]:
+    """Group name -> which test clips (in the test split's order, as evaluated) belong to it; empty
+    if the store cannot be opened (per-group claims then fall back to the interval over seeds)."""
+    try:
+        store = ClipStore.open(data)
+        labels = store.labels("test")
+    except (StoreError, OSError, KeyError):
+        return {}
+    group_of_class = np.asarray(store.meta.groups)
+    return {g: group_of_class[labels] == g for g in store.meta.group_names}
+
+
+def store_regime(data: str) -> str:
+    """The benchmark regime of a clip store: its synth profile (appearance | temporal), "" if it
+    has none (an imported dataset) or cannot be opened."""
+    from search.data.synth import store_profile
+
+    try:
+        meta = ClipStore.open(data).meta
+    except StoreError:
+        return ""
+    return store_profile(meta) if meta.source.get("generator") == "vidnas synth" else ""
 
 
 def analyze(study_dir: str | Path) -> StudyResult:
@@ -68,104 +160,203 @@ def analyze(study_dir: str | Path) -> StudyResult:
     runs = read_results(directory)
     if not runs:
         raise SearchError(f"{directory}: no run has finished yet; run `vidnas study run` first")
-    complete = [r for r in runs if r["state"] == "complete" and r.get("seed") is not None]
-    values, selection = _run_values(complete, "test_"), _run_values(complete, "val_")  # report, choose
-    specs = {r["preset"]: ArchSpec.from_json(r["spec"]) for r in runs if r.get("preset")}
     aliases = json.loads((directory / ALIASES_FILE).read_text()) if (directory / ALIASES_FILE).is_file() else {}
-    for found, twin in aliases.items():  # one architecture, recorded under both names
-        if twin in specs:
-            specs[found] = specs[twin]
-            for table in (values, selection):
-                for metric in table.values():
-                    if twin in metric:
-                        metric[found] = metric[twin]
-    latency, latency_device, processes = directory / LATENCY_FILE, "not measured", set()
-    if latency.is_file():
-        for row in pq.read_table(latency).to_pylist():
-            latency_device = f"{row['device']}, {row['threads']} threads"
-            processes.add(row.get("process"))
-            for key in LATENCY_METRICS:
-                if row.get(key) is not None and math.isfinite(row[key]):
-                    arms_ = [row["arm"], *(f for f, t in aliases.items() if t == row["arm"])]
-                    for arm in arms_:
-                        values.setdefault(key, {}).setdefault(arm, {})[row["round"]] = float(row[key])
+    specs = {r["preset"]: ArchSpec.from_json(r["spec"]) for r in runs if r.get("preset")}
+    specs |= {found: specs[twin] for found, twin in aliases.items() if twin in specs}
+    classes = next(iter(specs.values())).num_classes
+    adequacy = check_runs(runs, classes=classes, rule=cfg.adequacy)
+    for found, twin in aliases.items():
+        adequacy |= {(found, s): a for (arm, s), a in list(adequacy.items()) if arm == twin}
+    arm_adequacy = check_arms(adequacy, cfg.seeds, cfg.adequacy)
+    groups = test_groups(cfg.data)
+    full = _grid(runs, aliases, groups)
+    values, selection = full.values, full.selection
+    latency_device, processes = _latency(directory, values, aliases)
+    views = {r["preset"]: int(r.get("views") or r.get("test_views") or 1) for r in runs if r.get("preset")}
+    views |= {found: views[twin] for found, twin in aliases.items() if twin in views}
     costs = {name: cost(spec) for name, spec in specs.items()}
-    seeds = sorted({r["seed"] for r in complete})
-    for key in COST_METRICS:  # deterministic, repeated per seed so they pair with anything
-        values[key] = selection[key] = {name: {s: float(getattr(c, key)) for s in seeds} for name, c in costs.items()}
+    seeds = sorted({r["seed"] for r in runs if r.get("seed") is not None})
+    for key in COST_METRICS:  # deterministic, repeated per seed so they pair with anything; GMACs per clip
+        values[key] = selection[key] = {
+            name: {s: float(getattr(c, key)) * (views.get(name, 1) if key == "gmacs" else 1) for s in seeds}
+            for name, c in costs.items()}
     groups = cfg.groups()
-    est = lambda xs: stats.Estimate.of(xs, method=cfg.interval, confidence=cfg.confidence)  # noqa: E731
-    views = {r["preset"]: int(r["test_views"]) for r in complete if r.get("test_views")}
+    est = lambda xs: stats.Estimate.of(xs, method="t", confidence=cfg.confidence)  # noqa: E731
     arms = {}
     for name, spec in specs.items():
-        arms[name] = {"slug": spec.slug(), "gmacs": costs[name].gmacs, "params": costs[name].params,
+        arms[name] = {"slug": spec.slug(), "gmacs": costs[name].gmacs * views.get(name, 1),
+                      "gmacs_view": costs[name].gmacs, "params": costs[name].params,
                       "groups": [g for g, members in groups.items() if name in members],
                       "preset": next((a.preset for a in cfg.arms if a.name == name), ""),
-                      "views": views.get(aliases.get(name, name), 1),
+                      "views": views.get(name, 1), "adequacy": arm_adequacy.get(name),
                       **{m: est(values[m][name].values()) for m in values if name in values[m]
                          and m not in COST_METRICS}}
+    regime = store_regime(cfg.data)
+    failed = {key for key, a in adequacy.items() if not a.adequate}
+    trained = _without(full, failed)
     independent = len(processes - {None}) >= MIN_LATENCY_PROCESSES
-    claims = [evaluate_claim(c, cfg, values, selection, arms, latency_independent=independent) for c in cfg.claims]
-    adjusted = stats.holm([c.p_raw if c.verdict != stats.DESCRIPTIVE else math.nan for c in claims])
-    alpha = stats.one_sided_alpha(cfg.confidence)
-    for c, p in zip(claims, adjusted):
-        c.p_adjusted = p
-        if c.verdict != stats.DESCRIPTIVE:
-            c.verdict = stats.verdict(c.estimate, direction=c.claim.direction, threshold=c.claim.threshold,
-                                      margin=c.claim.margin, p_adjusted=p, alpha=alpha)
+    half_runs = read_results(directory / HALF_SUBDIR) if (directory / HALF_SUBDIR).is_dir() else []
+    half = _grid(half_runs, aliases, groups) if half_runs else None
+    for g in (trained, half):
+        if g is not None:
+            for key in COST_METRICS:
+                g.values[key], g.selection[key] = values[key], selection[key]
+            for key in LATENCY_METRICS:
+                if key in values:
+                    g.values[key] = values[key]
+    claims = []
+    for c in cfg.claims:
+        result = evaluate_claim(c, cfg, trained, arms, regime=regime, latency_independent=independent)
+        result.dropped = [f"{a} seed {s}" for a, s in sorted(failed) if a in _named(c, cfg, arms)]
+        if half is not None and not result.exact and result.verdict != OTHER_REGIME:
+            result.half = evaluate_claim(c, cfg, half, arms, regime=regime, latency_independent=independent).estimate
+            result.budget_sensitive = _flips(result.estimate, result.half, c.threshold)
+        claims.append(result)
+    holm_family(claims)
     discordant = {}
     for metric in LATENCY_METRICS:
         names = [n for n in arms if n in values.get(metric, {}) and n not in aliases]
         if len(names) > 1:
-            discordant[metric] = stats.discordant_pairs(values[metric], {n: arms[n]["gmacs"] for n in names}, names,
-                                                        method=cfg.interval, confidence=cfg.confidence)
+            per_view = {n: arms[n]["gmacs_view"] for n in names}  # a timed forward pass is one view
+            discordant[metric] = stats.discordant_pairs(values[metric], per_view, names, method="t",
+                                                        confidence=cfg.confidence)
     search_rows = read_results(directory / SEARCH_SUBDIR) if cfg.search is not None else []
     return StudyResult(cfg, arms, values, claims, runs, search_rows, read_timing(directory), discordant,
-                       latency_device, min(views.values(), default=1), aliases)
+                       latency_device, min(views.values(), default=1), aliases, regime, adequacy, arm_adequacy,
+                       half_runs)
 
 
-def evaluate_claim(claim: Claim, cfg: StudyConfig, values: dict[str, stats.Values], selection: dict[str, stats.Values],
-                   arms: dict[str, dict[str, Any]], *, latency_independent: bool) -> ClaimResult:
+def _latency(directory: Path, values: dict[str, stats.Values], aliases: dict[str, str]) -> tuple[str, set]:
+    """Latency rounds into `values[latency metric][arm][round]`; the device line and the processes."""
+    path, device, processes = directory / LATENCY_FILE, "not measured", set()
+    if path.is_file():
+        for row in pq.read_table(path).to_pylist():
+            device = f"{row['device']}, {row['threads']} threads"
+            processes.add(row.get("process"))
+            for key in LATENCY_METRICS:
+                if row.get(key) is not None and math.isfinite(row[key]):
+                    for arm in [row["arm"], *(f for f, t in aliases.items() if t == row["arm"])]:
+                        values.setdefault(key, {}).setdefault(arm, {})[row["round"]] = float(row[key])
+    return device, processes
+
+
+def _flips(full: stats.Estimate, half: stats.Estimate | None, threshold: float) -> bool:
+    """Whether the effect lies on the other side of the threshold at half the budget."""
+    if half is None or not (math.isfinite(full.mean) and math.isfinite(half.mean)):
+        return False
+    return (full.mean - threshold) * (half.mean - threshold) < 0
+
+
+def holm_family(claims: list[ClaimResult]) -> None:
+    """Holm over the claims in the family; the others keep their verdict with no adjusted p."""
+    family = [c for c in claims if c.in_family]
+    for c, p in zip(family, stats.holm([c.p_raw for c in family])):
+        c.p_adjusted = p
+        c.verdict = stats.verdict(c.estimate, direction=c.claim.direction, threshold=c.claim.threshold,
+                                  margin=c.claim.margin, p_adjusted=p, alpha=c.alpha)
+
+
+def _named(claim: Claim, cfg: StudyConfig, arms: dict[str, Any]) -> list[str]:
+    return [x for x in cfg.resolve([*claim.a, *claim.b]) if x in arms]
+
+
+def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, dict[str, Any]], *, regime: str = "",
+                   latency_independent: bool) -> ClaimResult:
     """A claim's effects, interval and raw p-value; its verdict before multiplicity (`analyze`
-    gives the final one after Holm). Latency claims are descriptive unless their rounds ran in at
-    least MIN_LATENCY_PROCESSES fresh processes."""
+    gives the final one after Holm). Exact claims and cost claims are decided by construction;
+    a claim of another regime is not evaluated; a claim on accuracy whose arms are not adequately
+    trained is undertrained; latency claims are descriptive unless their rounds ran in at least
+    MIN_LATENCY_PROCESSES fresh processes."""
+    alpha = stats.one_sided_alpha(cfg.confidence)
+    if claim.regimes and regime and regime not in claim.regimes:
+        return ClaimResult(claim, stats.Estimate.of([]), OTHER_REGIME, "", f"stated for {', '.join(claim.regimes)} "
+                           f"only; this store is {regime}", "not evaluated")
+    if claim.test == "exact":
+        point = stats.Estimate(claim.value, claim.value, claim.value, 0, 0.0, "exact", cfg.confidence)
+        return ClaimResult(claim, point, _point_verdict(claim, point), "", f"by construction, proven by "
+                           f"`{claim.proof}`", "exact: a structural test proves the value", alpha=alpha,
+                           exact=True)
     a = [x for x in cfg.resolve(claim.a) if x in arms]
     b = [x for x in cfg.resolve(claim.b) if x in arms]
-    metric = values.get(claim.metric, {})
+    metric = grid.values.get(claim.metric, {})
     latency = claim.metric in LATENCY_METRICS or claim.cost in LATENCY_METRICS
-    replicates = "latency processes" if latency else "seeds"
-    costs = {n: float(np.mean(list(values[claim.cost][n].values()))) for n in arms if n in values.get(claim.cost, {})}
-    missing = [x for x in [*a, *b] if x not in metric or (claim.test != "difference" and x not in costs)]
-    effects: list[float] = []
-    confidence, k = cfg.confidence, 1
-    bounds = stats.TAU_BOUNDS if claim.test == "rank_agreement" else None
+    costs = {n: float(np.mean(list(grid.values[claim.cost][n].values()))) for n in arms
+             if n in grid.values.get(claim.cost, {})}
+    missing = [x for x in [*a, *b] if x not in metric or (claim.test != "difference" and x not in costs)
+               or (claim.test in CHOOSING and x not in grid.selection.get(claim.metric, {}))]  # never chosen on test
+    k, weights, detail = 1, None, ""
     if missing:
-        detail = f"no {claim.metric} for {', '.join(missing)} (failed or not run)"
+        detail = f"no {claim.metric} for {', '.join(missing)} (failed, not adequately trained, or not run)"
     elif claim.test == "difference":
-        effects = stats.difference(metric, a, b)
-        detail = f"{' + '.join(a)} vs {' + '.join(b)}"
+        weights, detail = stats.difference_weights(a, b), f"{' + '.join(a)} vs {' + '.join(b)}"
     elif claim.test == "matched_cost":
-        effects, inside = stats.matched_cost(metric, costs, a, b)
-        detail = (f"{', '.join(inside)} against the curve of {', '.join(b)} at equal {claim.cost}" if inside
-                  else f"no arm of a within the {claim.cost} range of b")
+        pairs, outside = stats.bracket_pairs(grid.selection.get(claim.metric, {}), costs, a, b,
+                                             direction=claim.direction, max_ratio=claim.max_ratio)
+        weights = stats.pair_weights(pairs) if pairs else None
+        detail = ("; ".join(f"{x} vs {y}" for x, y in pairs) + f" (the harder {claim.cost} neighbour of b, "
+                  f"chosen on val, within a {claim.max_ratio:g}x bracket)" if pairs else "no arm of a bracketed by b")
+        if outside:
+            detail += f"; left out (no b arms on both sides within {claim.max_ratio:g}x): {', '.join(outside)}"
     elif claim.test == "dominance":  # chosen on val, measured on test, the choice paid for (Bonferroni)
-        effects, pairs = stats.dominance(selection.get(claim.metric, metric), metric, costs, a, b)
-        k = stats.choices(costs, a, list(pairs))
-        confidence = 1 - (1 - cfg.confidence) / k
-        detail = ("; ".join(f"{x} vs {y}" for y, x in pairs.items()) + f" (best of a on val; Bonferroni over {k} "
-                  f"choices)" if pairs else f"no arm of a at or below the {claim.cost} of any arm of b")
-        uncovered = [y for y in b if y not in pairs]
-        if pairs and uncovered:  # the claim is about every b arm: say which it could not speak for
+        _, chosen = stats.dominance(grid.selection.get(claim.metric, {}), metric, costs, a, b)
+        weights = stats.pair_weights([(x, y) for y, x in chosen.items()]) if chosen else None
+        k = stats.choices(costs, a, list(chosen))
+        detail = ("; ".join(f"{x} vs {y}" for y, x in chosen.items()) + f" (best of a on val; Bonferroni over {k} "
+                  f"choices)" if chosen else f"no arm of a at or below the {claim.cost} of any arm of b")
+        uncovered = [y for y in b if y not in chosen]
+        if chosen and uncovered:  # the claim is about every b arm: say which it could not speak for
             detail += f"; not covered: {', '.join(uncovered)} (no arm of a at or below its {claim.cost})"
-    else:
-        effects = stats.rank_agreement(metric, costs, a)
+    elif claim.test == "rank_agreement":
         detail = f"Kendall tau of {claim.cost} vs {claim.metric} over {', '.join(a)}"
-    estimate = stats.Estimate.of(effects, method=cfg.interval, confidence=confidence, bounds=bounds)
-    p_raw = min(1.0, k * stats.p_value(effects, direction=claim.direction, threshold=claim.threshold))
-    test = stats.describe_test(claim.test, cfg.interval, estimate.n, replicates)
-    if latency and not latency_independent:
+    confidence = 1 - (1 - cfg.confidence) / k
+    if claim.metric in COST_METRICS and weights is not None:  # counted, not estimated
+        value = sum(w * costs_of(grid, claim.metric, x) for x, w in weights.items())
+        point = stats.Estimate(value, value, value, 0, 0.0, "exact", cfg.confidence)
+        return ClaimResult(claim, point, _point_verdict(claim, point), "", detail + " (counted)",
+                           f"exact: {claim.metric} counted by torch.utils.flop_counter", alpha=alpha, exact=True)
+    involved = [x for x in (weights or {}) if x in arms] if weights else [*a, *b]
+    undertrained = [x for x in involved if not latency and arms[x].get("adequacy") is not None
+                    and not arms[x]["adequacy"].adequate]
+    if claim.test == "rank_agreement":
+        effects = stats.rank_agreement(metric, costs, a) if not missing else []
+        estimate = stats.Estimate.of(effects, confidence=confidence, bounds=stats.TAU_BOUNDS)
+        seeds_only, replicates = estimate, "latency processes" if latency else "seeds"
+        p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
+    else:
+        effects = stats.replicate_effects(metric, weights) if weights else []
+        seeds_only = stats.Estimate.of(effects, confidence=confidence)
+        hits = grid.hits.get(claim.metric, {})
+        crossed = (cfg.interval == "crossed" and weights is not None and all(x in hits for x in weights))
+        if crossed:
+            d = stats.clip_contributions(hits, weights)
+            estimate = stats.Estimate.crossed(d, confidence=confidence)
+            p_raw = stats.p_value_crossed(d, direction=claim.direction, threshold=claim.threshold)
+            replicates = "seeds x test clips"
+        else:
+            method = "bootstrap" if cfg.interval == "bootstrap" else "t"
+            estimate = stats.Estimate.of(effects, method=method, confidence=confidence)
+            p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
+            replicates = "latency processes" if latency else "seeds"
+    p_raw = min(1.0, k * p_raw) if math.isfinite(p_raw) else p_raw
+    test = stats.describe_test(claim.test, estimate.method if estimate.method in stats.INTERVALS else "t",
+                               estimate.n, replicates.split(" x ")[0] if replicates else "seeds")
+    if replicates == "seeds x test clips":
+        test += " and the test clips they share (crossed random effects)"
+    if undertrained:
+        verdict = UNDERTRAINED
+    elif latency and not latency_independent:
         verdict = stats.DESCRIPTIVE
         test += f" (descriptive: fewer than {MIN_LATENCY_PROCESSES} independent timing processes)"
     else:
         verdict = stats.verdict(estimate, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)
-    return ClaimResult(claim, estimate, verdict, replicates, detail, test, p_raw)
+    return ClaimResult(claim, estimate, verdict, replicates, detail, test, p_raw, alpha=alpha / k,
+                       seeds_only=seeds_only, undertrained=undertrained)
+
+
+def costs_of(grid: Grid, metric: str, arm: str) -> float:
+    return float(np.mean(list(grid.values[metric][arm].values())))
+
+
+def _point_verdict(claim: Claim, point: stats.Estimate) -> str:
+    """reproduced / not reproduced for a value known exactly (a point interval)."""
+    return stats.verdict(point, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)

@@ -25,6 +25,9 @@ def add_study_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
     p.add_argument("--out", type=Path, help="also copy the report here (e.g. docs/studies/NAME)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Tune's progress output")
+    p.add_argument("--data", help="the study file's `data`, replaced (e.g. the temporal regime's store)")
+    p.add_argument("--name", help="the study file's `name`, replaced (its directory: one per regime)")
+    p.add_argument("--storage", help="the study file's `storage`, replaced")
 
 
 def run_study_command(args: argparse.Namespace) -> int:
@@ -34,10 +37,14 @@ def run_study_command(args: argparse.Namespace) -> int:
     from search.studies.runner import Study
 
     cfg = StudyConfig.from_yaml(args.study)
+    overrides = {k: v for k in ("data", "name", "storage") if (v := getattr(args, k, None)) is not None}
+    if overrides:  # validated again, as if the file said so
+        cfg = StudyConfig.from_dict(cfg.to_dict() | overrides, where=str(args.study))
     study = Study(cfg)
     start = time.perf_counter()
-    if not study.run(num_cpus=args.cpus, verbose=args.verbose, command=f"vidnas study run {args.study}"):
-        print(f"interrupted: run `vidnas study run {args.study}` again to continue")
+    again = " ".join(["vidnas study run", str(args.study), *(f"--{k} {v}" for k, v in overrides.items())])
+    if not study.run(num_cpus=args.cpus, verbose=args.verbose, command=again):
+        print(f"interrupted: run `{again}` again to continue")
         return EXIT_INTERRUPTED
     result = analyze(cfg.study_dir)
     directory = write_study_report(result, out=args.out)
@@ -66,6 +73,7 @@ def run_study_report(args: argparse.Namespace) -> int:
 def add_study_index(p: argparse.ArgumentParser) -> None:
     p.add_argument("reports", type=Path, nargs="+", help="report directories (each with summary.json)")
     p.add_argument("--out", type=Path, required=True, help="the index page to write (Markdown)")
+    p.add_argument("--before", type=Path, help="a JSON of study/claim -> an earlier verdict, shown beside")
 
 
 def run_study_index(args: argparse.Namespace) -> int:
@@ -74,5 +82,7 @@ def run_study_index(args: argparse.Namespace) -> int:
     missing = [str(d) for d in args.reports if not (d / "summary.json").is_file()]
     if missing:
         raise SearchError(f"{missing[0]}: no summary.json there; run `vidnas study report` on its study first")
-    print(write_index([d / "summary.json" for d in args.reports], args.out))
+    if args.before is not None and not args.before.is_file():
+        raise SearchError(f"--before {args.before}: no such file")
+    print(write_index([d / "summary.json" for d in args.reports], args.out, before=args.before))
     return 0

@@ -49,8 +49,10 @@ from search.train import OptimConfig
 from spaces.presets import PRESETS
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
+HALF_SUBDIR = "half"  # the arms retrained at half the epochs
 ALIASES_FILE = "aliases.json"  # found arm -> the arm of the same architecture it is recorded under
-TESTS = ("difference", "matched_cost", "dominance", "rank_agreement")
+TESTS = ("difference", "matched_cost", "dominance", "rank_agreement", "exact")
+REGIMES = ("appearance", "temporal")  # the built-in benchmark's profiles (`vidnas data synth --profile`)
 # A claim's metric is reported on the test split (`test_<metric>` of each run); `dominance` chooses
 # its arms on the validation split (`val_<metric>`). Also acc_<group>.
 EVAL_METRICS = ("top1", "top5", "loss", "within_pair")
@@ -60,8 +62,9 @@ LATENCY_METRICS = ("latency_ms", "step_ms")
 MIN_LATENCY_PROCESSES = 5  # independent timing replicates: fresh processes, interleaved over arms
 UNITS = {"top1": "test top-1 (fraction)", "top5": "test top-5 (fraction)",
          "within_pair": "test within-pair accuracy (fraction)",
-         "loss": "test loss", "gmacs": "GMACs per view", "params": "params", "latency_ms": "ms", "step_ms": "ms",
-         "train_clips_per_s": "clips/s"}
+         "loss": "test loss", "gmacs": "GMACs per clip (per view x views)", "params": "params", "latency_ms": "ms",
+         "step_ms": "ms", "train_clips_per_s": "clips/s"}
+CLIP_METRICS = {"top1": "test_clip_top1", "within_pair": "test_clip_pair"}  # per-clip outcomes: the crossed interval
 FOUND_GROUP = "found"
 
 
@@ -86,7 +89,18 @@ class Claim:
     - difference: mean over arms `a` minus mean over arms `b`;
     - matched_cost: `a` arms against the `b` curve interpolated at the same `cost` (log scale);
     - dominance: for each `b` arm, the best `a` arm at no more `cost`, minus it;
-    - rank_agreement: Kendall's tau between `cost` and `metric` over arms `a` (b unused).
+    - rank_agreement: Kendall's tau between `cost` and `metric` over arms `a` (b unused);
+    - exact: a property that holds by construction (`value`, e.g. 0.0 for two arms that are both
+      exactly order-blind), proven by the structural test named in `proof` (a pytest node id), and
+      reported as such: no replicates, no interval, no place in the multiplicity family.
+
+    `matched_cost` compares an `a` arm only where `b` arms bracket its cost within `max_ratio`
+    (neighbours on both sides), against the harder neighbour chosen on validation
+    (`stats.bracket_pairs`). A claim with `threshold < 0` for "greater" (or > 0 for "less") is an
+    equivalence claim ("no worse than"): it is decided only when every arm it names is adequately
+    trained. `regimes` lists the benchmark regimes whose papers predict this direction (empty: all);
+    in another regime it is not evaluated. `exploratory` claims are reported, labelled so, and kept
+    out of the multiplicity family, decided before the run.
     """
 
     id: str
@@ -100,6 +114,33 @@ class Claim:
     threshold: float = 0.0
     margin: float = 0.0  # smallest effect that matters: below it, "not reproduced"
     source: str = ""
+    max_ratio: float = 2.0  # matched_cost: the widest cost ratio between the b arms that bracket an a arm
+    value: float | None = None  # exact: the effect by construction
+    proof: str = ""  # exact: the structural test that proves it (tests/...py::test_name)
+    regimes: list = field(default_factory=list)  # where the claim is evaluated; empty = every regime
+    exploratory: bool = False  # reported, labelled, left out of the multiplicity family
+
+    @property
+    def equivalence(self) -> bool:
+        """A "no worse than" claim: the effect must stay above a negative threshold (or below a
+        positive one for "less")."""
+        return self.threshold < 0 if self.direction == "greater" else self.threshold > 0
+
+
+@dataclass(frozen=True)
+class AdequacyRule:
+    """When a run counts as trained, fixed before the run. A run is adequate when, over the last
+    `last_fraction` of its epochs, its validation top-1 gained less than `max_val_gain` (the last
+    epoch's against the best before that window: the curve has flattened) and its final train loss
+    is at most `max_train_loss_ratio` x ln(classes) (the loss of a uniform guess: it has learned).
+    An arm is adequate when at most `max_failed_seeds` of its runs are not; the inadequate runs
+    (a seed that failed to train) are left out of every claim, and a claim that names an arm that
+    is not adequate is **undertrained**: neither reproduced nor not."""
+
+    last_fraction: float = 0.25
+    max_val_gain: float = 0.02
+    max_train_loss_ratio: float = 0.6
+    max_failed_seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -130,7 +171,10 @@ class StudyConfig:
     gpus_per_trial: float = 0.0
     amp: bool = True
     optim: OptimConfig = field(default_factory=OptimConfig)
-    interval: str = "t"  # t | bootstrap (search.studies.stats)
+    interval: str = "crossed"  # crossed (seeds x test clips where clips are recorded, else t) | t | bootstrap
+    adequacy: AdequacyRule = field(default_factory=AdequacyRule)
+    half_budget_seeds: list | None = None  # retrained at epochs // 2 to flag budget-sensitive claims;
+    #                                        default: the first 3 seeds; [] turns it off
     confidence: float = 0.95
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: dict | None = None  # a joint search (SearchConfig keys) run first, at the same budget
@@ -141,6 +185,10 @@ class StudyConfig:
     @property
     def study_dir(self) -> Path:
         return Path(self.storage).expanduser().resolve() / self.name
+
+    @property
+    def half_seeds(self) -> list[int]:
+        return list(self.seeds[:3] if self.half_budget_seeds is None else self.half_budget_seeds)
 
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or f"sqlite:///{self.study_dir / 'mlflow.db'}"
@@ -208,6 +256,15 @@ def _check(cfg: StudyConfig) -> None:
     need(cfg.latency.rounds >= 2 and cfg.latency.batch >= 2 and cfg.latency.repeats >= 1, "latency", cfg.latency,
          "needs rounds >= 2 (they are the replicates), batch >= 2 and repeats >= 1")
     need(cfg.retrain_front >= 0, "retrain_front", cfg.retrain_front, "must be >= 0")
+    rule = cfg.adequacy
+    need(0 < rule.last_fraction < 1, "adequacy.last_fraction", rule.last_fraction, "must be in (0, 1), e.g. 0.25")
+    need(rule.max_val_gain > 0 and rule.max_train_loss_ratio > 0, "adequacy", rule,
+         "needs max_val_gain > 0 and max_train_loss_ratio > 0")
+    need(rule.max_failed_seeds >= 0, "adequacy.max_failed_seeds", rule.max_failed_seeds, "must be >= 0")
+    half = cfg.half_seeds
+    need(isinstance(half, list) and all(s in cfg.seeds for s in half) and len(set(half)) == len(half),
+         "half_budget_seeds", cfg.half_budget_seeds, "must be distinct seeds of `seeds` ([] turns the check off)")
+    need(not half or cfg.epochs >= 2, "half_budget_seeds", half, "needs epochs >= 2 (half of them is the budget)")
     need(not cfg.retrain_front or cfg.search is not None, "retrain_front", cfg.retrain_front,
          "needs a `search:` whose front it retrains")
     names = [a.name for a in cfg.arms]
@@ -235,6 +292,15 @@ def _check(cfg: StudyConfig) -> None:
              f"must be one of {', '.join((*COST_METRICS, *LATENCY_METRICS))}")
         need(c.direction in ("greater", "less"), f"{where}.direction", c.direction, "must be greater or less")
         need(c.margin >= 0, f"{where}.margin", c.margin, "must be >= 0")
+        need(c.max_ratio > 1, f"{where}.max_ratio", c.max_ratio, "must be > 1 (the widest bracket, e.g. 2.0)")
+        need(c.test not in ("matched_cost", "dominance") or c.metric in (*EVAL_METRICS, *COST_METRICS)
+             or c.metric.startswith("acc_"), f"{where}.metric", c.metric,
+             f"test {c.test} chooses arms, and chooses on the validation split: it needs a metric measured there "
+             f"({', '.join(EVAL_METRICS)}, acc_<group>) or a counted cost, not a measurement without a val column")
+        need(isinstance(c.regimes, list) and all(r in REGIMES for r in c.regimes), f"{where}.regimes", c.regimes,
+             f"must list regimes among {', '.join(REGIMES)} (empty: all)")
+        need((c.test == "exact") == (c.value is not None and bool(c.proof)), f"{where}.test", c.test,
+             "an exact claim needs `value` and `proof` (the structural test), and only an exact claim has them")
         for side in ("a", "b"):
             values = getattr(c, side)
             need(isinstance(values, list), f"{where}.{side}", values, "must be a list of arm or group names")
@@ -243,7 +309,7 @@ def _check(cfg: StudyConfig) -> None:
         need(bool(c.a), f"{where}.a", c.a, "must name at least one arm or group")
         if c.test == "rank_agreement":
             need(len(cfg.resolve(c.a)) >= 3, f"{where}.a", c.a, "rank_agreement needs at least 3 arms")
-        else:
+        elif c.test != "exact":
             need(bool(c.b), f"{where}.b", c.b, f"test {c.test} compares a with b: name at least one arm or group")
 
 
@@ -265,4 +331,6 @@ def claim_unit(claim: Claim) -> str:
     """What a claim's effect is measured in, for tables and axes."""
     if claim.test == "rank_agreement":
         return f"Kendall tau ({claim.cost} vs {claim.metric})"
+    if claim.metric == "gmacs":
+        return "gmacs difference (GMACs per clip: per view x views)"
     return f"{claim.metric} difference ({UNITS.get(claim.metric, claim.metric)})"

@@ -21,7 +21,8 @@ import optuna  # noqa: E402
 
 from search.pareto import pareto_ranks  # noqa: E402
 from search.studies import stats  # noqa: E402
-from search.studies.analysis import StudyResult  # noqa: E402
+from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, StudyResult  # noqa: E402
+from search.studies.adequacy import window  # noqa: E402
 from search.studies.config import claim_unit  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -51,12 +52,13 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
         if result.search_rows:
             key = f"val_{metric}"  # what the search selected on; the arms below are on test
             done = [r for r in result.search_rows if r["state"] == "complete" and r.get(key) is not None]
-            ax.scatter([r["gmacs"] for r in done], [r[key] for r in done], c="0.75", s=14,
+            clip = lambda r: r.get("gmacs_clip") or r["gmacs"] * (r.get("views") or 1)  # noqa: E731
+            ax.scatter([clip(r) for r in done], [r[key] for r in done], c="0.75", s=14,
                        label="joint search trials (seed 0, on val)")
-            front = sorted((r for r in done if r.get("pareto")), key=lambda r: r["gmacs"])
+            front = sorted((r for r in done if r.get("pareto")), key=clip)
             if front:
-                ax.step([r["gmacs"] for r in front], [r[key] for r in front], where="post", c="0.5", lw=1,
-                        label="joint search front (val_top1, GMACs; on val)")
+                ax.step([clip(r) for r in front], [r[key] for r in front], where="post", c="0.5", lw=1,
+                        label="joint search front (val_top1, GMACs per clip; on val)")
         for group, color in colors.items():
             members = sorted((a for a in result.arms.values() if group in a["groups"] and metric in a),
                              key=lambda a: a["gmacs"])
@@ -76,7 +78,7 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
             ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         _log_axis(ax.xaxis)
-        ax.set_xlabel(f"GMACs per view (multiply-adds / 1e9; x {result.views}+ views per clip at evaluation)")
+        ax.set_xlabel("GMACs per clip (multiply-adds / 1e9 per view x views)")
         ax.set_ylabel(f"test {metric} (mean over seeds, {ci_name(result)})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -113,14 +115,16 @@ def plot_claims(result: StudyResult, path: Path) -> Path:
     claims = result.claims
     fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 1.25 * len(claims) + 0.6), squeeze=False)
     marks = {stats.REPRODUCED: "tab:green", stats.NOT_REPRODUCED: "tab:red", stats.INCONCLUSIVE: "tab:orange",
-             stats.DESCRIPTIVE: "tab:gray"}
+             stats.DESCRIPTIVE: "tab:gray", UNDERTRAINED: "tab:purple", OTHER_REGIME: "0.8"}
     for ax, c in zip(axes.flat, claims):
         e = c.estimate
         ax.axvline(c.claim.threshold, c="0.3", lw=1)
         if c.claim.margin:
             sign = 1 if c.claim.direction == "greater" else -1
             ax.axvspan(c.claim.threshold, c.claim.threshold + sign * c.claim.margin, color="0.9")
-        if e.n and math.isfinite(e.low):
+        if c.exact:
+            ax.plot([e.mean], [0], "D", c=marks[c.verdict])
+        elif e.n and math.isfinite(e.low):
             ax.errorbar([e.mean], [0], xerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=4,
                         c=marks[c.verdict])
         elif e.n:
@@ -129,7 +133,8 @@ def plot_claims(result: StudyResult, path: Path) -> Path:
             ax.text(0.5, 0.5, f"not testable: {c.detail}", transform=ax.transAxes, ha="center", va="center",
                     fontsize=7)
         ax.set_yticks([])
-        ax.set_title(f"{c.claim.id}: {c.verdict} (n={e.n} {c.replicates})", fontsize=8, loc="left")
+        ax.set_title(f"{c.claim.id}: {c.verdict}" + (" (exact)" if c.exact else f" (n={e.n} {c.replicates})"),
+                     fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel(f"effect, {claim_unit(c.claim)}", fontsize=7)
     fig.tight_layout()
@@ -149,17 +154,17 @@ def plot_latency(result: StudyResult, path: Path) -> Path | None:
         arms = {n: a for n, a in result.arms.items() if metric in a}
         for name, arm in arms.items():
             e = arm[metric]
-            ax.errorbar([arm["gmacs"]], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=3,
+            ax.errorbar([arm["gmacs_view"]], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="o", capsize=3,
                         c=_arm_color(arm, colors))
-            ax.annotate(name, (arm["gmacs"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            ax.annotate(name, (arm["gmacs_view"], e.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
         for cheap, dear, _ in result.discordant.get(metric, []):
-            ax.plot([arms[cheap]["gmacs"], arms[dear]["gmacs"]], [arms[cheap][metric].mean, arms[dear][metric].mean],
-                    c="tab:red", lw=0.8, alpha=0.6)
+            ax.plot([arms[cheap]["gmacs_view"], arms[dear]["gmacs_view"]],
+                    [arms[cheap][metric].mean, arms[dear][metric].mean], c="tab:red", lw=0.8, alpha=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
         _log_axis(ax.xaxis)
         _log_axis(ax.yaxis)
-        ax.set_xlabel("GMACs (multiply-adds / 1e9 per clip)")
+        ax.set_xlabel("GMACs per view (multiply-adds / 1e9: what one timed forward pass costs)")
         ax.set_ylabel(f"{titles[metric]}, ms per batch of {result.cfg.latency.batch} ({result.latency_device})")
         ax.set_title(f"{titles[metric]}; red: the arm with fewer GMACs is measurably slower", fontsize=9)
         ax.grid(alpha=0.3, which="both")
@@ -200,5 +205,39 @@ def plot_importance(result: StudyResult, path: Path) -> Path | None:
 
 def ci_name(result: StudyResult) -> str:
     cfg = result.cfg
-    kind = "t" if cfg.interval == "t" else "percentile bootstrap"
+    kind = {"t": "t", "bootstrap": "percentile bootstrap"}.get(cfg.interval, "t")  # per arm: over seeds
     return f"{round(100 * cfg.confidence)}% {kind} interval"
+
+
+def plot_curves(result: StudyResult, path: Path) -> Path | None:
+    """One panel per arm: validation top-1 per epoch of every seed (solid), the half-budget runs
+    (dashed), the adequacy rule's window shaded; the title says whether the arm is adequate."""
+    runs = [(r, False) for r in result.runs] + [(r, True) for r in result.half_runs]
+    names = [n for n in sorted(result.arms, key=lambda n: result.arms[n]["gmacs"]) if n not in result.aliases
+             and any(r["preset"] == n and r.get("curve_val_top1") for r, _ in runs)]
+    if not names:
+        return None
+    cols = min(4, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), squeeze=False, sharey=True)
+    epochs = result.cfg.epochs
+    for ax, name in zip(axes.flat, names):
+        for r, half in runs:
+            curve = r.get("curve_val_top1") or []
+            if r["preset"] == name and curve and r["state"] == "complete":
+                ax.plot(range(1, len(curve) + 1), curve, ls="--" if half else "-", lw=1,
+                        c=COLORS[int(r["seed"] or 0) % len(COLORS)], alpha=0.5 if half else 0.9)
+        ax.axvspan(epochs - window(epochs, result.cfg.adequacy) + 0.5, epochs + 0.5, color="0.92")
+        verdict = result.arm_adequacy.get(name)
+        ok = "adequate" if verdict is not None and verdict.adequate else "NOT adequate"
+        ax.set_title(f"{name}: {ok}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    fig.supxlabel("epoch (shaded: the adequacy window; dashed: half-budget runs)", fontsize=8)
+    fig.supylabel("validation top-1 (one line per seed)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
@@ -22,9 +23,11 @@ from search import tracking
 from search.data.store import ClipStore, StoreError
 from search.results import format_front
 from search.studies import stats
-from search.studies.analysis import StudyResult
+from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, VERDICTS, ClaimResult, StudyResult
 from search.studies.config import SEARCH_SUBDIR, claim_unit
-from search.studies.plots import ci_name, plot_accuracy, plot_arms, plot_claims, plot_importance, plot_latency
+from search.studies.plots import (
+    ci_name, plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
+)
 from search.studies.runner import wall_seconds
 from search.tuner import code_version
 
@@ -54,9 +57,19 @@ def format_effect(mean: float, low: float, high: float, n: int, metric: str, tes
     return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
-def _effect(c: Any) -> str:
-    e = c.estimate
+def _effect(c: ClaimResult, estimate: stats.Estimate | None = None) -> str:
+    e = estimate or c.estimate
+    if e is None or (c.exact and estimate is None):
+        return "-" if e is None else format_effect(e.mean, math.nan, math.nan, 1, c.claim.metric, c.claim.test
+                                                   ).replace(" (no interval)", " (exact)")
     return format_effect(e.mean, e.low, e.high, e.n, c.claim.metric, c.claim.test)
+
+
+def verdict_label(c: ClaimResult) -> str:
+    """The verdict in bold, with what qualifies it: exact, exploratory, budget-sensitive."""
+    flags = [f for f, on in (("exact", c.exact), ("exploratory", c.claim.exploratory),
+                             ("budget-sensitive", c.budget_sensitive)) if on]
+    return f"**{c.verdict}**" + (f" ({', '.join(flags)})" if flags else "")
 
 
 def verdict_rows(result: StudyResult) -> list[list[str]]:
@@ -65,9 +78,16 @@ def verdict_rows(result: StudyResult) -> list[list[str]]:
         cl = c.claim
         rule = f"{'>' if cl.direction == 'greater' else '<'} {cl.threshold:g}"
         rule += f", margin {cl.margin:g}" if cl.margin else ""
-        rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}; {c.test}", claim_unit(cl), rule,
-                     _effect(c), _fmt(c.estimate.d_z, 2), _p(c.p_raw), _p(c.p_adjusted),
-                     f"{c.estimate.n} {c.replicates}", f"**{c.verdict}**"])
+        note = f"; {c.test}" if c.test else ""
+        if c.undertrained:
+            note += f"; not adequately trained: {', '.join(c.undertrained)}"
+        if c.dropped:
+            note += f"; runs left out (failed the adequacy rule): {', '.join(c.dropped)}"
+        seeds_only = _effect(c, c.seeds_only) if c.seeds_only is not None and c.replicates == "seeds x test clips" else "-"
+        rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}{note}", claim_unit(cl), rule,
+                     _effect(c), seeds_only, _fmt(c.estimate.d_z, 2), _p(c.p_raw), _p(c.p_adjusted),
+                     f"{c.estimate.n} {c.replicates}".strip() if c.estimate.n else "-",
+                     _effect(c, c.half) if c.half is not None else "-", verdict_label(c)])
     return rows
 
 
@@ -75,8 +95,8 @@ def _p(p: float) -> str:
     return "-" if not math.isfinite(p) else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
-VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]", "d_z", "p",
-                  "p (Holm)", "n", "verdict"]
+VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]",
+                  "[CI] over seeds alone", "d_z", "p", "p (Holm)", "n", "at half the epochs", "verdict"]
 
 
 def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
@@ -86,31 +106,22 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     if cfg.question:
         out.append(("p", cfg.question))
     out += [("h2", "Verdicts"), ("table", VERDICT_HEADER, verdict_rows(result)),
-            ("p", f"Effects are measured on the store's **test** split, evaluated once after the last epoch; "
-                  "nothing that chose anything read it (dominance chooses its arms on validation). "
-                  f"Effect = a - b per replicate (or Kendall tau, bounded to [-1, 1]), mean with a {ci_name(result)} "
-                  f"over the replicates ({'Student t, n-1 degrees of freedom' if cfg.interval == 't' else '9,999 resamples'}); "
-                  "replicates are training seeds (paired: every arm trains once per seed) or latency rounds, each "
-                  "a fresh process timing every arm in turn. d_z = mean / sd of the per-replicate effects (Cohen's d "
-                  "for paired samples). p = the one-sided paired t-test of the claim's direction against its "
-                  "threshold (times the number of choices, for dominance: its interval is Bonferroni-widened to "
-                  "match); p (Holm) = Holm-Bonferroni adjusted over this study's tested claims. Verdict, in this "
-                  "order: *not reproduced* if the interval lies entirely short of threshold + margin (any effect "
-                  "is smaller than what would matter); *reproduced* if it lies beyond the threshold and the Holm p "
-                  f"is below {stats.one_sided_alpha(cfg.confidence):g}; *inconclusive* otherwise; *descriptive* (no "
-                  f"verdict) for latency claims timed in fewer than 5 independent processes. Claims are stated "
-                  "before the runs, in the study file; nothing here is typed in by hand.")]
+            ("p", method_text(result))]
+    out += adequacy_blocks(result)
     out += [("h2", "Setup"), ("p", (
         f"{store}. Every arm trains {cfg.epochs} epochs ({cfg.optim.optimizer}, lr {cfg.optim.lr} at batch "
-        f"{cfg.optim.batch_size}, warmup {cfg.optim.warmup_epochs:g} epoch, cosine) once per seed {cfg.seeds}, "
+        f"{cfg.optim.batch_size}, warmup {cfg.optim.warmup_epochs:g} epoch, cosine) once per seed {cfg.seeds}"
+        + (f", and again at {cfg.epochs // 2} epochs (its own schedule) on seeds {cfg.half_seeds}" if cfg.half_seeds
+           else "") + ", "
         f"presets scaled to width {cfg.width:g} and depth {cfg.depth:g} unless an arm says otherwise; "
         f"{len(result.runs)} runs ({sum(r['state'] == 'complete' for r in result.runs)} complete). Latency: "
         f"{cfg.latency.rounds} rounds, each a fresh process timing every arm in turn (alternating order), each "
         f"time the median of {cfg.latency.repeats} timings of a batch of {cfg.latency.batch} "
         f"({result.latency_device}), measured after training. Accuracy is the mean of the logits over each "
         "clip's evaluation views (every start offset of the arm's frames in the stored clip, up to 4, closed "
-        "under time reversal, x 1 central crop; `views` per arm below). GMACs = multiply-adds / 1e9 per clip "
-        "and view (GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter; evaluation costs GMACs x views."))]
+        "under time reversal, x 1 central crop; `views` per arm below). GMACs = multiply-adds / 1e9 "
+        "(GFLOPs = 2 x GMACs), counted by torch.utils.flop_counter, per clip: GMACs per view x views, the cost "
+        "of evaluating one clip; every cost comparison below uses it."))]
     if result.aliases:
         out.append(("p", "Found arms that are the same architecture as an arm of the study, trained once and "
                          "recorded under both names: " + ", ".join(f"{f} = {t}" for f, t in result.aliases.items())))
@@ -118,10 +129,12 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     for name, arm in sorted(result.arms.items(), key=lambda kv: kv[1]["gmacs"]):
         runs = sum(r["preset"] == name and r["state"] == "complete" for r in result.runs)
         arm_rows.append([name, arm["preset"] or "(found)", ", ".join(arm["groups"]) or "-", arm["slug"],
-                         f"{arm['params']:,}", f"{arm['gmacs']:.4f} x {arm['views']}", _est(arm.get("top1")),
+                         f"{arm['params']:,}", f"{arm['gmacs_view']:.4f} x {arm['views']} = {arm['gmacs']:.4f}",
+                         _est(arm.get("top1")),
                          _est(arm.get("within_pair")), _est(arm.get("latency_ms"), 1), _est(arm.get("step_ms"), 1),
                          _ms_per_gmac(arm, cfg.latency.batch), str(runs)])
-    out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params", "GMACs per view x views",
+    out += [("h2", "Arms"), ("table", ["arm", "preset", "groups", "architecture", "params",
+                                       "GMACs per view x views = per clip",
                                        "test top1 [CI]", "test within_pair [CI]", f"fwd ms/batch {cfg.latency.batch} [CI]",
                                        "fwd+bwd ms [CI]", "fwd ms per GMAC", "runs"], arm_rows)]
     failed = [r for r in result.runs if r["state"] != "complete"]
@@ -148,7 +161,7 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
     if result.search_rows:
         out += [("h2", "Joint search"), ("p", f"The search of `{SEARCH_SUBDIR}/` (its own config, seed "
                                              f"{cfg.seeds[0]}), at the same budget; its front:"),
-                ("pre", format_front(result.search_rows, {"val_top1": "max", "gmacs": "min"}))]
+                ("pre", format_front(result.search_rows, _search_objectives(result)))]
     out.append(("h2", "Plots"))
     out += [("img", p.name, p.stem.replace("_", " ")) for p in plots]
     command = t.get("command") or f"vidnas study run configs/studies/{cfg.name}.yaml"
@@ -161,6 +174,69 @@ def blocks(result: StudyResult, plots: list[Path]) -> list[tuple]:
                   f"{_trained_by(result)}, reported by code {code_version()} on {_dt.date.today().isoformat()}. "
                   f"Runs are browsable with `vidnas ui {where}`.")]
     return out
+
+
+def method_text(result: StudyResult) -> str:
+    cfg = result.cfg
+    alpha = stats.one_sided_alpha(cfg.confidence)
+    crossed = cfg.interval == "crossed"
+    return (
+        "Effects are measured on the store's **test** split, evaluated once after the last epoch; nothing that "
+        "chose anything read it (dominance and matched cost choose on validation). Effect = a - b (or Kendall tau, "
+        f"bounded to [-1, 1]), with a {round(100 * cfg.confidence)}% interval "
+        + ("that accounts for the training seeds *and* the test clips every seed is scored on: each claim's "
+           "effect is a weighted sum over arms, so per seed and per test clip it has a contribution, and seeds and "
+           "clips are crossed random effects (two-way ANOVA without replication; the seed part at Student t with "
+           "seeds - 1 degrees of freedom, the clip part at t with clips - 1, combined as Banerjee's interval: "
+           "`search.studies.clips`); the interval over seeds alone is shown beside it. "
+           if crossed else "over the seeds (Student t, n-1 degrees of freedom). ")
+        + "Latency claims use latency rounds as replicates (each a fresh process timing every arm in turn). "
+        "d_z = mean / sd of the per-seed effects. p = the one-sided test of the claim's direction against its "
+        "threshold (times the number of choices, for dominance: its interval is Bonferroni-widened to match); "
+        "p (Holm) = Holm-Bonferroni over this study's family: its confirmatory claims that were tested "
+        "(the index adjusts over every study and regime). Matched cost compares an a arm only where b arms "
+        "bracket its cost on both sides (within the claim's max ratio), against the harder of the two, chosen "
+        "on validation: if the b curve is monotone there, that understates a's advantage whatever its curvature. "
+        "Verdict, in this order: *other regime* if the papers state it for another kind of data; *exact* "
+        "claims (costs, counted; properties that hold by construction, proven by the named structural test) "
+        "are decided by their value; *undertrained* if an arm it needs fails the adequacy rule (below); "
+        "*not reproduced* if the interval lies entirely short of threshold + margin; *reproduced* if it lies "
+        f"beyond the threshold and the Holm p is below {alpha:g}; *inconclusive* otherwise; *descriptive* for "
+        f"latency claims timed in fewer than 5 independent processes. *budget-sensitive*: the effect lies on "
+        f"the other side of the threshold when every arm trains half the epochs. The claims, the adequacy "
+        f"rule and the budget are fixed in the study file before the runs; nothing here is typed in by hand.")
+
+
+def adequacy_blocks(result: StudyResult) -> list[tuple]:
+    """The adequacy rule, and each arm's runs against it."""
+    rule = result.cfg.adequacy
+    rows = []
+    for name, arm in sorted(result.arms.items(), key=lambda kv: kv[1]["gmacs"]):
+        runs = [a for (n, _), a in result.adequacy.items() if n == name]
+        if not runs or name in result.aliases:
+            continue
+        verdict = arm["adequacy"]
+        med = lambda xs: _fmt(float(np.median(xs)), 3) if xs else "-"  # noqa: E731
+        rows.append([name, f"{sum(a.adequate for a in runs)}/{len(runs)}", med([a.val_gain for a in runs]),
+                     med([a.train_loss for a in runs]), "**adequate**" if verdict and verdict.adequate else
+                     "**not adequate**", verdict.reason if verdict and verdict.reason else "-"])
+    limit = rule.max_train_loss_ratio
+    return [("h2", "Adequacy of training"),
+            ("p", f"Rule, fixed before the runs: a run is adequately trained when its validation top-1 gained "
+                  f"less than {rule.max_val_gain:g} over the last {rule.last_fraction:.0%} of its epochs (the last "
+                  f"epoch against the best before that window) and its final train loss is at most {limit:g} x "
+                  f"ln(classes) (a uniform guess's loss); an arm is adequate when at most {rule.max_failed_seeds} "
+                  "of its seeds' runs are not. Runs that fail are left out of every claim; a claim that needs an "
+                  f"arm that is not adequate is *{UNDERTRAINED}*. The learning curves are in `curves.png`."),
+            ("table", ["arm", "adequate runs", "median val gain over the window", "median final train loss",
+                       "arm", "why not"], rows)]
+
+
+def _search_objectives(result: StudyResult) -> dict[str, str]:
+    from search.config import SearchConfig
+
+    return dict((result.cfg.search or {}).get("objectives") or SearchConfig.__dataclass_fields__["objectives"]
+                .default_factory())
 
 
 def _parent_run(cfg: Any) -> tuple[MlflowClient, str] | None:
@@ -180,7 +256,7 @@ def _trained_by(result: StudyResult) -> str:
 def _ms_per_gmac(arm: dict[str, Any], batch: int) -> str:
     """Forward milliseconds per GMAC of the batch: what one multiply-add costs this arm's convs."""
     e = arm.get("latency_ms")
-    return "-" if e is None or not e.n else f"{e.mean / (arm['gmacs'] * batch):.1f}"
+    return "-" if e is None or not e.n else f"{e.mean / (arm['gmacs_view'] * batch):.1f}"  # one view a clip
 
 
 def _store_line(result: StudyResult) -> str:
@@ -246,16 +322,26 @@ def to_html(items: list[tuple], title: str) -> str:
 
 
 def summary(result: StudyResult) -> dict[str, Any]:
+    """What the index needs of a study: its setup and every claim's estimate, rule and verdict."""
+    def interval(e: stats.Estimate | None) -> dict[str, float] | None:
+        return None if e is None else {"effect": e.mean, "low": e.low, "high": e.high, "n": e.n}
+
     return {
         "name": result.cfg.name, "title": result.cfg.title, "interval": result.cfg.interval,
         "confidence": result.cfg.confidence, "runs": len(result.runs), "seeds": result.cfg.seeds,
-        "epochs": result.cfg.epochs, "command": result.timing.get("command", ""),
-        "wall_s": wall_seconds(result.timing),
+        "epochs": result.cfg.epochs, "half_seeds": result.cfg.half_seeds, "half_runs": len(result.half_runs),
+        "command": result.timing.get("command", ""), "wall_s": wall_seconds(result.timing), "regime": result.regime,
+        "arms_adequate": sum(1 for a in result.arm_adequacy.values() if a.adequate),
+        "arms": len(result.arm_adequacy),
         "claims": [{"id": c.claim.id, "statement": c.claim.statement, "source": c.claim.source,
                     "test": c.claim.test, "metric": c.claim.metric, "unit": claim_unit(c.claim),
                     "effect": c.estimate.mean, "low": c.estimate.low, "high": c.estimate.high, "d_z": c.estimate.d_z,
                     "n": c.estimate.n, "replicates": c.replicates, "verdict": c.verdict, "detail": c.detail,
-                    "test_description": c.test, "p": c.p_raw, "p_holm": c.p_adjusted}
+                    "test_description": c.test, "p": c.p_raw, "p_holm": c.p_adjusted, "alpha": c.alpha,
+                    "direction": c.claim.direction, "threshold": c.claim.threshold, "margin": c.claim.margin,
+                    "exact": c.exact, "exploratory": c.claim.exploratory, "in_family": c.in_family,
+                    "budget_sensitive": c.budget_sensitive, "half": interval(c.half),
+                    "seeds_only": interval(c.seeds_only), "undertrained": c.undertrained, "dropped": c.dropped}
                    for c in result.claims]}
 
 
@@ -263,7 +349,8 @@ def write_study_report(result: StudyResult, *, out: Path | None = None, log: boo
     """Write STUDY_DIR/study_report/ (and copy it to `out`); log it to the study's parent MLflow run."""
     directory = result.cfg.study_dir / REPORT_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    plots = [plot_accuracy(result, directory / "accuracy_vs_gmacs.png"), plot_arms(result, directory / "arms.png"),
+    plots = [plot_curves(result, directory / "curves.png"),
+             plot_accuracy(result, directory / "accuracy_vs_gmacs.png"), plot_arms(result, directory / "arms.png"),
              plot_claims(result, directory / "claims.png"), plot_latency(result, directory / "latency_vs_gmacs.png"),
              plot_importance(result, directory / "importance.png")]
     search_importance = result.cfg.study_dir / SEARCH_SUBDIR / "report" / "importance.png"
@@ -297,41 +384,99 @@ def _log(result: StudyResult, directory: Path) -> None:
 
 
 def format_verdicts(result: StudyResult) -> str:
-    lines = [f"{'claim':<30} {'effect [CI]':<40} {'n':>16}  verdict"]
+    lines = [f"{'claim':<30} {'effect [CI]':<40} {'n':>24}  verdict"]
     for c in result.claims:
-        lines.append(f"{c.claim.id:<30} {_effect(c):<40} {f'{c.estimate.n} {c.replicates}':>16}  {c.verdict}")
+        n = f"{c.estimate.n} {c.replicates}" if c.estimate.n else "-"
+        lines.append(f"{c.claim.id:<30} {_effect(c):<40} {n:>24}  {verdict_label(c).replace('**', '')}")
     return "\n".join(lines)
 
 
-def write_index(summaries: list[Path], out: Path) -> Path:
-    """One Markdown page with every study's verdicts, run counts, wall times and commands
-    (docs/studies/README.md)."""
-    loaded = [(Path(p), json.loads(Path(p).read_text())) for p in summaries]
-    rows, studies = [], []
-    for path, s in loaded:
-        link = f"[{s['name']}]({path.parent.name}/report.md)"
+def family_verdicts(loaded: list[dict[str, Any]]) -> None:
+    """Holm over every confirmatory, tested claim of every study and regime in `loaded` (the index's
+    family): sets each claim's `p_family` and `verdict_family`; the others keep their verdict."""
+    family = [c for s in loaded for c in s["claims"] if c.get("in_family")]
+    for c, p in zip(family, stats.holm([c["p"] for c in family])):
+        estimate = stats.Estimate(c["effect"], c["low"], c["high"], c["n"], math.nan)
+        c["p_family"] = p
+        c["verdict_family"] = stats.verdict(estimate, direction=c["direction"], threshold=c["threshold"],
+                                            margin=c["margin"], p_adjusted=p, alpha=c["alpha"])
+    for s in loaded:
         for c in s["claims"]:
-            effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
-            rows.append([link, c["id"], c["statement"], c["source"] or "-", c["unit"], effect,
-                         _p(c.get("p_holm", math.nan)), f"{c['n']} {c['replicates']}", f"**{c['verdict']}**"])
-        studies.append([link, s["title"], str(s["runs"]), f"{s['epochs']}", str(len(s["seeds"])),
-                        f"{s['wall_s'] / 60:.1f} min", f"`{s['command']}`"])
-    counts = {v: sum(r[-1] == f"**{v}**" for r in rows) for v in stats.VERDICTS}
+            c.setdefault("p_family", math.nan)
+            c.setdefault("verdict_family", c["verdict"])
+
+
+def _index_cell(c: dict[str, Any] | None) -> tuple[str, str, str]:
+    """effect [CI], p (family Holm), verdict with its flags, for one claim in one regime."""
+    if c is None:
+        return "-", "-", "not run"
+    if c["verdict"] == OTHER_REGIME:
+        return "-", "-", OTHER_REGIME
+    effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
+    if c.get("exact"):
+        effect = effect.replace(" (no interval)", "").split(" [")[0] + " (exact)"
+    flags = [f for f, on in (("exploratory", c.get("exploratory")), ("budget-sensitive", c.get("budget_sensitive")))
+             if on]
+    verdict = f"**{c['verdict_family']}**" + (f" ({', '.join(flags)})" if flags else "")
+    if c.get("undertrained"):
+        verdict += f"; not trained: {', '.join(c['undertrained'])}"
+    return effect, _p(c.get("p_family", math.nan)), verdict
+
+
+def write_index(summaries: list[Path], out: Path, *, before: Path | None = None) -> Path:
+    """One Markdown page with every claim's verdict per regime (Holm over the whole family of
+    confirmatory claims), adequacy, budget sensitivity, the verdicts before (from `before`, a JSON
+    of claim id -> verdict), run counts, wall times and commands (docs/studies/README.md)."""
+    loaded = [(Path(p), json.loads(Path(p).read_text())) for p in summaries]
+    family_verdicts([s for _, s in loaded])
+    regimes = sorted({s.get("regime") or "-" for _, s in loaded})
+    old = json.loads(Path(before).read_text()) if before else {}
+    by_claim: dict[tuple[str, str], dict[str, Any]] = {}
+    links: dict[str, str] = {}
+    for path, s in loaded:  # a study is named by its report's directory (docs/studies/REGIME/STUDY)
+        s["study"] = path.parent.name
+        s["link"] = (f"[{s['study']}]({path.parent.resolve().relative_to(out.parent.resolve())}/report.md)"
+                     if path.parent.resolve().is_relative_to(out.parent.resolve()) else s["study"])
+        links.setdefault(s["study"], s["link"])
+        for c in s["claims"]:
+            by_claim.setdefault((s["study"], c["id"]), {})[s.get("regime") or "-"] = c
+    rows = []
+    for (study, claim), cells in by_claim.items():
+        first = next(iter(cells.values()))
+        row = [links[study], claim, first["statement"], first["source"] or "-", first["unit"]]
+        for regime in regimes:
+            row += list(_index_cell(cells.get(regime)))
+        rows.append(row + ([old.get(f"{study}/{claim}", "-")] if old else []))
+    counts = {r: {v: sum(c.get("verdict_family") == v for _, s in loaded if (s.get("regime") or "-") == r
+                         for c in s["claims"]) for v in VERDICTS} for r in regimes}
+    family = sum(c.get("in_family", False) for _, s in loaded for c in s["claims"])
     wall = sum(s["wall_s"] for _, s in loaded)
+    header = ["study", "claim", "statement", "source", "effect unit"]
+    for regime in regimes:
+        header += [f"{regime}: effect [CI]", f"{regime}: p (Holm, family)", f"{regime}: verdict"]
+    header += ["before (one regime, 5 epochs)"] if old else []
+    studies = [[s["link"], s.get("regime") or "-", s["title"], str(s["runs"]), str(s.get("half_runs", 0)),
+                f"{s['epochs']}", str(len(s["seeds"])), f"{s.get('arms_adequate', '-')}/{s.get('arms', '-')}",
+                f"{s['wall_s'] / 60:.1f} min", f"`{s['command']}`"] for _, s in loaded]
     items: list[tuple] = [
         ("h1", "Studies: the papers' claims, measured on the built-in benchmark"),
-        ("p", f"{len(rows)} claims in {len(loaded)} studies: " + ", ".join(f"{n} {v}" for v, n in counts.items())
-         + ". Effects are a - b on the test split in the unit shown (accuracies are fractions; GMACs = "
-           "multiply-adds / 1e9 per clip and view), with " + " / ".join(sorted({f"{round(100 * s['confidence'])}% "
-                                                                              f"{s['interval']}" for _, s in loaded}))
-         + " intervals over paired seeds (or latency processes); p (Holm) is adjusted within each study. Each "
-           "study's page has its setup, arms, plots and the exact commands; the claims and their tests are in "
-           "`configs/studies/`."),
-        ("table", ["study", "claim", "statement", "source", "effect unit", "effect [CI]", "p (Holm)", "n", "verdict"],
-         rows),
+        ("p", "; ".join(f"{regime}: " + ", ".join(f"{n} {v}" for v, n in counts[regime].items() if n)
+                        for regime in regimes)
+         + f". The multiplicity family is every confirmatory claim that was tested, over all studies and "
+           f"regimes ({family} claims): p (Holm, family) is Holm-adjusted over it, and the verdicts use it. "
+           "Effects are a - b on the test split in the unit shown (accuracies are fractions; GMACs = "
+           "multiply-adds / 1e9 per clip, per view x views), with "
+         + " / ".join(sorted({f"{round(100 * s['confidence'])}% {s['interval']}" for _, s in loaded}))
+         + " intervals (crossed: over seeds and the test clips they share). Exact claims are counted or "
+           "proven by a structural test, and are not in the family; exploratory ones are labelled and not in it "
+           "either; undertrained ones name the arms that failed the adequacy rule; budget-sensitive ones change "
+           "side at half the epochs. Each study's page has its setup, arms, learning curves, adequacy, plots and "
+           "the exact commands; the claims and their tests are in `configs/studies/`."),
+        ("table", header, rows),
         ("h2", "Reproduce"),
-        ("p", f"`make studies` runs them all in order ({wall / 60:.0f} min of wall time here, on "
+        ("p", f"`make studies` runs them all ({wall / 60:.0f} min of wall time here, on "
               f"{os.cpu_count()} CPU cores, no GPU) and rewrites this page; each study alone:"),
-        ("table", ["study", "title", "runs", "epochs", "seeds", "wall time", "command"], studies)]
+        ("table", ["study", "regime", "title", "runs", "half-budget runs", "epochs", "seeds", "adequate arms",
+                   "wall time", "command"], studies)]
     out.write_text(to_markdown(items))
     return out

@@ -5,6 +5,7 @@ optional joint search first whose front is retrained as arms, and latency in fre
     STUDY_DIR/study_config.yaml   the StudyConfig it runs
     STUDY_DIR/...                 the arms x seeds grid: a search directory (search.tuner)
     STUDY_DIR/search/             the joint search, if any (a search directory of its own)
+    STUDY_DIR/half/               the arms retrained at half the epochs (`half_budget_seeds`): budget sensitivity
     STUDY_DIR/aliases.json        found arms that are the same architecture as another arm
     STUDY_DIR/latency.parquet     arm, round, process, latency_ms (forward), step_ms (forward+backward)
     STUDY_DIR/timing.json         wall seconds per phase, summed over resumes
@@ -28,7 +29,7 @@ from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.results import read_results, selection_view
 from search.studies.config import (
-    ALIASES_FILE, FOUND_GROUP, LATENCY_FILE, SEARCH_SUBDIR, STUDY_CONFIG, TIMING_FILE, Arm, StudyConfig,
+    ALIASES_FILE, FOUND_GROUP, HALF_SUBDIR, LATENCY_FILE, SEARCH_SUBDIR, STUDY_CONFIG, TIMING_FILE, Arm, StudyConfig,
 )
 from search.studies.latency import measure_in_process
 from search.tuner import Search, SearchError, load_search_config
@@ -131,6 +132,8 @@ class Study:
             specs |= found
             (self.dir / ALIASES_FILE).write_text(json.dumps(aliases, indent=2))
         return (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
+                and (not self.cfg.half_seeds
+                     or self._phase(timing, "half", lambda: self._train(specs, num_cpus, verbose, half=True)))
                 and self._phase(timing, "latency", lambda: self._latency(specs)))
 
     def _phase(self, timing: dict[str, Any], phase: str, work: Callable[[], Any]) -> bool:
@@ -165,24 +168,30 @@ class Study:
             return Search(load_search_config(directory)).run(resume=True, num_cpus=num_cpus, verbose=verbose)
         return Search(self._search_config()).run(resume=False, num_cpus=num_cpus, verbose=verbose)
 
-    def arms_config(self, specs: dict[str, ArchSpec]) -> SearchConfig:
+    def arms_config(self, specs: dict[str, ArchSpec], *, half: bool = False) -> SearchConfig:
+        """The arms x seeds grid as a search of fixed trials: in the study directory itself, or at
+        half the epochs on `half_budget_seeds` in STUDY_DIR/half."""
         cfg = self.cfg
         frames = sorted({s.frames for s in specs.values()})
         crop = next(iter(specs.values())).crop
+        name, storage = (HALF_SUBDIR, str(self.dir)) if half else (cfg.name, str(self.dir.parent))
+        seeds, epochs = (cfg.half_seeds, cfg.epochs // 2) if half else (cfg.seeds, cfg.epochs)
         return SearchConfig.from_dict({
-            "name": cfg.name, "data": cfg.data, "storage": str(self.dir.parent),
-            "trials": len(specs) * len(cfg.seeds), "epochs": cfg.epochs, "min_epochs": 1, "early_stopping": False,
+            "name": name, "data": cfg.data, "storage": storage,
+            "trials": len(specs) * len(seeds), "epochs": epochs, "min_epochs": 1, "early_stopping": False,
             "concurrency": cfg.concurrency, "cpus_per_trial": cfg.cpus_per_trial, "gpus_per_trial": cfg.gpus_per_trial,
             "amp": cfg.amp, "optim": dataclasses.asdict(cfg.optim), "tracking_uri": cfg.resolved_tracking_uri(),
-            "experiment": cfg.name, "address": cfg.address, "seed": cfg.seeds[0],
+            "experiment": cfg.name + ("-half" if half else ""), "address": cfg.address, "seed": seeds[0],
             "space": {"frames": frames, "crop": crop}}, where="study")
 
-    def _train(self, specs: dict[str, ArchSpec], num_cpus: int | None, verbose: int) -> Any:
+    def _train(self, specs: dict[str, ArchSpec], num_cpus: int | None, verbose: int, *, half: bool = False) -> Any:
         labels = {s.to_json(): name for name, s in specs.items()}
-        search = Search(self.arms_config(specs), labels=labels)
-        resume = (self.dir / "tune" / "tuner.pkl").exists()
+        config = self.arms_config(specs, half=half)
+        search = Search(config, labels=labels)
+        resume = (config.search_dir / "tune" / "tuner.pkl").exists()
+        seeds = self.cfg.half_seeds if half else self.cfg.seeds
         return search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
-                          fixed=None if resume else list(specs.values()), seeds=list(self.cfg.seeds))
+                          fixed=None if resume else list(specs.values()), seeds=list(seeds))
 
     def _latency(self, specs: dict[str, ArchSpec]) -> Path:
         """Every arm's forward and forward+backward time: each round a fresh process (`search.studies.latency`)

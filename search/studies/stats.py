@@ -9,13 +9,24 @@ per-replicate effects:
   for the 3-5 seeds a study affords.
 - `bootstrap`: the percentile bootstrap of the mean (`scipy.stats.bootstrap`, 9,999 resamples,
   seeded). With few replicates it is too narrow; use it for latency rounds, not seeds.
+- `crossed`: for a per-clip metric (top-1 on the shared test clips), seeds AND test clips as
+  crossed random effects: the t interval over seeds widened by the clip-sampling error that every
+  seed shares (`Estimate.crossed`, `p_value_crossed`; the model, formula and why in
+  `search.studies.clips`). It needs the per-clip hits, so `Estimate.of` refuses it.
 
 The test is the one-sided one-sample t-test of the per-replicate effects (`p_value`), whatever
-the interval: H0 mean <= threshold for direction greater, mean >= threshold for less. A two-sided
-interval at confidence c excludes the threshold on the claimed side exactly when that one-sided p
-is below alpha = (1 - c) / 2 (0.025 for 95%), so a claim's alpha is `one_sided_alpha(c)`, and the
-nominal false-positive rate of "reproduced" is that alpha. `bootstrap` only changes the interval;
+the interval (`crossed` has its own, `p_value_crossed`, which agrees with its interval alike):
+H0 mean <= threshold for direction greater, mean >= threshold for less. A two-sided interval at
+confidence c excludes the threshold on the claimed side exactly when that one-sided p is below
+alpha = (1 - c) / 2 (0.025 for 95%), so a claim's alpha is `one_sided_alpha(c)`, and the nominal
+false-positive rate of "reproduced" is that alpha. `bootstrap` only changes the interval;
 the p-value stays the t-test's. Within a study the claims' p-values are Holm-adjusted (`holm`).
+
+A linear effect is a set of weights over arms (`difference_weights`, `pair_weights` for matched
+cost and dominance once their pairs are chosen): `replicate_effects` applies them to the runs'
+metrics, `clip_contributions` to their per-clip hits. Matched cost is compared only inside a
+bracket of b arms, against the harder neighbour (`bracket_pairs`); a replicate the study flags
+as failed to train is dropped from the claim (`drop_replicates`).
 
 A verdict compares the interval with the claim's threshold (0 for "A beats B") and margin (the
 smallest effect that would matter, >= 0), in this order:
@@ -48,12 +59,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 from scipy import special, stats
 
-INTERVALS = ("t", "bootstrap")
+from search.studies.clips import Hits, clip_contributions, crossed  # noqa: F401 (re-exported)
+
+INTERVALS = ("t", "bootstrap", "crossed")
+INTERVAL_NAMES = {"t": "one-sided t-test, t interval", "bootstrap": "one-sided t-test, percentile bootstrap interval",
+                  "crossed": "one-sided test, seed + clip interval (Banerjee)"}
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 DESCRIPTIVE = "descriptive"  # an effect and interval are reported, no verdict is issued
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, DESCRIPTIVE)
@@ -62,7 +77,7 @@ TAU_BOUNDS = (-1.0, 1.0)  # the range of Kendall's tau, for `Estimate.of(..., bo
 # What each test's per-replicate effect is, for `describe_test`
 EFFECTS = {
     "difference": "paired difference",
-    "matched_cost": "difference from the b curve at matched cost",
+    "matched_cost": "difference from the harder b arm of a cost bracket",  # `bracket_pairs`
     "dominance": "best cheaper a arm (chosen on validation) minus b, on test",
     "rank_agreement": "Kendall tau of cost vs metric",
 }
@@ -96,6 +111,10 @@ class Estimate:
         to the effect's range, e.g. (-1, 1) for Kendall's tau, whose t interval can run past 1."""
         if method not in INTERVALS:
             raise ValueError(f"interval={method!r}: must be one of {', '.join(INTERVALS)}")
+        if method == "crossed":
+            raise ValueError("interval='crossed' needs the per-clip hits, not per-replicate effects: use "
+                             "Estimate.crossed(clip_contributions(hits, weights)); metrics with no clips "
+                             "(latency, costs) take interval 't'")
         if bounds is not None and not bounds[0] < bounds[1]:
             raise ValueError(f"bounds={bounds!r}: must be (low, high) with low < high, e.g. (-1.0, 1.0)")
         x = _finite(samples)
@@ -118,6 +137,25 @@ class Estimate:
         if bounds is not None:
             low, high = max(low, bounds[0]), min(high, bounds[1])
         return cls(mean, low, high, n, sd, method, confidence)
+
+    @classmethod
+    def crossed(cls, d: np.ndarray, *, confidence: float = 0.95) -> Estimate:
+        """The estimate of the effect whose per-(seed, clip) contributions are `d`
+        (`clip_contributions`), seeds and clips crossed: mean +- Banerjee's half-width
+        (`search.studies.clips`). n is the number of seeds, sd the sd of the per-seed effects (so
+        `d_z` means what it does for `of`). One seed: no interval; no estimated variance (every
+        seed's effect equal and no clip part): the point, as `of` gives for equal effects."""
+        one_sided_alpha(confidence)
+        c = crossed(d)
+        if c.seeds == 0 or c.clips == 0:
+            return cls(math.nan, math.nan, math.nan, 0, math.nan, "crossed", confidence)
+        if c.seeds < 2:
+            return cls(c.mean, math.nan, math.nan, c.seeds, math.nan, "crossed", confidence)
+        sd = float(np.asarray(d, dtype=float).mean(axis=1).std(ddof=1))
+        if c.variance == 0:
+            return cls(c.mean, c.mean, c.mean, c.seeds, sd, "crossed", confidence)
+        half = c.half_width((1 - confidence) / 2)
+        return cls(c.mean, c.mean - half, c.mean + half, c.seeds, sd, "crossed", confidence)
 
     @property
     def d_z(self) -> float:
@@ -160,6 +198,18 @@ def p_value(samples: Iterable[float | None], *, direction: str, threshold: float
         return 0.0 if beyond else 1.0
     t = (float(x.mean()) - threshold) / (float(x.std(ddof=1)) / math.sqrt(len(x)))
     return float(special.stdtr(len(x) - 1, -t if direction == "greater" else t))
+
+
+def p_value_crossed(d: np.ndarray, *, direction: str, threshold: float = 0.0) -> float:
+    """The one-sided test of the effect whose per-(seed, clip) contributions are `d`, seeds and
+    clips crossed: H0 mean <= threshold for direction greater, >= for less. The p-value is the
+    level at which `Estimate.crossed`'s bound meets the threshold, so p < (1 - c) / 2 exactly
+    when its interval at confidence c excludes the threshold on the claimed side. NaN with fewer
+    than 2 seeds; with no estimated variance 0.0 or 1.0, as `p_value` with no spread."""
+    _check_direction(direction)
+    c = crossed(d)
+    excess = c.mean - threshold if direction == "greater" else threshold - c.mean
+    return c.p_value(excess) if c.seeds >= 2 and c.clips else math.nan
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -210,15 +260,15 @@ def describe_test(test: str, method: str, n: int, unit: str) -> str:
         raise ValueError(f"Unknown test {test!r}; available: {', '.join(EFFECTS)}")
     if method not in INTERVALS:
         raise ValueError(f"interval={method!r}: must be one of {', '.join(INTERVALS)}")
-    interval = "t interval" if method == "t" else "percentile bootstrap interval"
     noun = unit[:-1] if n == 1 and unit.endswith("s") else unit
-    return f"{EFFECTS[test]}; one-sided t-test, {interval}; n={n} {noun}"
+    return f"{EFFECTS[test]}; {INTERVAL_NAMES[method]}; n={n} {noun}"
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-replicate effects. `values[arm][replicate]` is a metric; `costs[arm]` a cost (GMACs, say).
 
 Values = dict[str, dict[int, float]]
+Runs = TypeVar("Runs")  # what is stored per (arm, replicate): a metric, or a run's per-clip hits
 
 
 def common_replicates(values: Values, arms: Iterable[str]) -> list[int]:
@@ -230,6 +280,43 @@ def difference(values: Values, a: Sequence[str], b: Sequence[str]) -> list[float
     """Per replicate: mean over arms `a` minus mean over arms `b`."""
     return [float(np.mean([values[x][r] for x in a]) - np.mean([values[x][r] for x in b]))
             for r in common_replicates(values, [*a, *b])]
+
+
+def difference_weights(a: Sequence[str], b: Sequence[str]) -> dict[str, float]:
+    """The weights of `difference`: +1/|a| on each `a` arm, -1/|b| on each `b` arm."""
+    if not a or not b:
+        raise ValueError(f"a difference needs arms on both sides, but got a={list(a)}, b={list(b)}")
+    weights: dict[str, float] = {}
+    for arms, sign in ((a, 1.0), (b, -1.0)):
+        for x in arms:
+            weights[x] = weights.get(x, 0.0) + sign / len(arms)
+    return weights
+
+
+def pair_weights(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """The weights of the mean over `pairs` (x, y) of x - y: each pair adds +1/k to x and -1/k to
+    y, k the number of pairs (`bracket_pairs`' matched cost; `dominance`'s pairs as (a, b))."""
+    weights: dict[str, float] = {}
+    for x, y in pairs:
+        weights[x] = weights.get(x, 0.0) + 1.0 / len(pairs)
+        weights[y] = weights.get(y, 0.0) - 1.0 / len(pairs)
+    return weights
+
+
+def replicate_effects(values: Values, weights: Mapping[str, float]) -> list[float]:
+    """Per replicate common to the weighted arms: sum over them of w * metric. With
+    `difference_weights(a, b)` it is `difference(values, a, b)`."""
+    return [float(sum(w * values[x][r] for x, w in weights.items()))
+            for r in common_replicates(values, weights)]
+
+
+def drop_replicates(values: dict[str, dict[int, Runs]], failed: set[tuple[str, int]]) -> dict[str, dict[int, Runs]]:
+    """`values` (or per-clip hits) without the (arm, replicate) entries in `failed`: the runs the
+    study's adequacy rule flags as failed to train. A claim on that arm then leaves that replicate
+    out for all its arms (`common_replicates`) instead of averaging a broken run into its effect:
+    one run at chance among 5 makes the seeds' t test unable to reproduce anything, either way
+    (tests/search/test_stats_null.py)."""
+    return {arm: {r: v for r, v in runs.items() if (arm, r) not in failed} for arm, runs in values.items()}
 
 
 def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str],
@@ -250,6 +337,62 @@ def matched_cost(values: Values, costs: dict[str, float], a: Sequence[str],
         ys = [float(np.mean(curve[c])) for c in xs]
         effects.append(float(np.mean([values[x][r] - np.interp(math.log(costs[x]), xs, ys) for x in inside])))
     return effects, inside
+
+
+def bracket_pairs(select: Values, costs: dict[str, float], a: Sequence[str], b: Sequence[str], *,
+                  direction: str = "greater", max_ratio: float = 2.0) -> tuple[list[tuple[str, str]], list[str]]:
+    """Matched cost without interpolation: each `a` arm against one `b` arm that brackets it.
+
+    For an `a` arm of cost x the nearest `b` arms on each side, x_l <= x <= x_r (the `b` arm of
+    cost exactly x, when there is one), must both exist with x_r / x_l <= `max_ratio`; otherwise
+    the `a` arm is left out (second list: no `b` arm on both sides within `max_ratio` in cost).
+    Its comparator is the harder of the two neighbours on `select` (validation, mean over the
+    replicates they share): the higher mean for direction "greater", the lower for "less".
+
+    Why: if the `b` curve is monotone within the bracket, its true value at cost x lies between
+    the neighbours' values, so comparing against the harder one can only understate the `a`
+    arm's advantage, whatever the curvature; linear interpolation across a wide gap instead
+    credits `a` with however far a concave curve bows above its chord (`matched_cost`, kept as
+    the contrast: tests/search/test_stats_null.py). Choosing on validation keeps the test split
+    for reporting. Validation noise can pick the easier neighbour only when the two are within
+    that noise of each other, and then both are that close to the curve at x; a run effect the
+    splits share (a lucky seed) makes the chosen neighbour look better on test too, which again
+    understates. The price is power: `a` must beat the harder neighbour, not the curve at x, so
+    keep brackets narrow (more `b` arms). Returns the (a, b) pairs, for `pair_weights`, and the
+    `a` arms left out.
+
+    >>> select = {"b1": {0: 0.60}, "b2": {0: 0.66}, "b3": {0: 0.70}}
+    >>> costs = {"b1": 1.0, "b2": 1.8, "b3": 5.0, "x": 1.5, "y": 1.8, "z": 3.0}
+    >>> bracket_pairs(select, costs, ["x", "y", "z"], ["b1", "b2", "b3"])
+    ([('x', 'b2'), ('y', 'b2')], ['z'])
+    """
+    _check_direction(direction)
+    if not max_ratio >= 1:
+        raise ValueError(f"max_ratio={max_ratio!r}: must be >= 1 (the widest bracket x_r / x_l allowed), e.g. 2.0")
+    bad = {x: costs[x] for x in [*a, *b] if not (math.isfinite(costs[x]) and costs[x] > 0)}
+    if bad:
+        raise ValueError(f"costs {bad}: must be finite and > 0 (brackets are ratios of costs)")
+    pairs, left_out = [], []
+    for x in a:
+        cost = costs[x]
+        near = [y for y in b if costs[y] == cost]
+        if not near:
+            below, above = [costs[y] for y in b if costs[y] < cost], [costs[y] for y in b if costs[y] > cost]
+            if not below or not above or min(above) / max(below) > max_ratio:
+                left_out.append(x)
+                continue
+            near = [y for y in b if costs[y] in (max(below), min(above))]
+        pairs.append((x, near[0] if len(near) == 1 else _harder(select, near, direction)))
+    return pairs, left_out
+
+
+def _harder(select: Values, arms: list[str], direction: str) -> str:
+    reps = common_replicates(select, arms)
+    if not reps:
+        raise ValueError(f"no replicate of {', '.join(arms)} in the validation values: the harder neighbour "
+                         "is chosen on them; pass the runs' validation metric as select")
+    mean = {y: float(np.mean([select[y][r] for r in reps])) for y in arms}
+    return (max if direction == "greater" else min)(arms, key=lambda y: mean[y])
 
 
 def dominance(select: Values, test: Values, costs: dict[str, float], a: Sequence[str],

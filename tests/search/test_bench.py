@@ -234,13 +234,14 @@ def test_ratio_interval_and_the_defaults_rule() -> None:
     assert (low, high) == (0.5, 0.5)
     assert ratio_interval([None] * 5, base, resamples=200) == (math.inf, math.inf)
     # the rule: no warm starts, no peer, no single-objective ASHA; lowest median compute
-    def summary(name, median, final=0.97):
-        return StrategySummary(name, 20, [], [], [], [0.0], final, [], 20, median, None, None, None, 100, 0.5, 0.0)
+    def summary(name, median, final=0.97, test=None):  # the rule reads the validation split only
+        return StrategySummary(name, 20, [], [], [], [0.0], final, [], 20, test, None, None, None, 100, 0.5, 0.0,
+                               val_median_t95=median)
     pool = {s.strategy: s for s in [summary("tpe/moasha/warm", 0.1), summary("peer:moasha", 0.1),
                                      summary("tpe/asha", 0.1), summary("random/fifo", 0.7),
-                                     summary("tpe/moasha/eta=2", 0.3, 0.95), summary("random/moasha", 0.3, 0.98),
-                                     summary("tpe/fifo", None)]}
-    assert choose_default(pool).strategy == "random/moasha"
+                                     summary("tpe/moasha/eta=2", 0.3, 0.95, test=0.01),
+                                     summary("random/moasha", 0.3, 0.98, test=0.9), summary("tpe/fifo", None, test=0.01)]}
+    assert choose_default(pool).strategy == "random/moasha"  # whatever the test split says
 
 
 @pytest.mark.parametrize("argv, message", [

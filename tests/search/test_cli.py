@@ -61,7 +61,7 @@ def test_spec_prints_json_that_cost_reads_back(capsys, tmp_path: Path) -> None:
     (["data", "import", ".", "--layout", "youtube", "--out", "/tmp/x"],
      "vidnas: error: --layout 'youtube': unknown; available: ucf101, hmdb51, ssv2, kinetics, folder"),
     (["data", "synth", "x", "--size", "huge", "--out", "/tmp/x"],
-     "vidnas: error: --size 'huge': unknown; available: tiny, demo, medium, large"),
+     "vidnas: error: --size 'huge': unknown; available: tiny, demo, study, medium, large"),
     (["data", "import", ".", "--layout", "ucf101", "--out", "/tmp/x", "--frames", "0"],
      "vidnas: error: --frames must be >= 1, got 0"),
 ])

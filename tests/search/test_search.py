@@ -62,10 +62,21 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     table = pq.read_table(cfg.search_dir / "results.parquet").to_pylist()
     assert sorted(r["trial_id"] for r in table) == sorted(rows)
     front = [r for r in table if r["pareto"]]
-    assert front and all(not (o["val_top1"] > f["val_top1"] and o["gmacs"] < f["gmacs"]) for f in front for o in table)
+    assert front and all(not (o["val_top1"] > f["val_top1"] and o["gmacs_clip"] < f["gmacs_clip"])
+                         for f in front for o in table)
     assert {"arch_family", "arch_s1_temporal_op", "val_within_pair", "val_acc_motion", "latency_ms"} <= set(table[0])
     # the test split reports: evaluated once, after the last epoch, with its views (8 of 16 frames: 2)
     assert all(r["test_top1"] is not None and r["test_views"] == 2 and r["val_views"] == 2 for r in table)
+    # cost per clip: GMACs per view x the views every clip is evaluated with, known before training
+    assert all(r["views"] == 2 and r["gmacs_clip"] == pytest.approx(2 * r["gmacs"]) for r in table)
+    # each test clip's outcome (48 clips), whose means are the reported accuracies; the curves per epoch
+    for r in table:
+        assert len(r["test_clip_top1"]) == 48 and set(r["test_clip_top1"]) <= {0, 1}
+        assert sum(r["test_clip_top1"]) / 48 == pytest.approx(r["test_top1"])
+        paired = [x for x in r["test_clip_pair"] if x >= 0]
+        assert len(paired) == 32 and sum(paired) / len(paired) == pytest.approx(r["test_within_pair"])
+        assert len(r["curve_val_top1"]) == 2 and r["curve_val_top1"][-1] == pytest.approx(r["val_top1"])
+        assert len(r["curve_train_loss"]) == 2 and r["curve_train_loss"][-1] == pytest.approx(r["train_loss"])
 
     # Optuna: one COMPLETE trial per Tune trial, with the reported objectives
     study = _study(cfg.search_dir)
@@ -73,7 +84,7 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
     by_ray = {t.user_attrs["ray_trial_id"]: t for t in trials}
     for trial_id, row in rows.items():
-        assert by_ray[trial_id].values == pytest.approx([row["val_top1"], row["gmacs"]])
+        assert by_ray[trial_id].values == pytest.approx([row["val_top1"], row["gmacs_clip"]])
 
     # MLflow: a parent with the config, a FINISHED child per trial with params, metrics per epoch, spec
     client, parents, children = _mlflow(cfg)

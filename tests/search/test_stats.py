@@ -8,8 +8,10 @@ import pytest
 from scipy import stats
 
 from search.studies.stats import (
-    DESCRIPTIVE, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TAU_BOUNDS, VERDICTS, Estimate, describe_test, difference,
-    choices, discordant_pairs, dominance, holm, matched_cost, one_sided_alpha, p_value, rank_agreement, verdict,
+    DESCRIPTIVE, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TAU_BOUNDS, VERDICTS, Estimate, bracket_pairs, choices,
+    clip_contributions, crossed, describe_test, difference, difference_weights, discordant_pairs, dominance,
+    drop_replicates, holm, matched_cost, one_sided_alpha, p_value, p_value_crossed, pair_weights, rank_agreement,
+    replicate_effects, verdict,
 )
 
 # Student t quantiles t(0.975, df) from any printed table
@@ -266,3 +268,157 @@ def test_describe_test_names_the_effect_test_interval_and_replicates() -> None:
             == "Kendall tau of cost vs metric; one-sided t-test, percentile bootstrap interval; n=1 latency round")
     with pytest.raises(ValueError, match="Unknown test 'anova'; available: difference, matched_cost"):
         describe_test("anova", "t", 5, "seeds")
+
+
+# Linear effects as weights over arms, per-clip data, seeds x clips crossed, brackets.
+
+def test_replicate_effects_of_difference_weights_is_difference() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        values = {x: {r: float(rng.normal()) for r in range(5) if rng.random() > 0.15} for x in "pqrst"}
+        a, b = ["p", "q"], ["r", "s", "t"]
+        assert difference_weights(a, b) == pytest.approx({"p": 0.5, "q": 0.5, "r": -1 / 3, "s": -1 / 3, "t": -1 / 3})
+        assert replicate_effects(values, difference_weights(a, b)) == pytest.approx(difference(values, a, b))
+    assert pair_weights([("x", "p"), ("y", "p")]) == {"x": 0.5, "y": 0.5, "p": -1.0}  # p is both pairs' comparator
+    assert pair_weights([]) == {}
+    with pytest.raises(ValueError, match="arms on both sides"):
+        difference_weights(["p"], [])
+
+
+def test_drop_replicates_removes_the_failed_runs_from_every_claim_on_them() -> None:
+    values = {"a": {0: 0.5, 1: 0.6, 2: 0.7}, "b": {0: 0.4, 1: 0.05, 2: 0.5}}
+    kept = drop_replicates(values, {("b", 1)})
+    assert kept == {"a": {0: 0.5, 1: 0.6, 2: 0.7}, "b": {0: 0.4, 2: 0.5}}
+    assert values["b"][1] == 0.05  # the input is untouched
+    assert difference(kept, ["a"], ["b"]) == pytest.approx([0.1, 0.2])  # seed 1 left out of a - b as well
+    assert drop_replicates(values, set()) == values
+
+
+def test_clip_contributions_keep_the_counted_clips_of_the_common_seeds() -> None:
+    nan = math.nan
+    hits = {"a": {0: np.array([1.0, nan, 0.0, 1.0]), 1: np.array([0.0, nan, 1.0, 1.0]),
+                  2: np.array([1.0, nan, 1.0, 1.0])},
+            "b": {0: np.array([0.0, nan, 0.0, 1.0]), 1: np.array([1.0, nan, 1.0, 0.0])}}  # b has no seed 2
+    d = clip_contributions(hits, {"a": 1.0, "b": -1.0})
+    assert d.tolist() == [[1.0, 0.0, 0.0], [-1.0, 0.0, 1.0]]  # seeds 0, 1; clip 1 does not count
+    metrics = {x: {s: float(np.nanmean(h)) for s, h in runs.items()} for x, runs in hits.items()}
+    assert d.mean(axis=1) == pytest.approx(replicate_effects(metrics, {"a": 1.0, "b": -1.0}))  # nanmean = D's rows
+    assert clip_contributions(hits, {"a": 0.5}).shape == (3, 3)
+    uneven = {"a": {0: np.array([1.0, nan]), 1: np.array([nan, 1.0])}}
+    with pytest.raises(ValueError, match="NaN at the same positions"):
+        clip_contributions(uneven, {"a": 1.0})
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        clip_contributions({"a": {0: np.ones(3), 1: np.ones(4)}}, {"a": 1.0})
+    with pytest.raises(ValueError, match=r"no per-clip hits for arms \['c'\]; available: a, b"):
+        clip_contributions(hits, {"a": 1.0, "c": -1.0})
+
+
+# 3 seeds x 4 clips. Grand mean 7/12; seed means 3/4, 1/2, 1/2; clip means 2/3, 0, 2/3, 1.
+# MS_seed = 4 * var(seed means) = 4 * (1/48) = 1/12 on 2 df; MS_clip = 3 * 76/144 / 3 = 19/36 on 3 df;
+# SS_err = SS_total - SS_seed - SS_clip = 420/144 - 24/144 - 228/144, MS_err = 168/144 / 6 = 7/36.
+# Seed part MS_seed / 12 = 1/144, clip part (MS_clip - MS_err) / 12 = 1/36.
+D_3X4 = np.array([[1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+T975_3 = 3.182  # t(0.975, 3) from a printed table
+
+
+def test_crossed_interval_matches_a_hand_computation() -> None:
+    e = Estimate.crossed(D_3X4)
+    half = math.sqrt(T975[2] ** 2 / 144 + T975_3 ** 2 / 36)  # each part at its own t quantile, in quadrature
+    assert (e.mean, e.n, e.method) == (pytest.approx(7 / 12), 3, "crossed")
+    assert e.low == pytest.approx(7 / 12 - half, rel=1e-3) and e.high == pytest.approx(7 / 12 + half, rel=1e-3)
+    assert e.sd == pytest.approx(math.sqrt(1 / 48))  # sd of the per-seed effects, as for `of`: d_z keeps its meaning
+    c = crossed(D_3X4)
+    assert (c.seed_variance, c.clip_variance) == (pytest.approx(1 / 144), pytest.approx(1 / 36))
+    for threshold in (e.low, e.low - 0.01, e.low + 0.01):  # p < 0.025 exactly when lo > threshold
+        p = p_value_crossed(D_3X4, direction="greater", threshold=threshold)
+        assert p == pytest.approx(0.025, rel=1e-6) if threshold == e.low else (p < 0.025) == (e.low > threshold)
+    assert p_value_crossed(D_3X4, direction="less", threshold=e.high) == pytest.approx(0.025, rel=1e-6)
+    assert p_value_crossed(D_3X4, direction="less", threshold=7 / 12) == 0.5
+    assert Estimate.crossed(D_3X4, confidence=0.99).low < e.low
+
+
+def test_crossed_without_a_clip_part_is_the_paired_t_over_seeds() -> None:
+    # additive seed effects on clips whose spread is below the noise: the clip part is estimated 0
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.0, 1.0, (5, 1)) + rng.normal(0.0, 1.0, (5, 40))
+    d -= d.mean(axis=0) - d.mean()  # every clip mean equal: MS_clip = 0 < MS_err
+    per_seed = d.mean(axis=1)
+    e, t = Estimate.crossed(d), Estimate.of(per_seed)
+    assert (e.low, e.high, e.sd) == (pytest.approx(t.low), pytest.approx(t.high), pytest.approx(t.sd))
+    for direction in ("greater", "less"):
+        assert p_value_crossed(d, direction=direction, threshold=0.1) == pytest.approx(
+            p_value(per_seed, direction=direction, threshold=0.1), rel=1e-8)
+    one_clip = Estimate.crossed(d[:, :1])  # one clip: no clip part to estimate
+    assert one_clip.low == pytest.approx(Estimate.of(d[:, 0]).low)
+
+
+@pytest.mark.parametrize("direction", ["greater", "less"])
+def test_crossed_p_agrees_with_its_interval(direction) -> None:
+    rng = np.random.default_rng(8)
+    agree = beyond_count = 0
+    for _ in range(200):
+        d = rng.normal(0.0, 1.0, (4, 1)) + rng.normal(0, rng.uniform(0.1, 3), (1, 30)) + rng.normal(0, 1, (4, 30))
+        e = Estimate.crossed(d)
+        bound = e.low if direction == "greater" else e.high  # thresholds near the bound: both outcomes occur
+        threshold = bound + float(rng.normal(0, 0.1)) * (e.high - e.low)
+        p = p_value_crossed(d, direction=direction, threshold=threshold)
+        beyond = e.low > threshold if direction == "greater" else e.high < threshold
+        agree += (p < one_sided_alpha(0.95)) == beyond
+        beyond_count += beyond
+    assert agree == 200 and 20 <= beyond_count <= 180
+
+
+def test_crossed_degenerate_cases() -> None:
+    one = Estimate.crossed(D_3X4[:1])  # one seed: no interval
+    assert one.n == 1 and math.isnan(one.low) and verdict(one, direction="greater") == INCONCLUSIVE
+    assert math.isnan(p_value_crossed(D_3X4[:1], direction="greater"))
+    flat = Estimate.crossed(np.full((3, 5), 0.25))  # no spread: the point
+    assert (flat.low, flat.mean, flat.high, flat.sd) == (0.25, 0.25, 0.25, 0.0)
+    assert p_value_crossed(np.full((3, 5), 0.25), direction="greater") == 0.0
+    assert p_value_crossed(np.full((3, 5), 0.25), direction="less") == 1.0
+    assert Estimate.crossed(np.empty((0, 0))).n == 0 and str(Estimate.crossed(np.empty((0, 0)))) == "n/a"
+    spread = np.tile(np.linspace(-1.0, 1.0, 5), (3, 1))  # equal seeds: only the clip part, on 4 df
+    assert p_value_crossed(9.0 + spread, direction="greater") == pytest.approx(
+        float(stats.t.sf(9.0 / math.sqrt(0.625 / 5), 4)), rel=1e-6)  # MS_clip = 3 * 0.625, V = MS_clip / 15
+    assert p_value_crossed(100.0 + np.tile(np.linspace(-1.0, 1.0, 400), (3, 1)), direction="greater") == 0.0  # < 1e-300
+    with pytest.raises(ValueError, match="interval='crossed' needs the per-clip hits"):
+        Estimate.of([0.1, 0.2], method="crossed")
+    with pytest.raises(ValueError, match=r"\(seeds, clips\) matrix"):
+        Estimate.crossed(np.ones(4))
+    assert (describe_test("difference", "crossed", 5, "seeds")
+            == "paired difference; one-sided test, seed + clip interval (Banerjee); n=5 seeds")
+
+
+def test_bracket_pairs_compares_with_the_harder_neighbour_chosen_on_select() -> None:
+    costs = {"b1": 1.0, "b2": 1.5, "b3": 2.0, "b4": 6.0, "x": 1.2, "y": 2.0, "gap": 3.0, "cheap": 0.5, "dear": 9.0}
+    select = {"b1": {0: 0.50, 1: 0.52}, "b2": {0: 0.62, 1: 0.60}, "b3": {0: 0.58, 1: 0.60}, "b4": {0: 0.7, 1: 0.7}}
+    a, b = ["x", "y", "gap", "cheap", "dear"], ["b1", "b2", "b3", "b4"]
+    pairs, left_out = bracket_pairs(select, costs, a, b)
+    # x: between b1 and b2, b2 higher on select; y: b3 has its cost exactly (b2 is better, but not at x's cost);
+    # gap: 2.0 to 6.0 is 3x > 2; cheap, dear: outside the b arms' costs
+    assert pairs == [("x", "b2"), ("y", "b3")] and left_out == ["gap", "cheap", "dear"]
+    assert bracket_pairs(select, costs, a, b, direction="less")[0] == [("x", "b1"), ("y", "b3")]  # lower is harder
+    assert bracket_pairs(select, costs, ["gap"], b, max_ratio=3.0)[0] == [("gap", "b4")]  # 0.70 > 0.59
+    test = {"x": {0: 0.7, 1: 0.8}, "y": {0: 0.6, 1: 0.6}, **select}
+    assert replicate_effects(test, pair_weights(pairs)) == pytest.approx([(0.7 - 0.62 + 0.6 - 0.58) / 2,
+                                                                          (0.8 - 0.60 + 0.6 - 0.60) / 2])
+    tied = {**costs, "b2b": 1.5}  # two b arms at the nearest cost: both are candidates
+    select_tied = {**select, "b2b": {0: 0.9, 1: 0.9}}
+    assert bracket_pairs(select_tied, tied, ["x"], [*b, "b2b"])[0] == [("x", "b2b")]
+    with pytest.raises(ValueError, match="max_ratio=0.5"):
+        bracket_pairs(select, costs, a, b, max_ratio=0.5)
+    with pytest.raises(ValueError, match="direction='up'"):
+        bracket_pairs(select, costs, a, b, direction="up")
+    with pytest.raises(ValueError, match="no replicate of b1, b2 in the validation values"):
+        bracket_pairs({}, costs, ["x"], b)
+    with pytest.raises(ValueError, match="must be finite and > 0"):
+        bracket_pairs(select, {**costs, "b1": 0.0}, a, b)
+
+
+def test_the_crossed_p_value_of_two_seeds_far_from_the_threshold_is_finite() -> None:
+    """With 1 seed degree of freedom, t at a tiny level is ~1e300: its square overflowed."""
+    from search.studies.clips import Crossed
+
+    c = Crossed(mean=0.458, seed_variance=0.01085, clip_variance=0.0, seed_df=1, clip_df=47, seeds=2, clips=48)
+    assert c.p_value(0.458) == pytest.approx(float(stats.t.sf(0.458 / math.sqrt(0.01085), 1)))
+    assert 0.0 < Crossed(0.9, 1e-6, 1e-6, 1, 47, 2, 48).p_value(0.9) < float(stats.t.sf(0.9 / 2e-3, 1))

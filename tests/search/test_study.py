@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,14 +21,17 @@ from search.data.synth import write_synth
 from search.studies.analysis import analyze
 from search.studies.config import SEARCH_SUBDIR, StudyConfig
 from search.studies.runner import Study, found_arms, split_aliases
-from search.studies.stats import DESCRIPTIVE, REPRODUCED, Estimate, holm, p_value, verdict
+from search.studies.stats import (
+    DESCRIPTIVE, REPRODUCED, Estimate, clip_contributions, holm, p_value_crossed, verdict,
+)
 from spaces import ArchSpec, cost, get_preset
 
 
 def _study(store: str, tmp_path: Path, **overrides) -> dict:
     return {
         "name": "tiny", "title": "tiny", "data": store, "storage": str(tmp_path / "studies"), "seeds": [0, 1],
-        "epochs": 1, "width": 0.125, "depth": 0.34, "optim": {"batch_size": 16},
+        "epochs": 2, "width": 0.125, "depth": 0.34, "optim": {"batch_size": 16}, "half_budget_seeds": [0],
+        "adequacy": {"max_val_gain": 1.0, "max_train_loss_ratio": 5.0},  # 2 epochs: lenient, so claims decide
         "latency": {"batch": 2, "rounds": 3, "repeats": 1},
         "arms": [{"name": "flat", "preset": "i2d", "groups": ["sweep"]},
                  {"name": "top", "preset": "i3d_top_heavy_4b", "groups": ["sweep"]},
@@ -119,7 +123,10 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     # every arm x seed trained once, at the study's seed, in the table and in MLflow
     rows = pq.read_table(study_dir / "results.parquet").to_pylist()
     assert sorted((r["preset"], r["seed"]) for r in rows) == [(a, s) for a in ("flat", "top", "vov") for s in (0, 1)]
-    assert all(r["state"] == "complete" and r["epochs"] == 1 for r in rows)
+    assert all(r["state"] == "complete" and r["epochs"] == 2 for r in rows)
+    # the half budget: every arm again at 1 epoch (its own schedule) on seed 0, in STUDY_DIR/half
+    half = pq.read_table(study_dir / "half" / "results.parquet").to_pylist()
+    assert sorted((r["preset"], r["seed"], r["epochs"]) for r in half) == [(a, 0, 1) for a in ("flat", "top", "vov")]
     vov = ArchSpec.from_json(next(r["spec"] for r in rows if r["preset"] == "vov"))
     assert vov.frames == 8 and {b.tosa_depth for st in vov.stages for b in st.blocks} == {2}
     client = MlflowClient(f"sqlite:///{study_dir / 'mlflow.db'}")
@@ -128,6 +135,7 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted((r.data.params["arm"], r.data.params["seed"]) for r in children) == [
         (a, str(s)) for a in ("flat", "top", "vov") for s in (0, 1)]
+    assert client.get_experiment_by_name("tiny-half") is not None  # the half budget's runs, apart
     assert all(r.info.status == "FINISHED" for r in children)
 
     # latency: every arm in every round, each round a fresh process
@@ -140,20 +148,26 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     summary = json.loads((study_dir / "study_report" / "summary.json").read_text())
     claims = {c["id"]: c for c in summary["claims"]}
     flat = get_preset("i2d", frames=16, crop=32, num_classes=6).scaled(width=0.125, depth=0.34)
-    assert claims["cheaper"]["effect"] == pytest.approx(cost(vov).gmacs - cost(flat).gmacs)
-    assert claims["cheaper"]["n"] == 2 and claims["cheaper"]["verdict"] == REPRODUCED
+    # costs per clip (vov: 8 of 16 frames, 2 views), counted: an exact claim, outside the family
+    assert claims["cheaper"]["effect"] == pytest.approx(2 * cost(vov).gmacs - cost(flat).gmacs)
+    assert claims["cheaper"]["exact"] and claims["cheaper"]["verdict"] == REPRODUCED
+    assert not claims["cheaper"]["in_family"] and math.isnan(claims["cheaper"]["p_holm"])
     # reported on the test split (evaluated once, after the last epoch), Holm over the tested claims
     assert all(r["test_top1"] is not None and r["test_views"] == (2 if r["preset"] == "vov" else 1) for r in rows)
     top1 = {(r["preset"], r["seed"]): r["test_top1"] for r in rows}
     diffs = [top1["top", s] - top1["flat", s] for s in (0, 1)]
     assert claims["top1"]["effect"] == pytest.approx(sum(diffs) / 2)
-    p_top1 = holm([0.0, p_value(diffs, direction="greater")])[1]  # "cheaper" (no spread: p 0) and top1
+    # its interval covers the seeds and the test clips they share: from each clip's outcome
+    clips = {a: {r["seed"]: np.asarray(r["test_clip_top1"], float) for r in rows if r["preset"] == a}
+             for a in ("top", "flat")}
+    d = clip_contributions(clips, {"top": 1.0, "flat": -1.0})
+    crossed = Estimate.crossed(d)
+    assert claims["top1"]["replicates"] == "seeds x test clips" and d.shape == (2, 48)
+    assert (claims["top1"]["low"], claims["top1"]["high"]) == pytest.approx((crossed.low, crossed.high))
+    p_top1 = holm([p_value_crossed(d, direction="greater")])[0]  # the family: top1 alone ("cheaper" is exact)
     assert claims["top1"]["p_holm"] == pytest.approx(p_top1, nan_ok=True)
-    assert claims["top1"]["verdict"] == verdict(Estimate.of(diffs), direction="greater", margin=0.02,
-                                                p_adjusted=p_top1)
-    if diffs[0] != diffs[1]:  # two seeds: t(0.975, 1) = 12.71 x sd / sqrt(2)
-        half = 12.706 * abs(diffs[0] - diffs[1]) / math.sqrt(2) / math.sqrt(2)
-        assert claims["top1"]["high"] - claims["top1"]["effect"] == pytest.approx(half, rel=1e-3)
+    assert claims["top1"]["verdict"] == verdict(crossed, direction="greater", margin=0.02, p_adjusted=p_top1)
+    assert claims["top1"]["half"]["n"] == 1 and claims["top1"]["seeds_only"]["n"] == 2
     # 3 timing processes are fewer than the 5 independent replicates a latency verdict needs
     assert claims["ranks"]["n"] == 3 and claims["ranks"]["replicates"] == "latency processes"
     assert claims["ranks"]["verdict"] == DESCRIPTIVE and math.isnan(claims["ranks"]["p_holm"])
@@ -165,7 +179,9 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     report = (out / "report.md").read_text()
     assert report.count("| cheaper |") == 1 and "**reproduced**" in report and "vidnas study run" in report
     assert (out / "report.html").read_text().startswith("<!doctype html>")
-    assert {"accuracy_vs_gmacs.png", "claims.png", "latency_vs_gmacs.png", "arms.png"} <= {p.name for p in out.iterdir()}
+    assert {"accuracy_vs_gmacs.png", "claims.png", "latency_vs_gmacs.png", "arms.png", "curves.png"} <= {
+        p.name for p in out.iterdir()}
+    assert "## Adequacy of training" in report and "| flat | 2/2 |" in report
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     parent = client.get_run(parent.info.run_id)
     assert parent.data.tags["vidnas.claim.cheaper"] == REPRODUCED
@@ -179,7 +195,7 @@ def test_a_tiny_study_end_to_end(store: str, tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["report", str(study_dir)]) == 0  # `vidnas report` on a study directory: its verdicts
     assert "cheaper" in capsys.readouterr().out
-    path.write_text(yaml.safe_dump(data | {"epochs": 2}))
+    path.write_text(yaml.safe_dump(data | {"epochs": 4}))
     assert main(["study", "run", str(path), "--verbose", "0"]) == 2
     assert "holds a study with a different config" in capsys.readouterr().err
 
