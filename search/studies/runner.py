@@ -29,41 +29,12 @@ from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.results import read_results, selection_view
 from search.studies.config import (
-    ALIASES_FILE, FOUND_GROUP, HALF_SUBDIR, LATENCY_FILE, SEARCH_SUBDIR, STUDY_CONFIG, TIMING_FILE, Arm, StudyConfig,
+    ALIASES_FILE, FOUND_GROUP, HALF_SUBDIR, LATENCY_FILE, SEARCH_SUBDIR, STUDY_CONFIG, TIMING_FILE, StudyConfig,
 )
+from search.studies.arms import arm_spec
 from search.studies.latency import measure_in_process
 from search.tuner import Search, SearchError, load_search_config
 from spaces import ArchSpec
-from spaces.presets import get_preset
-from spaces.schema import SpecError
-
-
-def arm_spec(arm: Arm, cfg: StudyConfig, store: ClipStore) -> ArchSpec:
-    try:
-        return _arm_spec(arm, cfg, store)
-    except SpecError as e:
-        raise ConfigError(f"arm {arm.name}: {e}") from None
-
-
-def _arm_spec(arm: Arm, cfg: StudyConfig, store: ClipStore) -> ArchSpec:
-    meta = store.meta
-    frames = arm.frames or cfg.frames or meta.frames
-    if frames > meta.frames:
-        raise ConfigError(f"arm {arm.name}: frames={frames}, but the store's clips have {meta.frames} frames")
-    spec = get_preset(arm.preset, frames=frames, crop=cfg.crop or min(meta.height, meta.width),
-                      num_classes=len(meta.classes))
-    spec = spec.scaled(width=arm.width or cfg.width, depth=arm.depth or cfg.depth)
-    if arm.blocks:
-        data = json.loads(spec.to_json())
-        for stage in data["stages"]:
-            for block in stage["blocks"]:
-                for key, value in arm.blocks.items():
-                    if key not in block:
-                        raise ConfigError(f"arm {arm.name}: blocks.{key}: not a field of its blocks; "
-                                          f"fields: {', '.join(block)}")
-                    block[key] = value
-        spec = ArchSpec.from_json(json.dumps(data))
-    return spec
 
 
 def found_arms(study_dir: Path, k: int) -> dict[str, ArchSpec]:

@@ -97,6 +97,17 @@ def test_the_shipped_studies_are_valid(store: str) -> None:
         assert len(study.specs) == len(cfg.arms)
 
 
+def test_every_exact_claim_names_a_structural_test_that_exists() -> None:
+    """An exact claim is decided by its proof, so the proof must be a test the suite runs."""
+    root = Path(__file__).parents[2]
+    exact = [c for path in sorted(root.glob("configs/studies/*.yaml")) for c in StudyConfig.from_yaml(path).claims
+             if c.test == "exact"]
+    assert exact  # smallbig's big_view_temporal at least
+    for claim in exact:
+        file, _, name = claim.proof.partition("::")
+        assert (root / file).is_file() and f"def {name}(" in (root / file).read_text(), claim.proof
+
+
 def test_found_arms_spread_over_the_front(tmp_path: Path) -> None:
     specs = [get_preset("i2d", frames=16, crop=32, num_classes=6).scaled(width=w, depth=0.34)
              for w in (0.125, 0.25, 0.375, 0.5, 0.625)]
