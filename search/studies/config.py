@@ -138,7 +138,9 @@ class AdequacyRule:
     is not adequate is **undertrained**: neither reproduced nor not."""
 
     last_fraction: float = 0.25
-    max_val_gain: float = 0.02
+    # 4 points: 1.5 standard errors of the difference of two validation accuracies on the study
+    # store's 720 clips (sqrt(2 x 0.25 / 720) = 0.026), so that noise alone rarely fails a run
+    max_val_gain: float = 0.04
     max_train_loss_ratio: float = 0.6
     max_failed_seeds: int = 1
 
