@@ -208,6 +208,9 @@ def analyze(study_dir: str | Path) -> StudyResult:
     for c in cfg.claims:
         result = evaluate_claim(c, cfg, trained, arms, regime=regime, latency_independent=independent)
         result.dropped = [f"{a} seed {s}" for a, s in sorted(failed) if a in _named(c, cfg, arms)]
+        if result.verdict == UNDERTRAINED:  # no verdict; the effect over every run, for information
+            result = evaluate_claim(c, cfg, full, arms, regime=regime, latency_independent=independent)
+            result.detail += "; the effect over every run, trained or not: no verdict"
         if half is not None and not result.exact and result.verdict != OTHER_REGIME:
             result.half = evaluate_claim(c, cfg, half, arms, regime=regime, latency_independent=independent).estimate
             result.budget_sensitive = _flips(result.estimate, result.half, c.threshold)

@@ -412,9 +412,11 @@ def _index_cell(c: dict[str, Any] | None) -> tuple[str, str, str]:
         return "-", "-", "not run"
     if c["verdict"] == OTHER_REGIME:
         return "-", "-", OTHER_REGIME
-    effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
-    if c.get("exact"):
-        effect = effect.replace(" (no interval)", "").split(" [")[0] + " (exact)"
+    if c.get("exact"):  # known, not estimated: no replicates, no interval
+        effect = format_effect(c["effect"], math.nan, math.nan, 1, c["metric"], c["test"]).replace(
+            " (no interval)", " (exact)")
+    else:
+        effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
     flags = [f for f, on in (("exploratory", c.get("exploratory")), ("budget-sensitive", c.get("budget_sensitive")))
              if on]
     verdict = f"**{c['verdict_family']}**" + (f" ({', '.join(flags)})" if flags else "")
