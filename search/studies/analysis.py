@@ -207,7 +207,8 @@ def analyze(study_dir: str | Path) -> StudyResult:
     claims = []
     for c in cfg.claims:
         result = evaluate_claim(c, cfg, trained, arms, regime=regime, latency_independent=independent)
-        result.dropped = [f"{a} seed {s}" for a, s in sorted(failed) if a in _named(c, cfg, arms)]
+        if not result.exact and result.verdict != OTHER_REGIME:  # no run counts for these
+            result.dropped = [f"{a} seed {s}" for a, s in sorted(failed) if a in _named(c, cfg, arms)]
         if result.verdict == UNDERTRAINED:  # no verdict; the effect over every run, for information
             result = evaluate_claim(c, cfg, full, arms, regime=regime, latency_independent=independent)
             result.detail += "; the effect over every run, trained or not: no verdict"

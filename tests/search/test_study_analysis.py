@@ -96,19 +96,20 @@ ACCURACY = {"flat": 0.3, "top": 0.7, "deep": 0.7, "vov": 0.5}
 
 
 def test_a_run_that_failed_to_train_is_left_out_and_two_make_the_claim_undertrained(study: StudyConfig) -> None:
-    curves = {("top", 3): RISING, ("deep", 1): RISING, ("deep", 2): RISING}
+    curves = {("top", 3): RISING, ("deep", 1): RISING, ("deep", 2): RISING, ("flat", 0): RISING}
     _write(study.study_dir, _rows(study, ACCURACY, curves, SEEDS))
     result = analyze(study.study_dir)
     claims = {c.claim.id: c for c in result.claims}
     assert not result.adequacy[("top", 3)].adequate and "still gained 0.200" in result.adequacy[("top", 3)].reason
     assert result.arm_adequacy["top"].adequate and result.arm_adequacy["top"].failed_seeds == (3,)
     assert not result.arm_adequacy["deep"].adequate  # 2 failed seeds > max_failed_seeds = 1
-    # top: its failed seed is left out, the claim is decided on the other 3
+    # top and flat each lost a seed: both are left out of the pairing, the claim is decided on the other 2
     top = claims["top_beats_flat"]
-    assert top.dropped == ["top seed 3"] and top.estimate.n == 3 and top.verdict != UNDERTRAINED
+    assert top.dropped == ["flat seed 0", "top seed 3"] and top.estimate.n == 2 and top.verdict != UNDERTRAINED
     deep = claims["deep_beats_flat"]
     assert deep.verdict == UNDERTRAINED and deep.undertrained == ["deep"] and not deep.in_family
     assert deep.estimate.n == 4 and "no verdict" in deep.detail  # the effect over every run, shown, undecided
+    assert claims["vov_cheaper"].dropped == [] and claims["blind"].dropped == []  # exact: no run counts
 
 
 def test_the_interval_covers_seeds_and_test_clips(study: StudyConfig) -> None:
