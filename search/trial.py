@@ -53,7 +53,7 @@ from spaces import ArchSpec, build, cost, measure_latency
 
 STATE_FILE = "state.pt"
 CURVES = ("val_top1", "val_within_pair", "train_loss")  # reported per epoch as curve_<key>: adequacy reads them
-COST_KEYS = ("params", "gmacs", "latency_ms")  # logged to MLflow once, at step 0
+COST_KEYS = ("params", "gmacs", "views", "gmacs_clip", "latency_ms")  # logged to MLflow once, at step 0
 # what a failed trial reports for metrics it never measured (Tune checks that a result names the
 # objectives; NaN is "not measured", and the results table reads it as null)
 UNMEASURED = {"val_top1": math.nan, "val_within_pair": math.nan, "latency_ms": math.nan}

@@ -110,7 +110,7 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
         # the trial process's system metrics (MLflow's monitor, every second here)
         assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(child.data.metrics)
         # costs logged once (step 0), not once per epoch
-        for cost_key in ("gmacs", "params", "latency_ms"):
+        for cost_key in ("gmacs", "views", "gmacs_clip", "params", "latency_ms"):
             points = client.get_metric_history(child.info.run_id, cost_key)
             assert [m.step for m in points] == [0] and points[0].value == pytest.approx(row[cost_key])
         history = client.get_metric_history(child.info.run_id, "val_top1")
