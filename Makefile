@@ -37,10 +37,11 @@ demo: $(STAMP)
 # claim per regime (Holm over the whole family). A study that was interrupted resumes; a finished one
 # is only re-reported. Pieces: `make studies REGIMES=temporal STUDIES=vov3d` (each under 2.5 h).
 # Time on 2 CPU cores, estimated before the run by `python bench/bench_study_budget.py` (each arm's
-# training step timed, x its epochs, seeds and half-budget seeds): about 8 h for both regimes
-# (s3d_placement 0.7 h a regime, s3d_factorization 0.5, smallbig 0.9, vov3d 1.0, joint 0.8); measured:
-# s3d_factorization on the appearance regime took 37.5 min (1.25 x its estimate), so about 10 h in
-# all, over the 6 h aimed at; and at 24 epochs 4 of its 5 arms still fail the adequacy rule.
+# training step timed, x its epochs, seeds and half-budget seeds): 7.8 h for both regimes
+# (s3d_placement 0.71-0.73 h a regime, s3d_factorization 0.48-0.52, smallbig 0.88, vov3d 0.98-1.03,
+# joint 0.69-0.87); measured: s3d_factorization on the appearance regime took 37.5 min, 1.3 x its
+# 0.48 h, so about 10 h in all, over the 6 h aimed at; and at 24 epochs 4 of its 5 arms still fail
+# the adequacy rule.
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 REGIMES ?= appearance temporal
 STUDY_DATA_appearance := data/study

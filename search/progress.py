@@ -21,11 +21,10 @@ from search.pareto import front_hypervolume
 from spaces.sample import BACKBONES, SpaceBounds, sample_arch
 
 
-def hv_reference(bounds: SpaceBounds, objectives: dict[str, str], *, stored_frames: int | None = None
-                 ) -> dict[str, float]:
+def hv_reference(bounds: SpaceBounds, objectives: dict[str, str], *, stored_frames: int) -> dict[str, float]:
     """Accuracies: 0; GMACs per view: the budget, or the space's largest architecture's; GMACs per
     clip: that times the most evaluation views any frame count of the space gets from clips of
-    `stored_frames` (by default the longest frame count's: one view)."""
+    `stored_frames`."""
     from search.data.loader import eval_views
     from spaces.cost import cost
 
@@ -36,7 +35,7 @@ def hv_reference(bounds: SpaceBounds, objectives: dict[str, str], *, stored_fram
         else:
             per_view = max(cost(sample_arch(optuna.trial.FixedTrial(_largest(bounds, b)), bounds)).gmacs
                            for b in bounds.backbone_choices())
-        views = max(eval_views(stored_frames or max(bounds.frames), f) for f in bounds.frames)
+        views = max(eval_views(stored_frames, f) for f in bounds.frames)
         ref |= {k: per_view * (views if k == "gmacs_clip" else 1) for k in ("gmacs", "gmacs_clip") if k in objectives}
     return ref
 

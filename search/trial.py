@@ -75,6 +75,7 @@ class TrialSetup:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
+    stored_frames: int  # the store's clip length: with a spec's frames, its evaluation views
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
     labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
     test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
@@ -130,7 +131,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, spec.slug(), params,
                                 spec.to_json(indent=2), dataset=setup.dataset)
     c = cost(spec)
-    views = eval_views(ClipStore.open(setup.data).meta.frames, spec.frames)
+    views = eval_views(setup.stored_frames, spec.frames)
     static = {"params": c.params, "gmacs": c.gmacs, "views": views, "gmacs_clip": c.gmacs * views,
               "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               "node_id": ray.get_runtime_context().get_node_id(), "restored_from_epoch": 0,

@@ -242,7 +242,8 @@ class Search:
                            gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
                            parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels,
-                           test_curve=cfg.test_curve, dataset=self.dataset(), system_metrics_s=cfg.system_metrics_s)
+                           test_curve=cfg.test_curve, dataset=self.dataset(), system_metrics_s=cfg.system_metrics_s,
+                           stored_frames=self.store.meta.frames)
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 

@@ -63,7 +63,6 @@ class ClaimResult:
 class Grid:
     """One arms x seeds grid's measurements: the full budget's, or the half budget's."""
 
-    runs: list[dict[str, Any]]
     values: dict[str, stats.Values]  # metric -> arm -> seed -> value (run metrics: on test)
     selection: dict[str, stats.Values]  # the same on validation: what chooses
     hits: dict[str, dict[str, dict[int, np.ndarray]]]  # metric -> arm -> seed -> per test clip (NaN: n/a)
@@ -119,7 +118,7 @@ def _grid(rows: list[dict[str, Any]], aliases: dict[str, str], groups: dict[str,
             for found, twin in aliases.items():
                 if twin in metric:
                     metric[found] = metric[twin]
-    return Grid(rows, tables[0], tables[1], hits)
+    return Grid(tables[0], tables[1], hits)
 
 
 def _without(grid: Grid, failed: set[tuple[str, int]]) -> Grid:
@@ -127,31 +126,31 @@ def _without(grid: Grid, failed: set[tuple[str, int]]) -> Grid:
     drop = lambda table: {m: stats.drop_replicates(v, failed) for m, v in table.items()}  # noqa: E731
     hits = {m: {a: {s: x for s, x in seeds.items() if (a, s) not in failed} for a, seeds in arms.items()}
             for m, arms in grid.hits.items()}
-    return Grid(grid.runs, drop(grid.values), drop(grid.selection), hits)
+    return Grid(drop(grid.values), drop(grid.selection), hits)
 
 
-def test_groups(data: str) -> dict[str, np.ndarray]:
-    """Group name -> which test clips (in the test split's order, as evaluated) belong to it; empty
-    if the store cannot be opened (per-group claims then fall back to the interval over seeds)."""
+def store_facts(data: str) -> tuple[str, dict[str, np.ndarray]]:
+    """What the analysis reads of the study's clip store: its benchmark regime (the synth profile,
+    appearance | temporal; "" for an imported dataset) and, per class group, which test clips (in
+    the test split's order, as evaluated) belong to it. ("", {}) if the store cannot be opened:
+    per-group claims then fall back to the interval over seeds."""
+    from search.data.synth import store_profile
+
     try:
         store = ClipStore.open(data)
         labels = store.labels("test")
     except (StoreError, OSError, KeyError):
-        return {}
-    group_of_class = np.asarray(store.meta.groups)
-    return {g: group_of_class[labels] == g for g in store.meta.group_names}
+        return "", {}
+    meta = store.meta
+    regime = store_profile(meta) if meta.source.get("generator") == "vidnas synth" else ""
+    group_of_class = np.asarray(meta.groups)
+    return regime, {g: group_of_class[labels] == g for g in meta.group_names}
 
 
-def store_regime(data: str) -> str:
-    """The benchmark regime of a clip store: its synth profile (appearance | temporal), "" if it
-    has none (an imported dataset) or cannot be opened."""
-    from search.data.synth import store_profile
-
-    try:
-        meta = ClipStore.open(data).meta
-    except StoreError:
-        return ""
-    return store_profile(meta) if meta.source.get("generator") == "vidnas synth" else ""
+def seeds_method(cfg: StudyConfig) -> str:
+    """The interval over seeds alone (per arm, latency, and claims without per-clip outcomes):
+    the study's `interval`, or t where that is `crossed` (it needs the clips)."""
+    return "bootstrap" if cfg.interval == "bootstrap" else "t"
 
 
 def analyze(study_dir: str | Path) -> StudyResult:
@@ -168,8 +167,8 @@ def analyze(study_dir: str | Path) -> StudyResult:
     for found, twin in aliases.items():
         adequacy |= {(found, s): a for (arm, s), a in list(adequacy.items()) if arm == twin}
     arm_adequacy = check_arms(adequacy, cfg.seeds, cfg.adequacy)
-    groups = test_groups(cfg.data)
-    full = _grid(runs, aliases, groups)
+    regime, clip_groups = store_facts(cfg.data)
+    full = _grid(runs, aliases, clip_groups)
     values, selection = full.values, full.selection
     latency_device, processes = _latency(directory, values, aliases)
     views = {r["preset"]: int(r.get("views") or r.get("test_views") or 1) for r in runs if r.get("preset")}
@@ -181,7 +180,7 @@ def analyze(study_dir: str | Path) -> StudyResult:
             name: {s: float(getattr(c, key)) * (views.get(name, 1) if key == "gmacs" else 1) for s in seeds}
             for name, c in costs.items()}
     groups = cfg.groups()
-    est = lambda xs: stats.Estimate.of(xs, method="t", confidence=cfg.confidence)  # noqa: E731
+    est = lambda xs: stats.Estimate.of(xs, method=seeds_method(cfg), confidence=cfg.confidence)  # noqa: E731
     arms = {}
     for name, spec in specs.items():
         arms[name] = {"slug": spec.slug(), "gmacs": costs[name].gmacs * views.get(name, 1),
@@ -191,12 +190,11 @@ def analyze(study_dir: str | Path) -> StudyResult:
                       "views": views.get(name, 1), "adequacy": arm_adequacy.get(name),
                       **{m: est(values[m][name].values()) for m in values if name in values[m]
                          and m not in COST_METRICS}}
-    regime = store_regime(cfg.data)
     failed = {key for key, a in adequacy.items() if not a.adequate}
     trained = _without(full, failed)
     independent = len(processes - {None}) >= MIN_LATENCY_PROCESSES
     half_runs = read_results(directory / HALF_SUBDIR) if (directory / HALF_SUBDIR).is_dir() else []
-    half = _grid(half_runs, aliases, groups) if half_runs else None
+    half = _grid(half_runs, aliases, clip_groups) if half_runs else None
     for g in (trained, half):
         if g is not None:
             for key in COST_METRICS:
@@ -222,7 +220,7 @@ def analyze(study_dir: str | Path) -> StudyResult:
         names = [n for n in arms if n in values.get(metric, {}) and n not in aliases]
         if len(names) > 1:
             per_view = {n: arms[n]["gmacs_view"] for n in names}  # a timed forward pass is one view
-            discordant[metric] = stats.discordant_pairs(values[metric], per_view, names, method="t",
+            discordant[metric] = stats.discordant_pairs(values[metric], per_view, names, method=seeds_method(cfg),
                                                         confidence=cfg.confidence)
     search_rows = read_results(directory / SEARCH_SUBDIR) if cfg.search is not None else []
     return StudyResult(cfg, arms, values, claims, runs, search_rows, read_timing(directory), discordant,
@@ -314,7 +312,7 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
         detail = f"Kendall tau of {claim.cost} vs {claim.metric} over {', '.join(a)}"
     confidence = 1 - (1 - cfg.confidence) / k
     if claim.metric in COST_METRICS and weights is not None:  # counted, not estimated
-        value = sum(w * costs_of(grid, claim.metric, x) for x, w in weights.items())
+        value = sum(w * float(np.mean(list(metric[x].values()))) for x, w in weights.items())
         point = stats.Estimate(value, value, value, 0, 0.0, "exact", cfg.confidence)
         return ClaimResult(claim, point, _point_verdict(claim, point), "", detail + " (counted)",
                            f"exact: {claim.metric} counted by torch.utils.flop_counter", alpha=alpha, exact=True)
@@ -337,8 +335,7 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
             p_raw = stats.p_value_crossed(d, direction=claim.direction, threshold=claim.threshold)
             replicates = "seeds x test clips"
         else:
-            method = "bootstrap" if cfg.interval == "bootstrap" else "t"
-            estimate = stats.Estimate.of(effects, method=method, confidence=confidence)
+            estimate = stats.Estimate.of(effects, method=seeds_method(cfg), confidence=confidence)
             p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
             replicates = "latency processes" if latency else "seeds"
     p_raw = min(1.0, k * p_raw) if math.isfinite(p_raw) else p_raw
@@ -355,10 +352,6 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
         verdict = stats.verdict(estimate, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)
     return ClaimResult(claim, estimate, verdict, replicates, detail, test, p_raw, alpha=alpha / k,
                        seeds_only=seeds_only, undertrained=undertrained)
-
-
-def costs_of(grid: Grid, metric: str, arm: str) -> float:
-    return float(np.mean(list(grid.values[metric][arm].values())))
 
 
 def _point_verdict(claim: Claim, point: stats.Estimate) -> str:

@@ -29,7 +29,7 @@ from search.studies.plots import (
     ci_name, plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
 )
 from search.studies.runner import wall_seconds
-from search.tuner import code_version
+from search.tuner import code_version, load_search_config
 
 REPORT_DIR = "study_report"
 
@@ -46,30 +46,38 @@ def _est(e: stats.Estimate | None, digits: int = 3) -> str:
     return f"{e.mean:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
-def format_effect(mean: float, low: float, high: float, n: int, metric: str, test: str) -> str:
-    """An effect and its interval in the precision of its unit."""
-    if n == 0:
-        return "n/a"
+def format_effect(mean: float, low: float, high: float, n: int, metric: str, test: str, *, exact: bool = False) -> str:
+    """An effect and its interval in the precision of its unit; an `exact` one (counted or proven:
+    no replicates) as its value."""
     spec = {"params": "+,.0f", "gmacs": "+.4f", "latency_ms": "+.2f", "step_ms": "+.2f"}.get(metric, "+.3f")
     spec = "+.2f" if test == "rank_agreement" else spec
+    if exact:
+        return f"{mean:{spec}} (exact)"
+    if n == 0:
+        return "n/a"
     if not math.isfinite(low):
         return f"{mean:{spec}} (no interval)"
     return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 def _effect(c: ClaimResult, estimate: stats.Estimate | None = None) -> str:
+    """The claim's effect, or `estimate` (its half-budget or seeds-only one)."""
     e = estimate or c.estimate
-    if e is None or (c.exact and estimate is None):
-        return "-" if e is None else format_effect(e.mean, math.nan, math.nan, 1, c.claim.metric, c.claim.test
-                                                   ).replace(" (no interval)", " (exact)")
-    return format_effect(e.mean, e.low, e.high, e.n, c.claim.metric, c.claim.test)
+    return format_effect(e.mean, e.low, e.high, e.n, c.claim.metric, c.claim.test,
+                         exact=c.exact and estimate is None)
 
 
-def verdict_label(c: ClaimResult) -> str:
+def verdict_label(verdict: str, *, exact: bool = False, exploratory: bool = False,
+                  budget_sensitive: bool = False) -> str:
     """The verdict in bold, with what qualifies it: exact, exploratory, budget-sensitive."""
-    flags = [f for f, on in (("exact", c.exact), ("exploratory", c.claim.exploratory),
-                             ("budget-sensitive", c.budget_sensitive)) if on]
-    return f"**{c.verdict}**" + (f" ({', '.join(flags)})" if flags else "")
+    flags = [f for f, on in (("exact", exact), ("exploratory", exploratory), ("budget-sensitive", budget_sensitive))
+             if on]
+    return f"**{verdict}**" + (f" ({', '.join(flags)})" if flags else "")
+
+
+def _label(c: ClaimResult) -> str:
+    return verdict_label(c.verdict, exact=c.exact, exploratory=c.claim.exploratory,
+                         budget_sensitive=c.budget_sensitive)
 
 
 def verdict_rows(result: StudyResult) -> list[list[str]]:
@@ -87,7 +95,7 @@ def verdict_rows(result: StudyResult) -> list[list[str]]:
         rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}{note}", claim_unit(cl), rule,
                      _effect(c), seeds_only, _fmt(c.estimate.d_z, 2), _p(c.p_raw), _p(c.p_adjusted),
                      f"{c.estimate.n} {c.replicates}".strip() if c.estimate.n else "-",
-                     _effect(c, c.half) if c.half is not None else "-", verdict_label(c)])
+                     _effect(c, c.half) if c.half is not None else "-", _label(c)])
     return rows
 
 
@@ -233,10 +241,8 @@ def adequacy_blocks(result: StudyResult) -> list[tuple]:
 
 
 def _search_objectives(result: StudyResult) -> dict[str, str]:
-    from search.config import SearchConfig
-
-    return dict((result.cfg.search or {}).get("objectives") or SearchConfig.__dataclass_fields__["objectives"]
-                .default_factory())
+    """The objectives the joint search ran with (its saved config)."""
+    return load_search_config(result.cfg.study_dir / SEARCH_SUBDIR).objectives
 
 
 def _parent_run(cfg: Any) -> tuple[MlflowClient, str] | None:
@@ -387,7 +393,7 @@ def format_verdicts(result: StudyResult) -> str:
     lines = [f"{'claim':<30} {'effect [CI]':<40} {'n':>24}  verdict"]
     for c in result.claims:
         n = f"{c.estimate.n} {c.replicates}" if c.estimate.n else "-"
-        lines.append(f"{c.claim.id:<30} {_effect(c):<40} {n:>24}  {verdict_label(c).replace('**', '')}")
+        lines.append(f"{c.claim.id:<30} {_effect(c):<40} {n:>24}  {_label(c).replace('**', '')}")
     return "\n".join(lines)
 
 
@@ -412,14 +418,10 @@ def _index_cell(c: dict[str, Any] | None) -> tuple[str, str, str]:
         return "-", "-", "not run"
     if c["verdict"] == OTHER_REGIME:
         return "-", "-", OTHER_REGIME
-    if c.get("exact"):  # known, not estimated: no replicates, no interval
-        effect = format_effect(c["effect"], math.nan, math.nan, 1, c["metric"], c["test"]).replace(
-            " (no interval)", " (exact)")
-    else:
-        effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"])
-    flags = [f for f, on in (("exploratory", c.get("exploratory")), ("budget-sensitive", c.get("budget_sensitive")))
-             if on]
-    verdict = f"**{c['verdict_family']}**" + (f" ({', '.join(flags)})" if flags else "")
+    effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"],
+                           exact=c.get("exact", False))
+    verdict = verdict_label(c["verdict_family"], exploratory=c.get("exploratory", False),
+                            budget_sensitive=c.get("budget_sensitive", False))
     if c.get("undertrained"):
         verdict += f"; not trained: {', '.join(c['undertrained'])}"
     return effect, _p(c.get("p_family", math.nan)), verdict
