@@ -86,11 +86,13 @@ def estimate(regimes: list[str], steps: int) -> float:
     return total
 
 
-def curve(entries: list[str], regime: str, epochs: int | None) -> None:
+def curve(entries: list[str], regime: str, epochs: int | None, batch: int | None = None,
+          lr: float | None = None) -> None:
     for entry in entries:
         study, _, name = entry.partition(":")
         cfg = StudyConfig.from_yaml(ROOT / "configs" / "studies" / f"{study}.yaml")
-        cfg = dataclasses.replace(cfg, data=str(ROOT / STORES[regime]), epochs=epochs or cfg.epochs)
+        optim = dataclasses.replace(cfg.optim, batch_size=batch or cfg.optim.batch_size, lr=lr or cfg.optim.lr)
+        cfg = dataclasses.replace(cfg, data=str(ROOT / STORES[regime]), epochs=epochs or cfg.epochs, optim=optim)
         store = ClipStore.open(cfg.data)
         arm = next(a for a in cfg.arms if a.name == name)
         spec = arm_spec(arm, cfg, store)
@@ -125,6 +127,8 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=4, help="timed training steps per arm")
     parser.add_argument("--curve", help="STUDY:ARM,... trained as the study trains them (first regime)")
     parser.add_argument("--epochs", type=int, help="with --curve: another budget than the study's")
+    parser.add_argument("--batch", type=int, help="with --curve: another batch size than the study's")
+    parser.add_argument("--lr", type=float, help="with --curve: another learning rate than the study's")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a trial's share: studies run cpus_per_trial = 1
     missing = [r for r in args.regimes.split(",") if r not in STORES or not (ROOT / STORES[r] / "meta.json").is_file()]
@@ -132,6 +136,6 @@ if __name__ == "__main__":
         sys.exit(f"regime {missing[0]}: no store at {STORES.get(missing[0], '?')}; `make studies` writes them "
                  f"(or `vidnas data synth study --size study [--profile temporal]`)")
     if args.curve:
-        curve(args.curve.split(","), args.regimes.split(",")[0], args.epochs)
+        curve(args.curve.split(","), args.regimes.split(",")[0], args.epochs, args.batch, args.lr)
     else:
         estimate(args.regimes.split(","), args.steps)
