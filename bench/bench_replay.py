@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from search.cli import main  # noqa: E402
 
 FORMER_DEFAULT = "tpe/moasha/eta=3/min=2/startup=10"  # the search's defaults before these replays
-CONTRASTS = ("random/fifo", "peer:moasha", "peer:moasha/min=2", "peer:random")
-# the confirmation runs twice the grid's compute, so that random search (the ratios' denominator)
+# the peer's MOASHA is corrected (search.bench.peer), at its own rungs and at ours
+CONTRASTS = ("uniform/fifo", "random/fifo", "peer:moasha", "peer:moasha/min=2", "peer:moasha/eta=2/min=2", "peer:random")
+# the confirmation runs twice the grid's compute, so that uniform random search (the ratios' denominator)
 # reaches the target in (nearly) every seed; the compute to reach it does not depend on the budget
 CONFIRM_BUDGET = 2.0
 

@@ -33,9 +33,11 @@ def run_build(args: argparse.Namespace) -> int:
 
 # the strategies `vidnas bench replay` runs by default, spelled out so that they keep their meaning
 # when the search's defaults change: every sampler with and without MO-ASHA and warm starts, Ray's
-# single-objective ASHA for contrast, the peer (Syne Tune) when installed, and the candidates for the
-# search's defaults (search.bench.figures.choose_default)
+# single-objective ASHA for contrast, the peer (Syne Tune, its MOASHA corrected: search.bench.peer)
+# when installed, and the candidates for the search's defaults (search.bench.figures.choose_default).
+# uniform/fifo (the points shuffled, each once) is what every ratio divides by.
 DEFAULT_STRATEGIES = (
+    "uniform/fifo", "uniform/moasha/eta=3/min=2", "uniform/moasha/eta=2/min=2",
     "random/fifo", "random/moasha/eta=3/min=2", "random/moasha/warm/eta=3/min=2",
     "tpe/fifo/startup=10", "tpe/fifo/warm/startup=10", "tpe/moasha/eta=3/min=2/startup=10",
     "tpe/moasha/warm/eta=3/min=2/startup=10", "tpe/asha/eta=3/min=2/startup=10",
@@ -57,7 +59,8 @@ DEFAULT_STRATEGIES = (
 def add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", type=Path, help="a benchmark table (Parquet), e.g. bench/tables/demo_cpu.parquet")
     p.add_argument("--strategies", help="comma-separated sampler/scheduler[/warm][/eta=N][/min=N][/startup=N][@SEEDS] "
-                        "(samplers random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha, peer:random; "
+                        "(samplers uniform|random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha[/eta=N][/min=N] "
+                        "(corrected), peer:moasha_upstream[...] (as released), peer:random; "
                         "@SEEDS caps that strategy's seeds (default: the shipped figures' strategies)")
     p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds K..K+N-1)")
     p.add_argument("--first-seed", type=int, default=0, metavar="K",

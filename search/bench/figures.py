@@ -7,7 +7,8 @@ The grid's hypervolume is what exhaustive search would report: the test hypervol
 validation front of every point. A strategy can end above it (its own validation front differs)
 or never reach it.
 
-    OUT/runs.jsonl        one replay per line (strategy, seed, workers, budget, table digest, trials)
+    OUT/runs.jsonl        one replay per line (strategy, seed, workers, budget, table digest, code
+                          version, trials): reused only for the same table, settings and code
     OUT/summary.json      the figures below, per strategy
     OUT/ratios.md         the ratio table
     OUT/hypervolume.png   hypervolume over simulated time; OUT/rank.png average rank over time
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from search.bench.replay import Run, Strategy, canonical, grid_seconds, hv_curve, replay, reported_hv
 from search.bench.table import Table
 
-BASELINE = "random/fifo"  # random search: what the ratios divide by
+BASELINE = "uniform/fifo"  # uniform random search without replacement: what the ratios divide by
 TARGET = 0.95
 
 
@@ -41,6 +42,31 @@ def table_digest(table: Table) -> str:
     return hashlib.sha256(rows.encode()).hexdigest()[:16]
 
 
+# What a replay's trials depend on besides the table: the simulator, the search's searcher and
+# schedulers, the peer, and the libraries they call.
+REPLAY_SOURCES = ("search/bench/replay.py", "search/bench/peer.py", "search/bench/space.py", "search/bench/table.py",
+                  "search/searcher.py", "search/scheduler.py", "search/pareto.py", "spaces/sample.py")
+REPLAY_LIBRARIES = ("optuna", "ray", "syne_tune", "numpy", "scipy", "pandas")
+
+
+def replay_version() -> str:
+    """A digest of the code and library versions a replay depends on: a cached replay is reused
+    only when both are unchanged (a seed replays the same trials)."""
+    from importlib import metadata
+
+    root = Path(__file__).parents[2]
+    h = hashlib.sha256()
+    for source in REPLAY_SOURCES:
+        h.update(source.encode() + b"\0" + (root / source).read_bytes())
+    for library in REPLAY_LIBRARIES:
+        try:
+            version = metadata.version(library.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        h.update(f"{library}={version}".encode())
+    return h.hexdigest()[:16]
+
+
 def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, budget: float, out: Path,
             runner: Callable[..., Run] | None = None, jobs: int = 1, first_seed: int = 0) -> list[Run]:
     """Every (strategy, seed) replay, seeds `first_seed` on, reusing those already in OUT/runs.jsonl
@@ -48,12 +74,12 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     once, in processes of their own (each replay is one thread; this process alone writes the cache)."""
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "runs.jsonl"
-    digest = table_digest(table)
+    digest, code = table_digest(table), replay_version()
     done: dict[tuple[str, int], Run] = {}
     if cache.is_file():
         for line in cache.read_text().splitlines():
             d = json.loads(line)
-            if (d["table"], d["workers"], d["budget"]) == (digest, workers, budget):
+            if (d["table"], d.get("code"), d["workers"], d["budget"]) == (digest, code, workers, budget):
                 done[(d["strategy"], d["seed"])] = Run(d["strategy"], d["seed"], d["workers"], d["budget_s"],
                                                        d["trials"], d["searcher_seconds"])
     plan = []
@@ -65,7 +91,7 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     todo = [key for key in plan if key not in done]
     def record(run: Run, bar: tqdm) -> None:
         with cache.open("a") as f:
-            f.write(json.dumps({"table": digest, "budget": budget, **asdict(run)}) + "\n")
+            f.write(json.dumps({"table": digest, "code": code, "budget": budget, **asdict(run)}) + "\n")
         done[(run.strategy, run.seed)] = run
         bar.set_postfix_str(f"{run.strategy} seed {run.seed}")
         bar.update()

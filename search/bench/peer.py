@@ -8,7 +8,17 @@ first). Its objectives are validation error (1 - val_top1) and GMACs, both minim
 MOASHA's non-dominated sorting; the simulated clock advances by the table's cumulative
 `epoch_seconds`.
 
-Strategies: `peer:moasha[/eta=3][/min=1]` and `peer:random` (each trial to its last epoch).
+Strategies: `peer:moasha[/eta=3][/min=1]` (corrected, below), `peer:moasha_upstream[/...]` (as
+released) and `peer:random` (each trial to its last epoch).
+
+**The upstream defect, corrected here.** In Syne Tune 0.16, MOASHA's default priority
+(`NonDominatedPriority`) returns `nondominated_sort`'s *order* of a rung's recorded trials (the
+indices, best first), and `Bracket.on_result` (`syne_tune/optimizer/schedulers/asha.py`) reads
+that vector as each trial's *score* and takes the rank of its last entry: a new trial is judged by
+the position of whichever trial sorts last, not by its own. A trial that dominates every recorded
+one is stopped whenever the order's last entry is low (`docs/bench/peer-defect.md` has a
+reproduction). `PositionPriority` returns each trial's position in that order instead: what
+`Bracket` expects of a priority. `tests/search/test_peer.py` shows both behaviours.
 """
 from __future__ import annotations
 
@@ -29,6 +39,41 @@ class PeerUnavailable(RuntimeError):
     """Syne Tune is not installed (the peer is optional)."""
 
 
+def position_priority() -> Any:
+    """Syne Tune's non-dominated sort as `Bracket` reads a priority: one score per trial (its
+    position in the sort, 0 = best), not the sort's order of indices."""
+    from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority
+
+    class PositionPriority(NonDominatedPriority):
+        def priority_unsafe(self, objectives: np.ndarray) -> np.ndarray:
+            order = np.asarray(super().priority_unsafe(objectives))
+            position = np.empty(len(order))
+            position[order] = np.arange(len(order))
+            return position
+
+    return PositionPriority()
+
+
+def make_scheduler(name: str, config_space: dict[str, Any], *, epochs: int, seed: int) -> Any:
+    """The peer's scheduler for a strategy name, over validation error and GMACs (both minimized)."""
+    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+    from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
+
+    kind, *opts = name.removeprefix("peer:").split("/")
+    options = {k: int(v) for k, v in (o.split("=") for o in opts)}
+    metrics = ["val_error", "gmacs"]
+    if kind in ("moasha", "moasha_upstream"):
+        priority = position_priority() if kind == "moasha" else None  # None: the released NonDominatedPriority
+        return MOASHA(config_space, metrics=metrics, do_minimize=True, time_attr="epoch", max_t=epochs,
+                      grace_period=options.get("min", 1), reduction_factor=options.get("eta", 3),
+                      multiobjective_priority=priority, random_seed=seed)
+    if kind == "random":
+        return SingleFidelityScheduler(config_space, metrics=metrics, do_minimize=True, searcher="random_search",
+                                       random_seed=seed)  # its multi-objective random searcher
+    raise ValueError(f"peer strategy {name!r}: must be peer:moasha[/eta=N][/min=N] (corrected), "
+                     "peer:moasha_upstream[/eta=N][/min=N] (as released) or peer:random")
+
+
 def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget: float = 1.0) -> Run:
     try:
         import pandas as pd
@@ -37,14 +82,10 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
         from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
         from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
         from syne_tune.config_space import choice, randint
-        from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler
-        from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
     except ImportError as e:
         raise PeerUnavailable(f"the peer needs Syne Tune ({e}); install it with pip install -e '.[peer]'") from None
     for noisy in ("syne_tune", "syne_tune.tuner", "syne_tune.backend"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    kind, *opts = name.removeprefix("peer:").split("/")
-    options = {k: int(v) for k, v in (o.split("=") for o in opts)}
     points = table.points
     epochs = table.epochs
     names = ["val_error", "gmacs", "elapsed", "test_top1"]
@@ -65,16 +106,7 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
                                fidelity_space={"epoch": randint(1, epochs)}, objectives_evaluations=evaluations,
                                fidelity_values=np.arange(1, epochs + 1), objectives_names=names)
     backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs", seed=0)
-    metrics = ["val_error", "gmacs"]
-    if kind == "moasha":
-        scheduler: Any = MOASHA(config_space, metrics=metrics, do_minimize=True, time_attr="epoch", max_t=epochs,
-                                grace_period=options.get("min", 1), reduction_factor=options.get("eta", 3),
-                                random_seed=seed)
-    elif kind == "random":
-        scheduler = SingleFidelityScheduler(config_space, metrics=metrics, do_minimize=True, searcher="random_search",
-                                            random_seed=seed)  # its multi-objective random searcher
-    else:
-        raise ValueError(f"peer strategy {name!r}: must be peer:moasha[/eta=N][/min=N] or peer:random")
+    scheduler = make_scheduler(name, config_space, epochs=epochs, seed=seed)
     # Syne Tune 0.16's random searchers draw from numpy's global generator (`Domain.sample()`
     # without a random state), whatever seed they are given: seed it, as replay() does for Ray
     np.random.seed(seed)

@@ -14,6 +14,11 @@ Optuna's GPSampler takes this space only in part: it models the intersection of 
 space (here `backbone`, the one parameter every point has) and draws the rest with its
 independent (random) sampler, at about 0.3 s per draw on 2 CPU cores (47 s over a 156-trial replay).
 
+`uniform` is the baseline every ratio divides by: the table's points in a seeded random order,
+each once (uniform random search without replacement over architectures). `random` is Optuna's
+RandomSampler over the define-by-run space, which draws the backbone first and then its choices,
+with replacement: a backbone with few points has each drawn far more often than one with many.
+
 What a strategy has found at time t: its complete trials' Pareto front on the *validation*
 objectives (what selects), reported as the hypervolume of those members' *test* top-1 and GMACs
 (what reports), against the table's fixed reference point, over log10 GMACs.
@@ -42,9 +47,9 @@ from search.bench.table import Table
 from search.pareto import hypervolume, pareto_ranks
 from search.scheduler import MOASHAScheduler
 from search.config import SearchConfig
-from search.searcher import STARTUP_TRIALS, FidelityOptunaSearch, make_sampler
+from search.searcher import FidelityOptunaSearch, make_sampler
 
-SAMPLERS = ("random", "tpe", "nsga2", "gp")
+SAMPLERS = ("uniform", "random", "tpe", "nsga2", "gp")  # uniform: the table's points shuffled (no replacement)
 SCHEDULERS = ("fifo", "moasha", "asha")
 
 
@@ -54,18 +59,24 @@ _DEFAULTS = SearchConfig.__dataclass_fields__  # the search's defaults: a part l
 @dataclass(frozen=True)
 class Strategy:
     """A search strategy: `sampler/scheduler[/warm][/eta=N][/min=N][/startup=N]`; a part left
-    out is the search's default (SearchConfig, search.searcher.STARTUP_TRIALS)."""
+    out is the search's default (SearchConfig). TPE's and GP's startup trials, when not given, are
+    what a real search of the replay's size would use (search.searcher.make_sampler with trials =
+    budget x the table's points), so the name reads `startup=auto`.
+
+    The sampler is one of SAMPLERS, or any Optuna sampler by its class name with keyword
+    arguments after colons (values read as YAML scalars; `seed` is the replay's):
+    `QMCSampler:qmc_type=halton:scramble=true/moasha`, `CmaEsSampler:with_margin=true/fifo`."""
 
     sampler: str
     scheduler: str = "moasha"
     warm_start: bool = False
     reduction_factor: int = _DEFAULTS["reduction_factor"].default
     min_epochs: int = _DEFAULTS["min_epochs"].default
-    n_startup_trials: int = STARTUP_TRIALS  # TPE and GP
+    n_startup_trials: int | None = None  # TPE and GP; None: as a search of the replay's size
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"strategy sampler {self.sampler!r}: must be one of {', '.join(SAMPLERS)}")
+            optuna_sampler(self.sampler)  # raises ValueError naming what is allowed
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"strategy scheduler {self.scheduler!r}: must be one of {', '.join(SCHEDULERS)}")
 
@@ -75,7 +86,7 @@ class Strategy:
         if self.scheduler != "fifo":
             parts += [f"eta={self.reduction_factor}", f"min={self.min_epochs}"]
         if self.sampler in ("tpe", "gp"):  # always spelled out: a cached replay keeps its meaning
-            parts.append(f"startup={self.n_startup_trials}")
+            parts.append(f"startup={'auto' if self.n_startup_trials is None else self.n_startup_trials}")
         return "/".join(parts)
 
     @classmethod
@@ -88,12 +99,44 @@ class Strategy:
                 kwargs["scheduler"] = part
             elif part == "warm":
                 kwargs["warm_start"] = True
+            elif part == "startup=auto":
+                kwargs["n_startup_trials"] = None
             elif "=" in part and part.split("=")[0] in keys and part.split("=")[1].isdigit():
                 kwargs[keys[part.split("=")[0]]] = int(part.split("=")[1])
             else:
                 raise ValueError(f"strategy {text!r}: unknown part {part!r}; write sampler/scheduler[/warm][/eta=N]"
-                                 f"[/min=N][/startup=N] with sampler in {SAMPLERS}, scheduler in {SCHEDULERS}")
+                                 f"[/min=N][/startup=N] with sampler in {SAMPLERS} or an Optuna sampler's class "
+                                 f"name, scheduler in {SCHEDULERS}")
         return cls(**kwargs)
+
+
+def optuna_sampler(text: str, seed: int = 0) -> optuna.samplers.BaseSampler:
+    """`ClassName[:key=value...]`: an Optuna sampler by name, with its arguments and `seed`."""
+    import inspect
+
+    import yaml
+
+    name, *args = text.split(":")
+    cls = getattr(optuna.samplers, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, optuna.samplers.BaseSampler)) or name.startswith("_"):
+        known = sorted(n for n, c in vars(optuna.samplers).items()
+                       if inspect.isclass(c) and issubclass(c, optuna.samplers.BaseSampler) and not n.startswith("_"))
+        raise ValueError(f"strategy sampler {name!r}: must be one of {', '.join(SAMPLERS)} or an Optuna sampler "
+                         f"(optuna.samplers: {', '.join(known)}), with arguments as :key=value")
+    kwargs: dict[str, Any] = {}
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if not eq or not key.isidentifier():
+            raise ValueError(f"strategy sampler {text!r}: argument {arg!r} must be key=value")
+        kwargs[key] = yaml.safe_load(value)
+    if "seed" in inspect.signature(cls).parameters:
+        kwargs.setdefault("seed", seed)
+    try:
+        with warnings.catch_warnings():  # several are marked experimental; they are what was asked for
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"strategy sampler {text!r}: {e}") from None
 
 
 def canonical(name: str) -> str:
@@ -130,9 +173,33 @@ def table_axes(table: Table) -> dict[str, Axes]:
     return {name: Axes(**{k: tuple(v) for k, v in axes.items()}) for name, axes in config.items()}
 
 
-def make_searcher(table: Table, strategy: Strategy, seed: int) -> FidelityOptunaSearch:
+class ShuffledGrid:
+    """Uniform random search without replacement: the table's points in one seeded random order,
+    each suggested once (then no more), with the searcher interface the replay calls."""
+
+    def __init__(self, points: list[str], seed: int) -> None:
+        self.order = [points[i] for i in np.random.default_rng(seed).permutation(len(points))]
+
+    def suggest(self, trial_id: str) -> dict[str, str] | None:
+        return {"point": self.order.pop(0)} if self.order else None
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        pass
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None) -> None:
+        pass
+
+
+def make_searcher(table: Table, strategy: Strategy, seed: int, budget: float = 1.0) -> FidelityOptunaSearch | ShuffledGrid:
+    """The strategy's searcher; `budget` (x the grid's compute) sizes TPE's and GP's startup."""
+    if strategy.sampler == "uniform":
+        return ShuffledGrid(table.points, seed)
     axes = table_axes(table)
-    sampler = make_sampler(strategy.sampler, seed, len(table.points), {}, n_startup_trials=strategy.n_startup_trials)
+    if strategy.sampler in SAMPLERS:
+        trials = max(1, round(budget * len(table.points)))  # a search of the replay's size (its startup rule)
+        sampler = make_sampler(strategy.sampler, seed, trials, {}, n_startup_trials=strategy.n_startup_trials)
+    else:
+        sampler = optuna_sampler(strategy.sampler, seed)
     warm = None
     if strategy.warm_start:
         cfg = table.provenance["config"]
@@ -168,7 +235,7 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
     curves = {p: table.curve(p) for p in table.points}
     with warnings.catch_warnings():  # TPESampler(group=True) is marked experimental; it is intended
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        searcher = make_searcher(table, strategy, seed)
+        searcher = make_searcher(table, strategy, seed, budget)
     scheduler = make_scheduler(table, strategy)
     run = Run(strategy.name, seed, workers, budget_s)
     events: list[tuple[float, int, str, int]] = []  # (time, order, trial id, epoch)

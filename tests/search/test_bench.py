@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from scipy.stats import chisquare
 
 from search.bench.config import BenchConfig
 from search.bench.figures import StrategySummary, choose_default, ratio_interval
-from search.bench.replay import Strategy, grid_seconds, replay, reported_hv
+from search.bench.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
 from search.pareto import hypervolume
 from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
 from search.bench.table import Table
@@ -125,7 +126,7 @@ def test_hypervolume_against_a_dense_grid() -> None:
     assert hypervolume(points, ref) == pytest.approx(covered.mean() * 1.0 * 2.5, rel=0.01)
 
 
-@pytest.mark.parametrize("name", ["tpe/moasha", "random/fifo", "nsga2/moasha/warm", "tpe/asha"])
+@pytest.mark.parametrize("name", ["tpe/moasha", "random/fifo", "uniform/moasha", "nsga2/moasha/warm", "tpe/asha"])
 def test_replay_is_deterministic_and_keeps_the_scheduler_rules(small, name) -> None:
     strategy = Strategy.parse(name)
     a = replay(small, strategy, seed=3, workers=3, budget=0.6)
@@ -152,6 +153,51 @@ def test_replay_is_deterministic_and_keeps_the_scheduler_rules(small, name) -> N
         first = [t["point"] for t in sorted(a.trials, key=lambda t: (t["start"], t["trial_id"]))[:2]]
         assert first == ["inception_v1/w0.125/3d-separable/gate=temporal/bv=off/tosa=-",
                          "inception_v1/w0.125/top2-3d/gate=off/bv=off/tosa=-"]
+
+
+def test_uniform_search_draws_every_point_once_in_a_seeded_order(small) -> None:
+    """The ratios' baseline: each trial a different point (no replacement), uniformly over the
+    table's points whatever their backbone, in an order set by the seed; with budget enough for
+    the whole grid on one worker it trains every point exactly once, then stops asking."""
+    n = len(small.points)
+    run = replay(small, Strategy.parse("uniform/fifo"), seed=0, workers=1, budget=1.5)
+    drawn = [t["point"] for t in sorted(run.trials, key=lambda t: t["start"])]
+    assert len(drawn) == n and set(drawn) == set(small.points) and len(set(drawn)) == n
+    assert all(t["state"] == "complete" for t in run.trials)
+    orders = {tuple(t["point"] for t in sorted(replay(small, Strategy.parse("uniform/fifo"), seed=s, workers=4,
+                                                      budget=0.3).trials, key=lambda t: (t["start"], t["trial_id"])))
+              for s in range(4)}
+    assert len(orders) == 4
+    # uniform over points: over 100 draws a point, the first draw is each point about equally often
+    firsts = [ShuffledGrid(small.points, seed).suggest("0")["point"] for seed in range(100 * n)]
+    counts = [firsts.count(p) for p in small.points]
+    assert sum(counts) == 100 * n and chisquare(counts).pvalue > 0.001, counts
+
+
+def test_tpe_starts_as_a_search_of_the_replays_size(small) -> None:
+    """Unless a strategy says `startup=N`, TPE's random startup is what `vidnas search` would use
+    for as many trials as the replay's budget buys (min(10, max(2, trials // 3)))."""
+    from search.bench.replay import make_searcher
+
+    assert Strategy.parse("tpe/moasha").name.endswith("/startup=auto")
+    n = len(small.points)
+    for budget, expected in ((0.25, min(10, max(2, round(0.25 * n) // 3))), (4.0, 10)):
+        searcher = make_searcher(small, Strategy.parse("tpe/moasha"), 0, budget)
+        assert searcher._sampler._n_startup_trials == expected, budget
+    assert make_searcher(small, Strategy.parse("tpe/moasha/startup=7"), 0, 0.25)._sampler._n_startup_trials == 7
+
+
+def test_any_optuna_sampler_replays_by_name_with_its_arguments(small) -> None:
+    strategy = Strategy.parse("QMCSampler:qmc_type=halton:scramble=true/moasha")
+    assert strategy.name == "QMCSampler:qmc_type=halton:scramble=true/moasha/eta=2/min=2"
+    a, b = (replay(small, strategy, seed=2, workers=3, budget=0.4) for _ in range(2))
+    assert [t["point"] for t in a.trials] == [t["point"] for t in b.trials] and len(a.trials) >= 8
+    assert {t["point"] for t in a.trials} <= set(small.points)
+    for text, message in (("NoSuchSampler/fifo", "must be one of uniform, random"),
+                          ("QMCSampler:halton/fifo", "argument 'halton' must be key=value"),
+                          ("QMCSampler:qmc_type=nope/fifo", "strategy sampler 'QMCSampler:qmc_type=nope'")):
+        with pytest.raises(ValueError, match=message):
+            Strategy.parse(text)
 
 
 def test_early_stopping_finds_more_than_random_search_early(small) -> None:
@@ -242,6 +288,30 @@ def test_ratio_interval_and_the_defaults_rule() -> None:
                                      summary("tpe/moasha/eta=2", 0.3, 0.95, test=0.01),
                                      summary("random/moasha", 0.3, 0.98, test=0.9), summary("tpe/fifo", None, test=0.01)]}
     assert choose_default(pool).strategy == "random/moasha"  # whatever the test split says
+
+
+def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkeypatch) -> None:
+    """runs.jsonl is keyed on the table, the settings and the code and library versions a replay
+    depends on: after a change to any of them, every replay runs again."""
+    from search.bench import figures
+
+    calls = []
+
+    def runner(table, name, *, seed, workers, budget):
+        calls.append((name, seed))
+        return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
+
+    kwargs = dict(workers=4, budget=0.2, out=tmp_path, runner=runner)
+    figures.run_all(small, ["random/fifo"], 2, **kwargs)
+    figures.run_all(small, ["random/fifo"], 2, **kwargs)
+    assert calls == [("random/fifo", 0), ("random/fifo", 1)]
+    version = figures.replay_version()
+    assert len(version) == 16 and version == figures.replay_version()
+    monkeypatch.setattr(figures, "replay_version", lambda: "another-version")
+    figures.run_all(small, ["random/fifo"], 2, **kwargs)
+    assert calls[2:] == [("random/fifo", 0), ("random/fifo", 1)]
+    codes = [json.loads(line)["code"] for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert codes == [version, version, "another-version", "another-version"]
 
 
 @pytest.mark.parametrize("argv, message", [

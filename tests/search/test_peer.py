@@ -1,0 +1,87 @@
+"""The peer's MOASHA, corrected: Syne Tune 0.16's `NonDominatedPriority` gives `Bracket` an order
+of indices where it expects one score per trial (search.bench.peer). On the same rungs, the
+released priority stops trials that dominate every recorded one; the corrected one never does."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("syne_tune")
+
+from syne_tune.optimizer.schedulers.asha import Bracket  # noqa: E402
+from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority import NonDominatedPriority  # noqa: E402
+
+from syne_tune.config_space import choice  # noqa: E402
+
+from search.bench.peer import make_scheduler, peer_replay, position_priority  # noqa: E402
+from search.bench.table import Table  # noqa: E402
+from tests.search.test_bench import SMALL  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small() -> Table:
+    return Table.read(SMALL)
+
+
+def decide(priority, recorded: list[tuple[float, float]], new: tuple[float, float], eta: int = 3) -> str:
+    """The decision on `new` at a rung where `recorded` (val error, GMACs; both minimized) are."""
+    bracket = Bracket(min_t=1, max_t=9, reduction_factor=eta, s=0, priority=priority)
+    for i, (err, cost) in enumerate(recorded):
+        bracket.on_result(trial_id=i, cur_iter=1, metrics={"val_error": err, "gmacs": cost})
+    return bracket.on_result(trial_id=len(recorded), cur_iter=1, metrics={"val_error": new[0], "gmacs": new[1]})
+
+
+def test_the_released_priority_stops_a_trial_that_dominates_every_recorded_one() -> None:
+    """The minimal reproduction of docs/bench/peer-defect.md: recorded best first, the new trial
+    better than all on both objectives; the order is [3, 0, 1, 2], and its last entry (2) reads as
+    the new trial's rank 2/4 > 1/3."""
+    recorded, new = [(0.1, 1.0), (0.2, 2.0), (0.3, 3.0)], (0.05, 0.5)
+    assert NonDominatedPriority()(np.array([*recorded, new])).tolist() == [3, 0, 1, 2]
+    assert decide(NonDominatedPriority(), recorded, new) == "STOP"
+    assert position_priority()(np.array([*recorded, new])).tolist() == [1, 2, 3, 0]
+    assert decide(position_priority(), recorded, new) == "CONTINUE"
+
+
+def test_the_corrected_priority_never_stops_a_dominating_trial_on_random_rungs() -> None:
+    rng = np.random.default_rng(0)
+    stopped = {"released": 0, "corrected": 0}
+    for _ in range(300):
+        recorded = [tuple(x) for x in rng.uniform(0.1, 1.0, size=(int(rng.integers(1, 12)), 2))]
+        new = (min(r[0] for r in recorded) * 0.9, min(r[1] for r in recorded) * 0.9)
+        stopped["released"] += decide(NonDominatedPriority(), recorded, new) == "STOP"
+        stopped["corrected"] += decide(position_priority(), recorded, new) == "STOP"
+    assert stopped["corrected"] == 0
+    assert stopped["released"] >= 100, stopped  # measured: about half of them
+
+
+def test_the_corrected_priority_still_stops_the_dominated() -> None:
+    """The fix keeps successive halving: a trial dominated by every recorded one is stopped."""
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        recorded = [tuple(x) for x in rng.uniform(0.1, 1.0, size=(int(rng.integers(3, 12)), 2))]
+        new = (max(r[0] for r in recorded) * 1.1, max(r[1] for r in recorded) * 1.1)
+        assert decide(position_priority(), recorded, new) == "STOP"
+
+
+def test_the_peer_strategies_use_the_corrected_priority_unless_told_otherwise() -> None:
+    """`peer:moasha` is the corrected peer (every replay and figure that names it), at its own
+    rungs or ours; `peer:moasha_upstream` is the release, kept to show the defect."""
+    recorded, new = [(0.1, 1.0), (0.2, 2.0), (0.3, 3.0)], (0.05, 0.5)
+    space = {"point": choice(["a", "b"]), "epochs": 9}
+    for name, expected in (("peer:moasha", "CONTINUE"), ("peer:moasha/eta=2/min=2", "CONTINUE"),
+                           ("peer:moasha_upstream", "STOP")):
+        scheduler = make_scheduler(name, space, epochs=9, seed=0)
+        rung = min(milestone for milestone, _ in scheduler.brackets[0].rungs)
+        decision = decide(scheduler.brackets[0].priority, recorded, new, eta=scheduler.reduction_factor)
+        assert decision == expected, name
+        assert rung == (2 if "min=2" in name else 1)
+    with pytest.raises(ValueError, match="peer:moasha_upstream"):
+        make_scheduler("peer:hyperband", space, epochs=9, seed=0)
+
+
+def test_the_corrected_and_released_peers_replay_differently(small) -> None:
+    def trials(name):
+        run = peer_replay(small, name, seed=0, workers=4, budget=0.5)
+        return [(t["point"], t["state"], t["epochs"]) for t in sorted(run.trials, key=lambda t: int(t["trial_id"]))]
+    assert trials("peer:moasha/min=2") == trials("peer:moasha/min=2")
+    assert trials("peer:moasha/min=2") != trials("peer:moasha_upstream/min=2")
