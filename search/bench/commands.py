@@ -1,4 +1,4 @@
-"""`vidnas bench build | replay`: a tabulated benchmark of the space, and search strategies
+"""`vidnas bench build | replay | effects | export`: a tabulated benchmark of the space, and search strategies
 replayed against it in simulated time. Heavy imports happen inside the commands."""
 from __future__ import annotations
 
@@ -147,4 +147,34 @@ def run_effects(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+    return 0
+
+
+def add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", type=Path, help="a benchmark table (Parquet)")
+    p.add_argument("--format", default="syne-tune", help="syne-tune: Syne Tune's blackbox format (BlackboxTabular)")
+    p.add_argument("--out", type=Path, default=Path("bench/export"), help="the folder to write NAME/ into")
+    p.add_argument("--name", help="the blackbox's name (default: the table's file name)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from search.bench.export import FORMATS, to_syne_tune
+    from search.bench.table import Table
+    from search.config import ConfigError
+
+    if args.format not in FORMATS:
+        raise ConfigError(f"--format={args.format}: must be one of {', '.join(FORMATS)}")
+    try:
+        import syne_tune  # noqa: F401
+        import fastparquet  # noqa: F401  (Syne Tune's serialize writes with it)
+    except ImportError as e:
+        raise ConfigError(f"--format syne-tune needs Syne Tune and fastparquet ({e}); "
+                          "install them with pip install -e '.[peer]'") from None
+    try:
+        table = Table.read(args.table)
+        folder = to_syne_tune(table, args.out, args.name or args.table.stem)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    print(f"written: {folder} ({len(table.points)} points x {table.epochs} epochs, Syne Tune's BlackboxTabular; "
+          f"load it with syne_tune.blackbox_repository.blackbox_tabular.deserialize({str(folder)!r}))")
     return 0

@@ -85,3 +85,58 @@ def test_the_corrected_and_released_peers_replay_differently(small) -> None:
         return [(t["point"], t["state"], t["epochs"]) for t in sorted(run.trials, key=lambda t: int(t["trial_id"]))]
     assert trials("peer:moasha/min=2") == trials("peer:moasha/min=2")
     assert trials("peer:moasha/min=2") != trials("peer:moasha_upstream/min=2")
+
+
+def test_a_table_exported_for_syne_tune_loads_and_runs_in_its_simulator(small, tmp_path, capsys, monkeypatch) -> None:
+    """`vidnas bench export --format syne-tune`: Syne Tune's own deserialize reads the table back
+    value for value, and its simulator (UserBlackboxBackend, a Tuner with random search) runs on it
+    and reports the table's own numbers."""
+    from syne_tune import StoppingCriterion, Tuner
+    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+    from syne_tune.blackbox_repository.blackbox_tabular import deserialize
+    from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
+    from syne_tune.optimizer.baselines import RandomSearch
+
+    from search.bench.export import CHOICES
+    from search.cli import main
+    from tests.search.test_bench import SMALL
+
+    assert main(["bench", "export", str(SMALL), "--out", str(tmp_path), "--name", "vidnas-small"]) == 0
+    assert "written:" in capsys.readouterr().out
+    blackbox = deserialize(str(tmp_path / "vidnas-small"))["vidnas-small"]
+    assert len(blackbox.hyperparameters) == len(small.points) == len(blackbox.all_configurations())
+    assert blackbox.fidelity_values.tolist() == list(range(1, small.epochs + 1))
+    by_choices = {tuple("none" if r[c] is None else str(r[c]) for c in CHOICES): r["point"]
+                  for r in (small.curve(p)[0] for p in small.points)}
+    for config in blackbox.all_configurations()[:8]:
+        point = by_choices[tuple(config[c] for c in CHOICES)]
+        curve = small.curve(point)
+        for epoch in (1, small.epochs):
+            got = blackbox.objective_function(config, fidelity={"epoch": epoch})
+            row = curve[epoch - 1]
+            assert got["metric_val_top1"] == pytest.approx(row["val_top1"], rel=1e-6)
+            assert got["metric_test_top1"] == pytest.approx(row["test_top1"], rel=1e-6)
+            assert got["metric_gmacs"] == pytest.approx(row["gmacs"], rel=1e-6)
+            assert got["metric_elapsed_time"] == pytest.approx(sum(r["epoch_seconds"] for r in curve[:epoch]), rel=1e-5)
+    # Syne Tune's simulator on the exported blackbox
+    monkeypatch.setenv("SYNETUNE_FOLDER", str(tmp_path / "st"))
+    space = dict(blackbox.configuration_space) | {"epochs": small.epochs}
+    backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="metric_elapsed_time",
+                                  max_resource_attr="epochs", seed=0)
+    callback = SimulatorCallback()
+    # the space is conditional (a flat product of the choices has combinations the table lacks):
+    # a Syne Tune searcher is handed the table's configurations, or wraps it with add_surrogate
+    configs = blackbox.all_configurations()
+    order = np.random.default_rng(0).permutation(len(configs))[:6]
+    scheduler = RandomSearch(space, metrics=["metric_val_error"], random_seed=0,
+                             points_to_evaluate=[configs[i] | {"epochs": small.epochs} for i in order])
+    tuner = Tuner(trial_backend=backend, scheduler=scheduler,
+                  n_workers=2, sleep_time=0, stop_criterion=StoppingCriterion(max_num_trials_finished=6),
+                  callbacks=[callback], results_update_interval=1e9, print_update_interval=1e9, save_tuner=False)
+    tuner.run()
+    frame = callback.dataframe()
+    finished = frame[frame["epoch"] == small.epochs]
+    assert len(finished) >= 6 and frame["trial_id"].nunique() >= 6
+    for _, row in finished.iterrows():
+        point = by_choices[tuple(str(row[f"config_{c}"]) for c in CHOICES)]
+        assert row["metric_val_top1"] == pytest.approx(small.curve(point)[-1]["val_top1"], rel=1e-6)
