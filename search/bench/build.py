@@ -3,6 +3,8 @@
 
     STORAGE/NAME/          the engine's search directory: every point at `seed`
     STORAGE/NAME-noise/    every `noise_every`-th point again at `noise_seed` (seed noise)
+    STORAGE/NAME-front/    with `front_seed`: the points within `front_sds` seed SDs of the
+                           front (on the first two seeds' means) once more
     STORAGE/NAME.timing.json  wall seconds, summed over resumes
     OUT/NAME.parquet       the table (search.bench.table)
 
@@ -22,7 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from search.bench.config import BenchConfig
 from search.bench.space import point_id, point_spec
-from search.bench.table import CURVE_KEYS, Table
+from search.bench.table import CURVE_KEYS, Table, near_front
 from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
 from search.results import read_results
@@ -72,9 +74,13 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) ->
     bounds = bounds_of(cfg, num_classes)
     ids = list(specs)
     runs = [(cfg.name, ids, cfg.seed), (f"{cfg.name}-noise", ids[::cfg.noise_every], cfg.noise_seed)]
+    if cfg.front_seed is not None:
+        runs.append((f"{cfg.name}-front", None, cfg.front_seed))  # chosen once the first two are in
     timing_file = Path(cfg.storage) / f"{cfg.name}.timing.json"
     searches = []
     for name, subset, seed in runs:
+        if subset is None:
+            subset = near_front(collect(cfg, searches, specs, store), cfg.front_sds)
         search = Search(search_config(cfg, name, len(subset), seed, bounds),
                         labels={specs[p].to_json(): p for p in subset})
         resume = search.storage.has_tune_state()
@@ -97,8 +103,10 @@ def partial(cfg: BenchConfig) -> Table:
     store = ClipStore.open(cfg.data)
     specs = point_specs(cfg, len(store.meta.classes))
     bounds = bounds_of(cfg, len(store.meta.classes))
-    searches = [Search(search_config(cfg, name, 1, seed, bounds)) for name, seed in
-                ((cfg.name, cfg.seed), (f"{cfg.name}-noise", cfg.noise_seed))]
+    names = [(cfg.name, cfg.seed), (f"{cfg.name}-noise", cfg.noise_seed)]
+    if cfg.front_seed is not None:
+        names.append((f"{cfg.name}-front", cfg.front_seed))
+    searches = [Search(search_config(cfg, name, 1, seed, bounds)) for name, seed in names]
     return collect(cfg, [s for s in searches if (s.dir / "results.parquet").is_file()], specs, store, complete_only=True)
 
 
@@ -127,7 +135,8 @@ def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec]
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     provenance = {"config": cfg.to_dict(), "code_version": code_version(),
                   "store_fingerprint": searches[0].store_fingerprint(), "store_classes": len(store.meta.classes),
-                  "seeds": {"all": cfg.seed, "noise": cfg.noise_seed, "noise_every": cfg.noise_every},
+                  "seeds": {"all": cfg.seed, "noise": cfg.noise_seed, "noise_every": cfg.noise_every,
+                            "front": cfg.front_seed, "front_sds": cfg.front_sds},
                   "device": device_label(cfg), "wall_seconds": timing, "created": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                                time.gmtime())}
     axes = {point_id(p): p for p in cfg.points()}

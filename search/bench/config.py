@@ -39,7 +39,9 @@ class BenchConfig:
     temporal_kernel: int = 3
     seed: int = 0  # every point is trained with this seed
     noise_seed: int = 1  # ... and every `noise_every`-th point (in enumeration order) once more with this one
-    noise_every: int = 6
+    noise_every: int = 6  # 1: every point at both seeds (the replay draws one of them per trial)
+    front_seed: int | None = None  # then the points within `front_sds` seed SDs of the front once more
+    front_sds: float = 1.0
     objectives: dict[str, str] = field(default_factory=lambda: {"val_top1": "max", "gmacs": "min"})
     warm_start: dict[str, dict[str, Any]] = field(default_factory=dict)  # named points: the papers' designs
     concurrency: int = 2
@@ -61,6 +63,10 @@ class BenchConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be an integer >= 1")
         if self.noise_seed == self.seed:
             raise ConfigError(f"noise_seed={self.noise_seed}: must differ from seed (it measures seed noise)")
+        if self.front_seed is not None and self.front_seed in (self.seed, self.noise_seed):
+            raise ConfigError(f"front_seed={self.front_seed}: must differ from seed and noise_seed")
+        if not (isinstance(self.front_sds, (int, float)) and self.front_sds >= 0):
+            raise ConfigError(f"front_sds={self.front_sds!r}: must be a number >= 0 (seed SDs from the front)")
         for metric, mode in self.objectives.items():
             if OBJECTIVE_METRICS.get(metric) != mode:
                 raise ConfigError(f"objectives.{metric}={mode!r}: valid objectives are "

@@ -152,9 +152,9 @@ class StrategySummary:
 
 
 def _t95(table: Table, run: Run, target: float, split: str = "test") -> float | None:
-    found: list[str] = []
-    for end, point in run.completions():
-        found.append(point)
+    found: list[tuple[str, int | None]] = []
+    for end, point, seed in run.completions():
+        found.append((point, seed))
         if reported_hv(table, found, split=split) >= target:
             return end * run.workers / grid_seconds(table)
     return None

@@ -89,13 +89,15 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
     points = table.points
     epochs = table.epochs
     names = ["val_error", "gmacs", "elapsed", "test_top1"]
-    curves = {p: table.curve(p) for p in points}
-    evaluations = np.zeros((len(points), 1, epochs, len(names)))
+    seeds = table.replay_seeds()  # as replay(): a trial sees one of them, at the point's mean epoch times
+    seconds = {p: table.epoch_seconds(p) for p in points}
+    evaluations = np.zeros((len(points), len(seeds), epochs, len(names)))
     for i, p in enumerate(points):
-        elapsed = 0.0
-        for row in curves[p]:
-            elapsed += row["epoch_seconds"]
-            evaluations[i, 0, row["epoch"] - 1] = [1 - row["val_top1"], row["gmacs"], elapsed, row["test_top1"]]
+        for j, curve_seed in enumerate(seeds):
+            elapsed = 0.0
+            for row in table.curve(p, curve_seed):
+                elapsed += seconds[p][row["epoch"] - 1]
+                evaluations[i, j, row["epoch"] - 1] = [1 - row["val_top1"], row["gmacs"], elapsed, row["test_top1"]]
     # a constant second column: Syne Tune 0.16 looks a configuration up with a tuple key, which
     # pandas 3 refuses on a one-column index ("zip() argument 2 is longer than argument 1")
     tag = str(table.provenance.get("config", {}).get("name", "table"))
@@ -105,7 +107,9 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
                                configuration_space=space,
                                fidelity_space={"epoch": randint(1, epochs)}, objectives_evaluations=evaluations,
                                fidelity_values=np.arange(1, epochs + 1), objectives_names=names)
-    backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs", seed=0)
+    # seed None: Syne Tune draws each trial's seed at random (numpy's global generator, seeded below)
+    backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs",
+                                  seed=None if len(seeds) > 1 else 0)
     scheduler = make_scheduler(name, config_space, epochs=epochs, seed=seed)
     # Syne Tune 0.16's random searchers draw from numpy's global generator (`Domain.sample()`
     # without a random state), whatever seed they are given: seed it, as replay() does for Ray
@@ -136,12 +140,13 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
         if end > budget_s:
             continue
         point = str(rows["config_point"].iloc[0])
-        if last < epochs and end + curves[point][last]["epoch_seconds"] <= budget_s:
+        if last < epochs and end + seconds[point][last] <= budget_s:
             state = "pruned"  # it would have trained on within the budget: the scheduler stopped it
         elif last < epochs:
             continue  # still running when the budget ran out (as replay() leaves such trials out)
         else:
             state = "complete"
-        run.trials.append({"trial_id": str(trial_id), "point": point, "start": start,
+        curve_seed = seeds[backend._seed_for_trial.get(int(trial_id), 0)]  # the seed Syne Tune drew for it
+        run.trials.append({"trial_id": str(trial_id), "point": point, "seed": curve_seed, "start": start,
                            "end": end, "epochs": last, "state": state})
     return run

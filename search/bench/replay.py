@@ -4,8 +4,8 @@ The strategies are the real search's classes: `FidelityOptunaSearch` over the ta
 define-by-run space (search.bench.space.PointSpace) with the search's samplers
 (`search.searcher.make_sampler`, its TPE and GP with any `n_startup_trials`), and
 `MOASHAScheduler`, Ray's `ASHAScheduler` (single-objective, on val top-1) or none. Only the trial
-runner is simulated: N workers, each trial reporting its table curve one epoch at a time at the
-simulated instants its recorded `epoch_seconds` give, in time order; the scheduler's answer stops
+runner is simulated: N workers, each trial reporting a table curve one epoch at a time at the
+simulated instants its point's `epoch_seconds` give (averaged over the point's seeds), in time order; the scheduler's answer stops
 it there (PRUNED in Optuna, as in a search). A point drawn again is trained again (a search does).
 The simulated clock does not count the searcher's own compute; it is measured and reported
 (`searcher_seconds`).
@@ -19,9 +19,13 @@ each once (uniform random search without replacement over architectures). `rando
 RandomSampler over the define-by-run space, which draws the backbone first and then its choices,
 with replacement: a backbone with few points has each drawn far more often than one with many.
 
-What a strategy has found at time t: its complete trials' Pareto front on the *validation*
-objectives (what selects), reported as the hypervolume of those members' *test* top-1 and GMACs
-(what reports), against the table's fixed reference point, over log10 GMACs.
+Seed noise: a trial sees the curve of one seed, drawn at random among the seeds every point of
+the table was trained at (`Table.replay_seeds`): what a search would have seen had it trained that
+point once. What a strategy has found at time t: its complete trials' Pareto front on the
+*validation* accuracy each trial saw (what selects), reported as the hypervolume of those members'
+*test* top-1, averaged over every seed of the point (what the architecture is worth), and GMACs,
+against the table's fixed reference point, over log10 GMACs. The grid's front and hypervolume use
+the seed means throughout.
 
 Example:
     >>> from search.bench.table import Table                        # doctest: +SKIP
@@ -152,11 +156,12 @@ class Run:
     seed: int
     workers: int
     budget_s: float  # simulated seconds
-    trials: list[dict[str, Any]] = field(default_factory=list)  # point, start, end, epochs, state
+    trials: list[dict[str, Any]] = field(default_factory=list)  # point, seed, start, end, epochs, state
     searcher_seconds: float = 0.0
 
-    def completions(self) -> list[tuple[float, str]]:
-        return sorted((t["end"], t["point"]) for t in self.trials if t["state"] == "complete")
+    def completions(self) -> list[tuple[float, str, int | None]]:
+        """(end, point, the seed whose curve it saw) of every complete trial, in time order."""
+        return sorted((t["end"], t["point"], t.get("seed")) for t in self.trials if t["state"] == "complete")
 
 
 @dataclass(frozen=True)
@@ -221,8 +226,8 @@ def make_scheduler(table: Table, strategy: Strategy) -> Any:
 
 
 def grid_seconds(table: Table) -> float:
-    """Worker-seconds to train every point of the table at full fidelity (exhaustive search)."""
-    return sum(r["epoch_seconds"] for r in table.rows if r["seed"] == table.seeds[0])
+    """Worker-seconds to train every point of the table once at full fidelity (exhaustive search)."""
+    return sum(sum(table.epoch_seconds(p)) for p in table.points)
 
 
 def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, budget: float = 1.0) -> Run:
@@ -232,7 +237,8 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
     random.seed(seed)
     np.random.seed(seed)  # Ray's ASHA draws its bracket from numpy's global generator
     budget_s = budget * grid_seconds(table) / workers
-    curves = {p: table.curve(p) for p in table.points}
+    seconds = {p: table.epoch_seconds(p) for p in table.points}
+    seeds, draws = table.replay_seeds(), np.random.default_rng((seed, 1))  # its own stream: samplers unchanged
     with warnings.catch_warnings():  # TPESampler(group=True) is marked experimental; it is intended
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         searcher = make_searcher(table, strategy, seed, budget)
@@ -253,12 +259,14 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
         if not isinstance(config, dict):
             return False
         counter += 1
-        trial = {"trial_id": trial_id, "point": config["point"], "start": now, "end": None, "epochs": 0,
-                 "state": "running", "sim": _SimTrial(trial_id, config)}
+        curve_seed = seeds[int(draws.integers(len(seeds)))]
+        trial = {"trial_id": trial_id, "point": config["point"], "seed": curve_seed, "start": now, "end": None,
+                 "epochs": 0, "state": "running", "sim": _SimTrial(trial_id, config),
+                 "curve": table.curve(config["point"], curve_seed)}
         live[trial_id] = trial
         if scheduler is not None:
             scheduler.on_trial_add(None, trial["sim"])
-        heapq.heappush(events, (now + curves[trial["point"]][0]["epoch_seconds"], counter, trial_id, 1))
+        heapq.heappush(events, (now + seconds[trial["point"]][0], counter, trial_id, 1))
         return True
 
     for _ in range(workers):
@@ -269,7 +277,7 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
         if now > budget_s:
             break
         trial = live[trial_id]
-        row = curves[trial["point"]][epoch - 1]
+        row = trial["curve"][epoch - 1]
         last = epoch == table.epochs
         result = {"epoch": epoch, "training_iteration": epoch, "status": "complete" if last else "running",
                   **{m: row[m] for m in table.objectives}}
@@ -287,32 +295,35 @@ def replay(table: Table, strategy: Strategy, *, seed: int, workers: int = 4, bud
             searcher.on_trial_complete(trial_id, result)
             run.searcher_seconds += time.perf_counter() - began
             del live[trial_id]
-            run.trials.append({k: v for k, v in trial.items() if k != "sim"})
+            run.trials.append({k: v for k, v in trial.items() if k not in ("sim", "curve")})
             start(now)
         else:
-            heapq.heappush(events, (now + curves[trial["point"]][epoch]["epoch_seconds"], counter, trial_id,
-                                    epoch + 1))
+            heapq.heappush(events, (now + seconds[trial["point"]][epoch], counter, trial_id, epoch + 1))
     return run
 
 
 # -- what was found -------------------------------------------------------------------------
 
 
-def reported_hv(table: Table, points: list[str], *, split: str = "test") -> float:
-    """Hypervolume of the validation front of `points` (complete trials), on the `test` split's
-    accuracy (what is reported) or the `val` split's (what may choose: the defaults' rule)."""
+def reported_hv(table: Table, found: list[str] | list[tuple[str, int | None]], *, split: str = "test") -> float:
+    """Hypervolume of the validation front of `found`, on the `test` split's accuracy (what is
+    reported) or the `val` split's (what may choose: the defaults' rule). `found` holds complete
+    trials as (point, the seed whose curve it saw), which chooses the front by that seed's
+    validation accuracy, or point ids (the grid), chosen by the seed means; the front's members
+    are reported by their seed means."""
     if split not in ("test", "val"):
         raise ValueError(f"split={split!r}: must be 'test' (reports) or 'val' (selects)")
-    if not points:
+    if not found:
         return 0.0
-    final = table.final()
+    mean = table.mean_final()
     acc, cost = list(table.objectives)  # (val_top1: max, gmacs: min)
-    unique = list(dict.fromkeys(points))
-    ranks = pareto_ranks([(-final[p][acc], final[p][cost]) for p in unique])
-    front = [p for p, r in zip(unique, ranks) if r == 0]
-    test_acc = acc.replace("val_", f"{split}_")
+    unique = list(dict.fromkeys((f, None) if isinstance(f, str) else (f[0], f[1]) for f in found))
+    seen = [mean[p][acc] if s is None else table.final(s)[p][acc] for p, s in unique]
+    ranks = pareto_ranks([(-v, mean[p][cost]) for (p, _), v in zip(unique, seen)])
+    front = list(dict.fromkeys(p for (p, _), r in zip(unique, ranks) if r == 0))
+    reported = acc.replace("val_", f"{split}_")
     reference = (table.reference[acc], math.log10(table.reference[cost]))
-    return hypervolume([(final[p][test_acc], math.log10(final[p][cost])) for p in front], reference)
+    return hypervolume([(mean[p][reported], math.log10(mean[p][cost])) for p in front], reference)
 
 
 def hv_curve(table: Table, run: Run, times: np.ndarray) -> np.ndarray:
@@ -321,7 +332,7 @@ def hv_curve(table: Table, run: Run, times: np.ndarray) -> np.ndarray:
     out, found, k = np.zeros(len(times)), [], 0
     for i, t in enumerate(times):
         while k < len(done) and done[k][0] <= t:
-            found.append(done[k][1])
+            found.append((done[k][1], done[k][2]))
             k += 1
         out[i] = reported_hv(table, found) if found else 0.0
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Table:
     objectives: dict[str, str]
     reference: dict[str, float]  # the hypervolume's reference point, per objective (fixed with the table)
     provenance: dict[str, Any]
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # derived views
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]], points: dict[str, dict[str, Any]], objectives: dict[str, str],
@@ -69,8 +70,47 @@ class Table:
     def final(self, seed: int | None = None) -> dict[str, dict[str, Any]]:
         """point -> its last epoch's row (at `seed`, default the first)."""
         seed = self.seeds[0] if seed is None else seed
-        last = self.epochs
-        return {r["point"]: r for r in self.rows if r["epoch"] == last and r["seed"] == seed}
+        if ("final", seed) not in self._cache:
+            last = self.epochs
+            self._cache["final", seed] = {r["point"]: r for r in self.rows if r["epoch"] == last and r["seed"] == seed}
+        return self._cache["final", seed]
+
+    def point_seeds(self) -> dict[str, list[int]]:
+        """point -> the seeds it was trained at (with a last epoch)."""
+        if "point_seeds" not in self._cache:
+            seeds: dict[str, list[int]] = {p: [] for p in self.points}
+            for r in self.rows:
+                if r["epoch"] == self.epochs:
+                    seeds[r["point"]].append(r["seed"])
+            self._cache["point_seeds"] = {p: sorted(s) for p, s in seeds.items()}
+        return self._cache["point_seeds"]
+
+    def replay_seeds(self) -> list[int]:
+        """The seeds every point was trained at: a replayed trial sees one of their curves, drawn
+        at random (the seeds only some points have sharpen the grid's means, `mean_final`)."""
+        common = set.intersection(*(set(s) for s in self.point_seeds().values()))
+        return sorted(common)
+
+    def mean_final(self) -> dict[str, dict[str, float]]:
+        """point -> its last epoch's metrics, averaged over every seed it was trained at (the
+        grid's front and hypervolume are computed on these); costs as they are."""
+        if "mean_final" not in self._cache:
+            out = {}
+            for p, seeds in self.point_seeds().items():
+                rows = [self.final(s)[p] for s in seeds]
+                out[p] = {k: sum(r[k] for r in rows) / len(rows) for k, v in rows[0].items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("seed", "epoch")}
+            self._cache["mean_final"] = out
+        return self._cache["mean_final"]
+
+    def epoch_seconds(self, point: str) -> list[float]:
+        """The point's seconds per epoch, averaged over its seeds: what training it costs a
+        replay, whatever else was running when one of its seeds was built."""
+        if ("epoch_seconds", point) not in self._cache:
+            curves = [self.curve(point, s) for s in self.point_seeds()[point]]
+            self._cache["epoch_seconds", point] = [sum(c[e]["epoch_seconds"] for c in curves) / len(curves)
+                                                   for e in range(self.epochs)]
+        return self._cache["epoch_seconds", point]
 
     def restrict(self, backbones: dict[str, dict[str, list[Any]]]) -> Table:
         """The table of a sub-space: `backbones` gives, per kept backbone, the axes values kept
@@ -120,6 +160,34 @@ class Table:
         if "objectives" not in meta:
             raise ValueError(f"{path}: not a vidnas benchmark table (no {META_KEY.decode()} metadata)")
         return cls(table.to_pylist(), meta["objectives"], meta["reference"], meta["provenance"])
+
+
+def seed_sd(table: Table, metric: str = "val_top1") -> float:
+    """One run's standard deviation of a final metric over seeds, pooled over the points trained
+    at more than one seed (0.0 when none is)."""
+    squares, dof = 0.0, 0
+    for p, seeds in table.point_seeds().items():
+        if len(seeds) > 1:
+            values = [table.final(s)[p][metric] for s in seeds]
+            m = sum(values) / len(values)
+            squares += sum((v - m) ** 2 for v in values)
+            dof += len(values) - 1
+    return math.sqrt(squares / dof) if dof else 0.0
+
+
+def near_front(table: Table, sds: float = 1.0) -> list[str]:
+    """The points within `sds` seed standard deviations of the validation front: those that one
+    run's noise could put on it (their seed-mean accuracy raised by `sds` x `seed_sd` is dominated
+    by no other point's mean). They are the ones whose order on the front noise can swap."""
+    acc, cost = list(table.objectives)
+    mean, lift = table.mean_final(), sds * seed_sd(table, acc)
+    out = []
+    for p in table.points:
+        a, c = mean[p][acc] + lift, mean[p][cost]
+        if not any(mean[q][acc] >= a and mean[q][cost] <= c and (mean[q][acc] > a or mean[q][cost] < c)
+                   for q in table.points if q != p):
+            out.append(p)
+    return out
 
 
 def default_reference(table: Table) -> dict[str, float]:

@@ -15,9 +15,9 @@ from scipy.stats import chisquare
 from search.bench.config import BenchConfig
 from search.bench.figures import StrategySummary, choose_default, ratio_interval
 from search.bench.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
-from search.pareto import hypervolume
+from search.pareto import hypervolume, pareto_ranks
 from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
-from search.bench.table import Table
+from search.bench.table import Table, near_front, seed_sd
 from search.cli import main
 from search.config import ConfigError
 
@@ -43,6 +43,17 @@ def test_shipped_config_points_are_distinct_networks_and_replayable() -> None:
         assert suggest_point(optuna.trial.FixedTrial(point_trial_params(p, cfg.backbones)), cfg.backbones) == p
 
 
+def test_the_held_out_table_is_another_store_and_sub_space_of_distinct_networks() -> None:
+    held = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "temporal_cpu.yaml")
+    selection = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "demo_cpu.yaml")
+    from search.bench.build import point_specs
+    specs = point_specs(held, 18)  # refuses two points that build the same network
+    assert len(specs) == len(held.points()) == 145 >= 128
+    assert held.data != selection.data and held.noise_every == 1 and held.front_seed is not None
+    shared = {point_id(p) for p in held.points()} & {point_id(p) for p in selection.points()}
+    assert len(shared) == 60  # the rest (85) are design choices the selection table never saw
+
+
 def test_enumeration_is_the_define_by_run_space() -> None:
     axes = {"inception_v1": Axes(layouts=("2d", "top2", "3d"), temporal_ops=("3d", "separable"),
                                  gates=("off", "temporal")),
@@ -61,6 +72,8 @@ def test_enumeration_is_the_define_by_run_space() -> None:
     ({"backbones": {"resnet50": {"tosa_depths": [3]}}}, "T-OSA depth is a VoV choice only"),
     ({"warm_start": {"x": {"backbone": "inception_v1", "layout": "bottom3"}}}, "warm_start.x"),
     ({"noise_seed": 0}, "noise_seed=0"),
+    ({"front_seed": 1}, "front_seed=1: must differ"),
+    ({"front_sds": -1}, "front_sds=-1"),
 ])
 def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, change, message) -> None:
     import yaml
@@ -80,15 +93,19 @@ def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, chan
 def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys) -> None:
     import yaml
     cfg = {"name": "mini", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "tables"),
-           "epochs": 2, "noise_every": 2, "concurrency": 2, "optim": {"batch_size": 32},
+           "epochs": 2, "noise_every": 2, "front_seed": 2, "concurrency": 2, "optim": {"batch_size": 32},
            "backbones": {"inception_v1": {"layouts": ["2d", "bottom1", "3d"], "temporal_ops": ["separable"]}}}
     (tmp_path / "mini.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
     table = Table.read(tmp_path / "tables" / "mini.parquet")
-    assert len(table.points) == 3 and table.epochs == 2 and table.seeds == [0, 1]
-    # every point at seed 0, every 2nd point (in enumeration order) again at seed 1: one row per epoch
+    assert len(table.points) == 3 and table.epochs == 2 and table.seeds == [0, 1, 2]
+    # every point at seed 0, every 2nd point (in enumeration order) again at seed 1, and the points
+    # near the front of those two seeds' means at seed 2: one row per epoch
+    first_two = Table([r for r in table.rows if r["seed"] < 2], table.objectives, table.reference, table.provenance)
+    third = {r["point"] for r in table.rows if r["seed"] == 2}
+    assert third == set(near_front(first_two)) and third
     keys = [(r["point"], r["seed"], r["epoch"]) for r in table.rows]
-    assert len(keys) == len(set(keys)) == 3 * 2 + 2 * 2
+    assert len(keys) == len(set(keys)) == 3 * 2 + 2 * 2 + len(third) * 2
     for r in table.rows:
         for k in ("val_top1", "test_top1", "val_within_pair", "test_within_pair", "epoch_seconds", "train_seconds"):
             assert isinstance(r[k], float) and not math.isnan(r[k]), (k, r)
@@ -96,9 +113,10 @@ def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys
     twice = {r["point"] for r in table.rows if r["seed"] == 1}
     assert twice == {table.points[0], table.points[2]}
     prov = table.provenance
-    assert prov["config"]["name"] == "mini" and prov["seeds"] == {"all": 0, "noise": 1, "noise_every": 2}
+    assert prov["config"]["name"] == "mini" and prov["seeds"] == {"all": 0, "noise": 1, "noise_every": 2,
+                                                                  "front": 2, "front_sds": 1.0}
     assert prov["store_fingerprint"].startswith("synth-tiny:") and prov["device"].startswith("CPU")
-    assert set(prov["wall_seconds"]) == {"mini", "mini-noise"} and len(prov["code_version"]) >= 7
+    assert set(prov["wall_seconds"]) == {"mini", "mini-noise", "mini-front"} and len(prov["code_version"]) >= 7
     assert table.reference["val_top1"] == 0.0 and table.reference["gmacs"] == pytest.approx(
         1.1 * max(r["gmacs"] for r in table.rows))
     # running it again changes nothing (both searches finished; the table is rewritten the same)
@@ -210,7 +228,7 @@ def test_early_stopping_finds_more_than_random_search_early(small) -> None:
         values, points = [], []
         for seed in range(5):
             run = replay(small, Strategy.parse(name), seed=seed, workers=4, budget=0.25)
-            values.append(reported_hv(small, [p for _, p in run.completions()]) / full)
+            values.append(reported_hv(small, [(p, s) for _, p, s in run.completions()]) / full)
             points.append(len({t["point"] for t in run.trials}))
         at[name], tried[name] = float(np.mean(values)), float(np.mean(points))
     assert at["tpe/moasha"] > at["random/fifo"] + 0.01, at
@@ -364,3 +382,82 @@ def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
     # a one-pair effect has no interval, and says so
     text = effects_markdown(small, [dict(rows["gating_helps"], n=1, low=math.nan, high=math.nan)])
     assert "n/a (1 pair)" in text and "nan" not in text
+
+
+# -- a table that carries its noise ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def noisy(small) -> Table:
+    """The small table with a second seed for every point (val and test top-1 shifted by a
+    point-dependent amount, epochs taking 3x as long) and a third for the first 4 points."""
+    rows = list(small.rows)
+    for i, p in enumerate(small.points):
+        shift = 0.05 * ((i % 5) - 2) / 2
+        for seed, extra in ((1, shift), (2, -shift)) if i < 4 else ((1, shift),):
+            rows += [{**r, "seed": seed, "val_top1": min(1.0, max(0.0, r["val_top1"] + extra)),
+                      "test_top1": min(1.0, max(0.0, r["test_top1"] - extra)),
+                      "epoch_seconds": 3 * r["epoch_seconds"]} for r in small.curve(p)]
+    return Table(rows, small.objectives, dict(small.reference), small.provenance)
+
+
+def test_a_noisy_table_averages_its_seeds(small, noisy) -> None:
+    p = small.points[0]
+    assert noisy.point_seeds()[p] == [0, 1, 2] and noisy.point_seeds()[small.points[5]] == [0, 1]
+    assert noisy.replay_seeds() == [0, 1]  # only the seeds every point has are drawn
+    assert noisy.epoch_seconds(p) == pytest.approx([7 / 3 * r["epoch_seconds"] for r in small.curve(p)])
+    q = small.points[5]
+    assert noisy.epoch_seconds(q) == pytest.approx([2 * r["epoch_seconds"] for r in small.curve(q)])
+    mean = noisy.mean_final()[q]
+    assert mean["val_top1"] == pytest.approx((small.final()[q]["val_top1"] + noisy.final(1)[q]["val_top1"]) / 2)
+    # the grid's hypervolume: the front of the seed means, reported by the seed means
+    acc, cost = list(small.objectives)
+    means = noisy.mean_final()
+    ranks = pareto_ranks([(-means[x][acc], means[x][cost]) for x in small.points])
+    front = [x for x, r in zip(small.points, ranks) if r == 0]
+    ref = (small.reference[acc], math.log10(small.reference[cost]))
+    assert reported_hv(noisy, noisy.points) == pytest.approx(
+        hypervolume([(means[x]["test_top1"], math.log10(means[x][cost])) for x in front], ref))
+    assert reported_hv(noisy, noisy.points) != pytest.approx(reported_hv(small, small.points))
+
+
+def test_near_front_points_are_those_one_noise_sd_could_put_on_it(small, noisy) -> None:
+    """seed_sd pools the points with several seeds; near_front lifts each point's mean by that
+    many SDs and keeps those no other mean then dominates: the front itself, and more with more SDs."""
+    assert seed_sd(small) == 0.0 and seed_sd(noisy) > 0.01
+    acc, cost = list(noisy.objectives)
+    means = noisy.mean_final()
+    front = [p for p, r in zip(noisy.points, pareto_ranks([(-means[p][acc], means[p][cost]) for p in noisy.points]))
+             if r == 0]
+    assert near_front(noisy, 0.0) == front
+    one, three = near_front(noisy, 1.0), near_front(noisy, 3.0)
+    assert set(front) <= set(one) <= set(three) and len(three) > len(front)
+    lift = seed_sd(noisy)
+    for p in set(noisy.points) - set(one):  # each left out is dominated even when lifted
+        assert any(means[q][acc] > means[p][acc] + lift and means[q][cost] <= means[p][cost] for q in noisy.points)
+
+
+def test_a_replayed_trial_sees_one_seeds_curve_and_is_scored_by_the_mean(noisy) -> None:
+    a = replay(noisy, Strategy.parse("tpe/moasha"), seed=4, workers=3, budget=0.6)
+    b = replay(noisy, Strategy.parse("tpe/moasha"), seed=4, workers=3, budget=0.6)
+    assert [(t["point"], t["seed"], t["end"]) for t in a.trials] == [(t["point"], t["seed"], t["end"]) for t in b.trials]
+    seen = [t["seed"] for t in a.trials]
+    assert set(seen) == {0, 1} and min(seen.count(0), seen.count(1)) >= len(seen) // 5, seen
+    for t in a.trials:  # its time is the point's mean over seeds, whichever curve it saw
+        assert t["end"] - t["start"] == pytest.approx(sum(noisy.epoch_seconds(t["point"])[:t["epochs"]]))
+    # what it found: chosen by the accuracy each trial saw, reported by the seed means
+    found = [(p, s) for _, p, s in a.completions()]
+    acc, cost = list(noisy.objectives)
+    seen_val = [noisy.final(s)[p][acc] for p, s in found]
+    ranks = pareto_ranks([(-v, noisy.mean_final()[p][cost]) for (p, _), v in zip(found, seen_val)])
+    front = list(dict.fromkeys(p for (p, _), r in zip(found, ranks) if r == 0))
+    ref = (noisy.reference[acc], math.log10(noisy.reference[cost]))
+    expected = hypervolume([(noisy.mean_final()[p]["test_top1"], math.log10(noisy.mean_final()[p][cost])) for p in front],
+                           ref)
+    assert reported_hv(noisy, found) == pytest.approx(expected)
+    # the peer draws seeds too, and runs at the same mean epoch times
+    from search.bench.peer import peer_replay
+    peer = peer_replay(noisy, "peer:moasha/min=2", seed=4, workers=3, budget=0.6)
+    assert {t["seed"] for t in peer.trials} == {0, 1}
+    for t in peer.trials:
+        assert t["end"] - t["start"] == pytest.approx(sum(noisy.epoch_seconds(t["point"])[:t["epochs"]]), rel=1e-6)
