@@ -38,6 +38,7 @@ def run_build(args: argparse.Namespace) -> int:
 # uniform/fifo (the points shuffled, each once) is what every ratio divides by.
 DEFAULT_STRATEGIES = (
     "uniform/fifo", "uniform/moasha/eta=3/min=2", "uniform/moasha/eta=2/min=2",
+    "stratified/fifo", "stratified/moasha/eta=2/min=2",  # the known cost used: turns over log-GMACs strata
     "random/fifo", "random/moasha/eta=3/min=2", "random/moasha/warm/eta=3/min=2",
     "tpe/fifo/startup=10", "tpe/fifo/warm/startup=10", "tpe/moasha/eta=3/min=2/startup=10",
     "tpe/moasha/warm/eta=3/min=2/startup=10", "tpe/asha/eta=3/min=2/startup=10",
@@ -59,7 +60,7 @@ DEFAULT_STRATEGIES = (
 def add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", type=Path, help="a benchmark table (Parquet), e.g. bench/tables/demo_cpu.parquet")
     p.add_argument("--strategies", help="comma-separated sampler/scheduler[/warm][/eta=N][/min=N][/startup=N][@SEEDS] "
-                        "(samplers uniform|random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha[/eta=N][/min=N] "
+                        "(samplers uniform|stratified|random|tpe|nsga2|gp; schedulers fifo|moasha|asha), or peer:moasha[/eta=N][/min=N] "
                         "(corrected), peer:moasha_upstream[...] (as released), peer:random; "
                         "@SEEDS caps that strategy's seeds (default: the shipped figures' strategies)")
     p.add_argument("--seeds", type=int, default=20, help="replays per strategy (seeds K..K+N-1)")

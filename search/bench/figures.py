@@ -1,7 +1,8 @@
 """Replays of many strategies x seeds against a table (cached, resumable), summarized the way
 the HPO field reports them (JAHS-Bench-201, Syne Tune): hypervolume over simulated time with the
 mean and a 95% interval over seeds, the compute needed to reach 95% of the full grid's
-hypervolume as a ratio to random search, and the average rank over time.
+hypervolume as a ratio to uniform random search without replacement (the table's points
+shuffled), and the average rank over time.
 
 The grid's hypervolume is what exhaustive search would report: the test hypervolume of the
 validation front of every point. A strategy can end above it (its own validation front differs)
@@ -242,16 +243,16 @@ def _interval(s: StrategySummary) -> str:
 
 def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
     """Markdown: per strategy, the compute to reach 95% of the grid's hypervolume (median over
-    seeds, as a fraction of the grid's compute) and its ratio to random search; the searcher's own
+    seeds, as a fraction of the grid's compute) and its ratio to uniform random search; the searcher's own
     wall seconds per replay (not on the simulated clock)."""
-    lines = ["| strategy | seeds | reached 95% | median compute to 95% (x grid) | ratio to random | "
+    lines = ["| strategy | seeds | reached 95% | median compute to 95% (x grid) | ratio to uniform random | "
              "ratio 95% CI | final HV (x grid) | mean rank at end | trials | pruned | searcher s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     order = sorted(summaries.values(), key=lambda s: (s.median_t95 is None, s.median_t95 or 0, -s.final_mean))
     for s in order:
         t = f"{s.median_t95:.3f}" if s.median_t95 is not None else f"> {budget:g} (not reached)"
         r = f"{s.ratio:.2f}" if s.ratio is not None else ("-" if s.strategy == BASELINE or s.median_t95 is None
-                                                          else "n/a (random never reached it)")
+                                                          else "n/a (uniform random never reached it)")
         lines.append(f"| {s.strategy} | {s.seeds} | {s.reached}/{s.seeds} | {t} | {r} | {_interval(s)} | "
                      f"{s.final_mean:.3f} | {s.rank_mean[-1]:.2f} | {s.trials_mean:.0f} | "
                      f"{100 * s.pruned_fraction:.0f}% | {s.searcher_seconds_mean:.1f} |")
@@ -260,7 +261,7 @@ def ratio_table(summaries: dict[str, StrategySummary], budget: float) -> str:
         best = reached[0]
         lines += ["", f"Fastest to 95% of the grid's hypervolume (median over seeds): **{best.strategy}**, "
                       f"{best.median_t95:.3f} x the grid's compute"
-                      + (f", {best.ratio:.2f} x random search's." if best.ratio is not None else ".")]
+                      + (f", {best.ratio:.2f} x uniform random search's." if best.ratio is not None else ".")]
     if any(s.ratio_low == 0 for s in summaries.values()):
         lines += ["", "A 95% interval from 0: in some resamples of its seeds random search's median did not reach "
                       "95% within the budget (a longer budget narrows it)."]

@@ -192,6 +192,30 @@ def test_uniform_search_draws_every_point_once_in_a_seeded_order(small) -> None:
     assert sum(counts) == 100 * n and chisquare(counts).pvalue > 0.001, counts
 
 
+def test_cost_strata_take_turns_over_log_gmacs_without_replacement(small) -> None:
+    """`stratified`: every point once; each round of draws takes one point from every stratum of
+    log10 GMACs that has points left, so the first rounds span the whole cost range."""
+    from search.bench.replay import CostStrata
+
+    gmacs = {p: small.mean_final()[p]["gmacs"] for p in small.points}
+    grid = CostStrata(small.points, gmacs, seed=3, strata=4)
+    order = list(grid.order)
+    assert sorted(order) == sorted(small.points) and len(set(order)) == len(order)
+    logs = {p: math.log10(g) for p, g in gmacs.items()}
+    low, high = min(logs.values()), max(logs.values())
+    stratum = {p: min(3, int((logs[p] - low) / ((high - low) / 4))) for p in small.points}
+    sizes = [sum(stratum[p] == k for p in small.points) for k in range(4)]
+    occupied = sum(n > 0 for n in sizes)
+    assert occupied >= 3
+    first = order[:occupied]
+    assert {stratum[p] for p in first} == {k for k in range(4) if sizes[k]}  # one from each, first
+    assert CostStrata(small.points, gmacs, seed=3, strata=4).order == order
+    assert CostStrata(small.points, gmacs, seed=4, strata=4).order != order
+    run = replay(small, Strategy.parse("stratified/moasha"), seed=0, workers=4, budget=2.0)
+    points = [t["point"] for t in run.trials]
+    assert len(points) == len(set(points)) == len(small.points)  # no point twice, every point once
+
+
 def test_tpe_starts_as_a_search_of_the_replays_size(small) -> None:
     """Unless a strategy says `startup=N`, TPE's random startup is what `vidnas search` would use
     for as many trials as the replay's budget buys (min(10, max(2, trials // 3)))."""
