@@ -65,7 +65,7 @@ def estimate(regimes: list[str], steps: int) -> float:
             per_epoch = math.ceil(meta.splits["train"] / batch)
             seconds, lines = 0.0, []
             for arm in cfg.arms:
-                spec = arm_spec(arm, dataclasses.replace(cfg, data=str(ROOT / STORES[regime])), store)
+                spec = arm_spec(arm, dataclasses.replace(cfg, data=str(ROOT / STORES[regime])), store.meta)
                 step = step_seconds(build(spec), spec.frames, spec.crop, batch, steps)
                 views = eval_views(meta.frames, spec.frames)
                 evals = (meta.splits["val"] + meta.splits["test"] / cfg.epochs) * views / batch * step / 3  # forward only
@@ -95,7 +95,7 @@ def curve(entries: list[str], regime: str, epochs: int | None, batch: int | None
         cfg = dataclasses.replace(cfg, data=str(ROOT / STORES[regime]), epochs=epochs or cfg.epochs, optim=optim)
         store = ClipStore.open(cfg.data)
         arm = next(a for a in cfg.arms if a.name == name)
-        spec = arm_spec(arm, cfg, store)
+        spec = arm_spec(arm, cfg, store.meta)
         torch.manual_seed(0)
         model = build(spec).to(memory_format=torch.channels_last_3d)
         train = make_loader(ClipDataset(store, "train", train=True, crop=spec.crop, frames=spec.frames, seed=0),

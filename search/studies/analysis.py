@@ -21,7 +21,7 @@ from search.results import read_results
 from search.studies import stats
 from search.studies.adequacy import ArmAdequacy, RunAdequacy, check_arms, check_runs
 from search.studies.config import (
-    ALIASES_FILE, CLIP_METRICS, COST_METRICS, HALF_SUBDIR, LATENCY_FILE, LATENCY_METRICS, MIN_LATENCY_PROCESSES,
+    ALIASES_FILE, CLIP_METRICS, COST_METRICS, FACTS_FILE, HALF_SUBDIR, LATENCY_FILE, LATENCY_METRICS, MIN_LATENCY_PROCESSES,
     RUN_METRICS, SEARCH_SUBDIR, Claim, StudyConfig, load_study_config,
 )
 from search.studies.runner import read_timing
@@ -129,18 +129,23 @@ def _without(grid: Grid, failed: set[tuple[str, int]]) -> Grid:
     return Grid(drop(grid.values), drop(grid.selection), hits)
 
 
-def store_facts(data: str) -> tuple[str, dict[str, np.ndarray]]:
+def store_facts(data: str, directory: Path | None = None) -> tuple[str, dict[str, np.ndarray]]:
     """What the analysis reads of the study's clip store: its benchmark regime (the synth profile,
     appearance | temporal; "" for an imported dataset) and, per class group, which test clips (in
-    the test split's order, as evaluated) belong to it. ("", {}) if the store cannot be opened:
-    per-group claims then fall back to the interval over seeds."""
+    the test split's order, as evaluated) belong to it. Where the store is not on this machine (a
+    study run elsewhere, e.g. `bench/gpu_studies.py`), from STUDY_DIR/store_facts.json, which that
+    run wrote. ("", {}) if neither: per-group claims then fall back to the interval over seeds."""
     from search.data.synth import store_profile
 
     try:
         store = ClipStore.open(data)
         labels = store.labels("test")
     except (StoreError, OSError, KeyError):
-        return "", {}
+        saved = directory / FACTS_FILE if directory is not None else None
+        if saved is None or not saved.is_file():
+            return "", {}
+        facts = json.loads(saved.read_text())
+        return facts["regime"], {g: np.asarray(mask, dtype=bool) for g, mask in facts["groups"].items()}
     meta = store.meta
     regime = store_profile(meta) if meta.source.get("generator") == "vidnas synth" else ""
     group_of_class = np.asarray(meta.groups)
@@ -167,7 +172,7 @@ def analyze(study_dir: str | Path) -> StudyResult:
     for found, twin in aliases.items():
         adequacy |= {(found, s): a for (arm, s), a in list(adequacy.items()) if arm == twin}
     arm_adequacy = check_arms(adequacy, cfg.seeds, cfg.adequacy)
-    regime, clip_groups = store_facts(cfg.data)
+    regime, clip_groups = store_facts(cfg.data, directory)
     full = _grid(runs, aliases, clip_groups)
     values, selection = full.values, full.selection
     latency_device, processes = _latency(directory, values, aliases)

@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 
 from search.config import ConfigError
-from search.data.store import ClipStore
+from search.data.store import StoreMeta
 from search.studies.config import Arm, StudyConfig
 from spaces import ArchSpec
 from spaces.presets import get_preset
 from spaces.schema import SpecError
 
 
-def arm_spec(arm: Arm, cfg: StudyConfig, store: ClipStore) -> ArchSpec:
+def arm_spec(arm: Arm, cfg: StudyConfig, meta: StoreMeta) -> ArchSpec:
+    """The arm's architecture for clips of a store with `meta` (its frames, size and classes)."""
     try:
-        return _arm_spec(arm, cfg, store)
+        return _arm_spec(arm, cfg, meta)
     except SpecError as e:
         raise ConfigError(f"arm {arm.name}: {e}") from None
 
 
-def _arm_spec(arm: Arm, cfg: StudyConfig, store: ClipStore) -> ArchSpec:
-    meta = store.meta
+def _arm_spec(arm: Arm, cfg: StudyConfig, meta: StoreMeta) -> ArchSpec:
     frames = arm.frames or cfg.frames or meta.frames
     if frames > meta.frames:
         raise ConfigError(f"arm {arm.name}: frames={frames}, but the store's clips have {meta.frames} frames")

@@ -50,6 +50,7 @@ from spaces.presets import PRESETS
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
 HALF_SUBDIR = "half"  # the arms retrained at half the epochs
+FACTS_FILE = "store_facts.json"  # the store's regime and test-clip groups, where the store stays elsewhere
 ALIASES_FILE = "aliases.json"  # found arm -> the arm of the same architecture it is recorded under
 TESTS = ("difference", "matched_cost", "dominance", "rank_agreement", "exact")
 REGIMES = ("appearance", "temporal")  # the built-in benchmark's profiles (`vidnas data synth --profile`)

@@ -75,7 +75,7 @@ class Study:
         if "test" not in self.store.splits:
             raise ConfigError(f"data={cfg.data}: a study reports on the test split and this store has none; add one "
                               f"with `vidnas data add-test {cfg.data}`")
-        self.specs = {a.name: arm_spec(a, cfg, self.store) for a in cfg.arms}
+        self.specs = {a.name: arm_spec(a, cfg, self.store.meta) for a in cfg.arms}
         seen: dict[str, str] = {}
         for name, spec in self.specs.items():
             other = seen.setdefault(spec.to_json(), name)
