@@ -36,12 +36,10 @@ demo: $(STAMP)
 # (data/study-temporal), each report copied to docs/studies/REGIME/STUDY, then the index with every
 # claim per regime (Holm over the whole family). A study that was interrupted resumes; a finished one
 # is only re-reported. Pieces: `make studies REGIMES=temporal STUDIES=vov3d` (each under 2.5 h).
-# Time on 2 CPU cores, estimated before the run by `python bench/bench_study_budget.py` (each arm's
-# training step timed, x its epochs, seeds and half-budget seeds): 7.8 h for both regimes
-# (s3d_placement 0.71-0.73 h a regime, s3d_factorization 0.48-0.52, smallbig 0.88, vov3d 0.98-1.03,
-# joint 0.69-0.87); measured: s3d_factorization on the appearance regime took 37.5 min, 1.3 x its
-# 0.48 h, so about 10 h in all, over the 6 h aimed at; and at 24 epochs 4 of its 5 arms still fail
-# the adequacy rule.
+# Time on 2 CPU cores: at the batch-64 budget `python bench/bench_study_budget.py` estimated 7.8 h
+# for both regimes and the first piece took 1.3 x its estimate; at batch 16 (1.2 x the time an
+# epoch) s3d_factorization on the appearance regime took 72.9 min with other work on the machine
+# (about 40 min alone), so about 10-12 h in all: over the 6 h aimed at (a measured miss).
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 REGIMES ?= appearance temporal
 STUDY_DATA_appearance := data/study
