@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo presets test bench bench-table bench-replay studies studies-index venv clean
+.PHONY: demo presets test test-fast bench bench-table bench-replay studies studies-index venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -68,6 +68,11 @@ test: $(STAMP)
 	  timeout 900 apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "chromium is not installed and cannot be here: the browser test will be skipped"
 	$(PY) -m pytest -q
+
+# The fast tier, for the edit-test loop: no Ray start, no test marked slow (each says why); about
+# 1.5 min on 2 cores. `make test` runs everything (what CI runs).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not ray and not matrix"
 
 bench: $(STAMP)
 	$(PY) bench/bench_convs.py

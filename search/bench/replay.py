@@ -126,7 +126,8 @@ def optuna_sampler(text: str, seed: int = 0) -> optuna.samplers.BaseSampler:
     cls = getattr(optuna.samplers, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, optuna.samplers.BaseSampler)) or name.startswith("_"):
         known = sorted(n for n, c in vars(optuna.samplers).items()
-                       if inspect.isclass(c) and issubclass(c, optuna.samplers.BaseSampler) and not n.startswith("_"))
+                       if inspect.isclass(c) and issubclass(c, optuna.samplers.BaseSampler) and not inspect.isabstract(c)
+                       and not n.startswith(("_", "Base", "PartialFixed")))  # those need another sampler
         raise ValueError(f"strategy sampler {name!r}: must be one of {', '.join(SAMPLERS)} or an Optuna sampler "
                          f"(optuna.samplers: {', '.join(known)}), with arguments as :key=value")
     kwargs: dict[str, Any] = {}

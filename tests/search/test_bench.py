@@ -28,6 +28,7 @@ SMALL = ROOT / "bench" / "tables" / "demo_cpu_small.parquet"  # a declared sub-s
 # -- the space ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # counts the cost of all 138 points (25 s)
 def test_shipped_config_points_are_distinct_networks_and_replayable() -> None:
     cfg = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "demo_cpu.yaml")
     points = cfg.points()
@@ -235,7 +236,8 @@ def test_any_optuna_sampler_replays_by_name_with_its_arguments(small) -> None:
     a, b = (replay(small, strategy, seed=2, workers=3, budget=0.4) for _ in range(2))
     assert [t["point"] for t in a.trials] == [t["point"] for t in b.trials] and len(a.trials) >= 8
     assert {t["point"] for t in a.trials} <= set(small.points)
-    for text, message in (("NoSuchSampler/fifo", "must be one of uniform, random"),
+    for text, message in (("NoSuchSampler/fifo", "must be one of uniform, stratified, random, tpe, nsga2, gp or an "
+                                                  "Optuna sampler \\(optuna.samplers: BruteForceSampler, CmaEsSampler"),
                           ("QMCSampler:halton/fifo", "argument 'halton' must be key=value"),
                           ("QMCSampler:qmc_type=nope/fifo", "strategy sampler 'QMCSampler:qmc_type=nope'")):
         with pytest.raises(ValueError, match=message):
@@ -278,6 +280,7 @@ def test_the_peer_replays_the_table_seeded_and_keeps_its_rungs(small) -> None:
         assert max(t["end"] for t in a.trials) <= a.budget_s
 
 
+@pytest.mark.slow  # 12 replays and their plots (11 s)
 def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> None:
     out = tmp_path / "rep"
     argv = ["bench", "replay", str(SMALL), "--strategies", "random/fifo,tpe/moasha", "--seeds", "2", "--workers",

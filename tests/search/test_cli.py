@@ -19,6 +19,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
+@pytest.mark.slow  # builds and counts every preset at full size (18 s)
 def test_presets_table_shows_ours_and_the_reference(capsys) -> None:
     code, out, _ = _run(["presets"], capsys)
     assert code == 0

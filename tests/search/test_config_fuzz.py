@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from search.errors import is_user_error
@@ -55,6 +56,7 @@ def _mutate(base: dict, rng: random.Random) -> tuple[dict, str]:
     return data, named
 
 
+@pytest.mark.slow  # validates 250 configs against a store (7 s)
 def test_250_mutated_configs_never_raise_a_traceback(store: str, tmp_path: Path) -> None:
     base = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     base |= {"data": store, "storage": str(tmp_path / "results"), "warm_start": ["s3d", "tsn_r50"],

@@ -3,6 +3,7 @@ told to Optuna with its constraint value (the real searcher and sampler, no Ray 
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from search.searcher import INFEASIBLE_ATTR, RAY_TRIAL_ATTR, FidelityOptunaSearch, make_sampler
 from spaces import ArchSpec, cost
@@ -20,6 +21,7 @@ def _searcher(sampler: str, budget: int, max_gmacs: float) -> FidelityOptunaSear
                                 study_name=study.study_name, storage=study._storage)
 
 
+@pytest.mark.slow  # counts the cost of every draw of a TPE study (6 s)
 def test_infeasible_draws_never_become_trials_nor_spend_the_budget() -> None:
     probe = _searcher("random", 20, 1e9)
     spent = [cost(ArchSpec.from_json(probe.suggest(f"p{i}")["arch"])).gmacs for i in range(20)]

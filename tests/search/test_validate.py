@@ -22,6 +22,7 @@ def _cfg(store: str, tmp_path: Path, **overrides) -> SearchConfig:
     return SearchConfig.from_dict({"name": "v", "data": store, "storage": str(tmp_path), "space": SPACE} | overrides)
 
 
+@pytest.mark.slow  # writes stores for every objective (6 s)
 def test_objectives_the_store_cannot_report_are_refused(store: str, tmp_path: Path) -> None:
     unpaired = tmp_path / "unpaired"
     shutil.copytree(store, unpaired)

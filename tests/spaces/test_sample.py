@@ -13,6 +13,7 @@ TINY = SpaceBounds(frames=(4, 8, 16), crop=32, num_classes=6, widths=(0.125, 0.2
                    temporal_kernels=(3, 5, 7))
 
 
+@pytest.mark.slow  # builds 200 sampled networks (10 s)
 def test_200_seeded_random_draws_are_valid_build_and_round_trip() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen_families, seen = set(), set()
@@ -41,6 +42,7 @@ def test_seeded_sampling_is_reproducible() -> None:
     assert draws(1) == draws(1) and draws(1) != draws(2)
 
 
+@pytest.mark.slow  # a TPE study over the whole space (8 s)
 def test_multivariate_grouped_tpe_handles_the_conditional_space() -> None:
     sampler = optuna.samplers.TPESampler(multivariate=True, group=True, seed=0, n_startup_trials=5)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)

@@ -205,6 +205,7 @@ def test_bad_split_files_are_one_line_errors(tmp_path: Path, write, pattern: str
         import_dataset(ImportConfig(layout="ucf101", source=tmp_path / "UCF-101", out=tmp_path / "s"), progress=False)
 
 
+@pytest.mark.slow  # encodes and imports real videos twice (6 s)
 def test_a_killed_import_resumes_without_losing_or_repeating_videos(tmp_path: Path) -> None:
     for c in ("a", "b"):
         for k in range(12):
