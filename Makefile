@@ -70,7 +70,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The fast tier, for the edit-test loop: no Ray start, no test marked slow (each says why). Its
-# tests' own durations sum to about 70 s in a full run on 2 cores (collection imports the rest);
+# tests' own durations sum to about 65 s in a full run on 2 cores (collection imports the rest);
 # `make test` runs everything (what CI runs, about 20 min).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not ray and not matrix"

@@ -47,7 +47,7 @@ def to_syne_tune(table: Table, out: Path, name: str) -> Path:
     from syne_tune.config_space import choice, randint
 
     points, epochs = table.points, table.epochs
-    seeds = [s for s in table.seeds if all(table.final(s).get(p) for p in points)]
+    seeds = table.replay_seeds()  # the seeds every point has
     first = {p: table.curve(p)[0] for p in points}
     hyper = pd.DataFrame({c: [_value(first[p], c) for p in points] for c in CHOICES})
     if hyper.duplicated().any():
