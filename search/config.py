@@ -25,7 +25,7 @@ import yaml
 from search.storage import is_uri, working_dir
 from search.errors import ConfigError
 from search.train import OptimConfig
-from spaces.presets import PRESETS
+from spaces.presets import list_presets
 from spaces.sample import SpaceBounds
 from spaces.schema import SpecError
 
@@ -218,7 +218,7 @@ def _check(cfg: SearchConfig) -> None:
     need(cfg.gpus_per_trial <= 1 or float(cfg.gpus_per_trial).is_integer(), "gpus_per_trial", cfg.gpus_per_trial,
          "must be a fraction <= 1 or a whole number")
     for name in cfg.warm_start:
-        need(isinstance(name, str) and name in PRESETS, "warm_start", name,
-             f"unknown preset; available: {', '.join(PRESETS)}")
+        need(isinstance(name, str) and name in list_presets(), "warm_start", name,
+             f"unknown preset; available: {', '.join(list_presets())}")
     need(cfg.optim.optimizer in ("adamw", "sgd"), "optim.optimizer", cfg.optim.optimizer, "must be adamw or sgd")
     need(cfg.optim.lr > 0 and cfg.optim.batch_size >= 1, "optim", cfg.optim, "needs lr > 0 and batch_size >= 1")

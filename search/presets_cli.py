@@ -35,7 +35,7 @@ def run_presets(args: argparse.Namespace) -> int:
         print(f"{name:<26} {spec.family.value:<9} {f'{spec.frames}x{spec.crop}':>8} {c.params:>12,} "
               f"{c.gmacs:>8.2f} {ref_p:>12} {ref_g:>9} {d_p:>8} {d_g:>8}")
     print("\nparams = parameter count; GMACs = multiply-adds / 1e9 per clip (GFLOPs = 2 x GMACs), "
-          "batch 1, 400 classes; ref = the papers' reference code (see spaces/presets.py)")
+          "batch 1, 400 classes; ref = the papers' reference code (see spaces/families/)")
     return 0
 
 

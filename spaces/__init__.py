@@ -1,7 +1,10 @@
-"""vidnas.spaces: the unified design space of S3D/S3D-G, VoV3D and SmallBigNet.
+"""vidnas.spaces: the unified design space of S3D/S3D-G, VoV3D, SmallBigNet and X3D.
 
     spec (ArchSpec) -> build(spec) -> nn.Module;  cost(spec) -> params, GMACs;
     get_preset(name) -> the papers' architectures;  sample_arch(trial, bounds) -> ArchSpec.
+
+Families live in `spaces/families/` (one module each, listed by `spaces.families.REGISTRY`),
+temporal forms in `spaces/forms.py` (one registry entry each).
 """
 import importlib
 import sys
@@ -16,9 +19,12 @@ _WHERE = {
     "load": "spaces.load", "save": "spaces.load",
     "PRESETS": "spaces.presets", "Preset": "spaces.presets", "get_preset": "spaces.presets",
     "list_presets": "spaces.presets",
+    "Family": "spaces.families", "TemporalOp": "spaces.forms",
+    "InceptionBlock": "spaces.families.inception", "VoVBlock": "spaces.families.vov",
+    "BottleneckBlock": "spaces.families.resnet",
     **{name: "spaces.spec" for name in (
-        "ArchSpec", "BigView", "BottleneckBlock", "ConvSpec", "Family", "Gate", "HeadSpec", "InceptionBlock",
-        "SpecError", "SqueezeExcite", "StageSpec", "TemporalOp", "VoVBlock", "make_divisible")},
+        "ArchSpec", "BigView", "ConvSpec", "Gate", "HeadSpec", "SpecError", "SqueezeExcite", "StageSpec",
+        "make_divisible")},
 }
 
 

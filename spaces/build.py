@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spaces.blocks import Bottleneck, ClassifierHead, InceptionMixed, TOSABlock, conv_stem_layer, downsample_pool
-from spaces.spec import ArchSpec, BottleneckBlock, Family, Gate, InceptionBlock, StageSpec, TemporalOp, VoVBlock
+from spaces import families
+from spaces.blocks import ClassifierHead, conv_stem_layer, downsample_pool
+from spaces.forms import form
+from spaces.spec import ArchSpec, Gate, StageSpec
 
 
 class VideoNet(nn.Module):
@@ -49,7 +51,7 @@ def _build_stem(spec: ArchSpec) -> tuple[nn.Sequential, int]:
     layers, channels = [], 3
     last = len(spec.stem) - 1
     for i, conv in enumerate(spec.stem):
-        temporal = conv.temporal_op is not TemporalOp.TWO_D
+        temporal = form(conv.temporal_op).temporal
         gate = (spec.gate is Gate.TEMPORAL and temporal) or (spec.gate is Gate.BRANCHES and i == last)
         layers.append(conv_stem_layer(
             in_channels=channels, out_channels=conv.out_channels, kernel=conv.kernel, stride=conv.stride,
@@ -62,29 +64,18 @@ def _build_stem(spec: ArchSpec) -> tuple[nn.Sequential, int]:
 
 def _build_stage(spec: ArchSpec, stage: StageSpec, channels: int, frames_in: int,
                  frames_out: int) -> tuple[nn.Sequential, int]:
-    """Inception stages enter through a max pool; VoV and ResNet stride their first block."""
+    """A stage enters through a max pool or by striding its first block, as its family says."""
+    family = families.get(spec.family)
     layers: list[nn.Module] = []
-    common = dict(gate=spec.gate, gate_bias=spec.gate_bias)
-    if spec.family is Family.INCEPTION and (stage.spatial_stride > 1 or stage.temporal_stride > 1):
+    pooled = family.enters_by == "pool"
+    if pooled and (stage.spatial_stride > 1 or stage.temporal_stride > 1):
         layers.append(_entry_pool(stage))
     for i, block in enumerate(stage.blocks):
-        s, ts = (stage.spatial_stride, stage.temporal_stride) if i == 0 else (1, 1)
-        frames = frames_in if i == 0 else frames_out
-        if isinstance(block, InceptionBlock):
-            layers.append(InceptionMixed(
-                in_channels=channels, branch_channels=block.branch_channels, temporal_op=block.temporal_op,
-                temporal_kernel=block.temporal_kernel, frames=frames_out, big_view=block.big_view, **common))
-        elif isinstance(block, VoVBlock):
-            layers.append(TOSABlock(
-                in_channels=channels, out_channels=block.out_channels, inner_channels=block.inner_channels,
-                depth=block.tosa_depth, squeeze_excite=block.squeeze_excite.value,
-                temporal_op=block.temporal_op, temporal_kernel=block.temporal_kernel, stride=s,
-                temporal_stride=ts, frames=frames, big_view=block.big_view, **common))
-        elif isinstance(block, BottleneckBlock):
-            layers.append(Bottleneck(
-                in_channels=channels, mid_channels=block.mid_channels, out_channels=block.out_channels,
-                temporal_op=block.temporal_op, temporal_kernel=block.temporal_kernel, stride=s,
-                temporal_stride=ts, frames=frames, big_view=block.big_view, **common))
+        first = i == 0 and not pooled
+        layers.append(family.build_block(
+            block, in_channels=channels, stride=stage.spatial_stride if first else 1,
+            temporal_stride=stage.temporal_stride if first else 1, frames=frames_in if first else frames_out,
+            gate=spec.gate, gate_bias=spec.gate_bias))
         channels = block.out_channels
     return nn.Sequential(*layers), channels
 

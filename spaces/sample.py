@@ -23,36 +23,50 @@ from typing import Any
 
 import optuna
 
+from spaces import families
 from spaces.cost import cost
-from spaces.presets import PRESETS, inception, resnet50, vov3d
-from spaces.spec import (
-    ArchSpec, BigView, ConvSpec, Family, Gate, SpecError, SqueezeExcite, TemporalOp, VoVBlock,
-)
+from spaces.forms import FORMS, TemporalOp, form
+from spaces.presets import PRESETS
+from spaces.spec import ArchSpec, BigView, Gate, SpecError, SqueezeExcite
 
-# Skeletons: the papers' widths and blocks with every spatio-temporal conv in its 3D form, so each
-# conv carries the temporal kernel it takes when a sampled form gives it one (1a: 7, VoV stem: 5,
-# a 3D ResNet conv1: 5 as in I3D-ResNet).
-BACKBONES: dict[str, ArchSpec] = {
-    "inception_v1": inception(lambda layer: TemporalOp.THREE_D),
-    "vov3d_m": vov3d(40, (1, 2, 3, 2), crop=256),
-    "vov3d_l": vov3d(48, (1, 2, 5, 3), crop=224),
-    "resnet50": resnet50(BigView.OFF).replace(stem=(ConvSpec(
-        out_channels=64, kernel=7, stride=2, pool=True, temporal_op=TemporalOp.THREE_D, temporal_kernel=5),)),
-}
+# Skeletons, from every family (`FamilyDef.backbones`): the papers' widths and blocks with every
+# spatio-temporal conv carrying the temporal kernel it takes when a sampled form gives it one (1a: 7,
+# VoV stem: 5, a 3D ResNet conv1: 5 as in I3D-ResNet).
+BACKBONES: dict[str, ArchSpec] = {}
+
+
+def backbones() -> dict[str, ArchSpec]:
+    """BACKBONES, with the skeletons of families registered since the last call added."""
+    for definition in families.all_definitions():
+        for name, spec in definition.backbones.items():
+            if BACKBONES.setdefault(name, spec) is not spec:
+                raise SpecError("backbone", name, f"is declared by two families (one: {definition.name})")
+    return BACKBONES
+
+
+backbones()
+# The bounds that hold the values of a family's per-stage block choice (`FamilyDef.stage_choices`).
+STAGE_CHOICE_BOUNDS = {"tosa_depth": "tosa_depths", "squeeze_excite": "squeeze_excites"}
+# A config that names no families, backbones or forms gets these: the space before X3D and the
+# channelwise form joined, so a saved search resumes with the choices it was sampled from.
+DEFAULT_FAMILIES = tuple(d.name for d in families.all_definitions() if d.in_default_space)
+DEFAULT_FORMS = tuple(name for name, f in FORMS.items() if f.in_default_space)
 
 
 @dataclass(frozen=True)
 class SpaceBounds:
     """What the search may choose from. Values are plain strings/numbers (YAML-friendly)."""
 
-    families: tuple[str, ...] = tuple(f.value for f in Family)
-    backbones: tuple[str, ...] = tuple(BACKBONES)
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    backbones: tuple[str, ...] = tuple(b for b, spec in BACKBONES.items() if spec.family in DEFAULT_FAMILIES)
     widths: tuple[float, ...] = (0.25, 0.5, 1.0)  # multipliers of the skeleton's channels
     depths: tuple[float, ...] = (0.5, 1.0)  # multipliers of the skeleton's blocks per stage
+    bottlenecks: tuple[float, ...] = (1.0,)  # multipliers of the blocks' inner widths (X3D's bottleneck
+    #                                          width); chosen only when more than one is given
     frames: tuple[int, ...] = (16,)
     crop: int = 224
     num_classes: int = 400
-    temporal_ops: tuple[str, ...] = tuple(op.value for op in TemporalOp)
+    temporal_ops: tuple[str, ...] = DEFAULT_FORMS
     temporal_kernels: tuple[int, ...] = (3, 5)
     gates: tuple[str, ...] = tuple(g.value for g in Gate)
     big_views: tuple[str, ...] = tuple(b.value for b in BigView)
@@ -62,13 +76,14 @@ class SpaceBounds:
     divisor: int = 8  # channel rounding of `ArchSpec.scaled`
 
     def __post_init__(self) -> None:
-        for name, enum in (("families", Family), ("temporal_ops", TemporalOp), ("gates", Gate),
-                           ("big_views", BigView), ("squeeze_excites", SqueezeExcite)):
-            _check_choices(name, getattr(self, name), [m.value for m in enum])
-        _check_choices("backbones", self.backbones, list(BACKBONES))
+        for name, valid in (("families", families.names()), ("temporal_ops", list(FORMS)),
+                            ("gates", [m.value for m in Gate]), ("big_views", [m.value for m in BigView]),
+                            ("squeeze_excites", [m.value for m in SqueezeExcite])):
+            _check_choices(name, getattr(self, name), valid)
+        _check_choices("backbones", self.backbones, list(backbones()))
         if not self.backbone_choices():
             raise SpecError("backbones", list(self.backbones), f"none is of the families {list(self.families)}")
-        for name in ("widths", "depths"):
+        for name in ("widths", "depths", "bottlenecks"):
             _check_numbers(name, getattr(self, name), low=0.0, strict=True)
         _check_numbers("frames", self.frames, low=1, integer=True)
         _check_numbers("temporal_kernels", self.temporal_kernels, low=3, integer=True)
@@ -92,21 +107,24 @@ def sample_arch(trial: optuna.trial.BaseTrial, bounds: SpaceBounds) -> ArchSpec:
     frames = trial.suggest_categorical("frames", list(bounds.frames))
     width = trial.suggest_categorical("width", list(bounds.widths))
     depth = trial.suggest_categorical("depth", list(bounds.depths))
+    # one value is no choice: not suggested, so searches saved before the axis draw as they did
+    bottleneck = (trial.suggest_categorical("bottleneck", list(bounds.bottlenecks)) if len(bounds.bottlenecks) > 1
+                  else bounds.bottlenecks[0])
     gate = trial.suggest_categorical("gate", list(bounds.gates))
     gate_bias = trial.suggest_categorical("gate_bias", [False, True]) if gate != Gate.OFF.value else False
     stem_op = trial.suggest_categorical("stem_temporal_op", list(bounds.temporal_ops))
     stages = []
     for i in range(1, len(skeleton.stages) + 1):
         choice: dict[str, Any] = {"temporal_op": trial.suggest_categorical(f"s{i}_temporal_op", list(bounds.temporal_ops))}
-        choice["temporal_kernel"] = (1 if choice["temporal_op"] == TemporalOp.TWO_D.value else
+        choice["temporal_kernel"] = (1 if not form(choice["temporal_op"]).temporal else
                                      trial.suggest_categorical(f"s{i}_temporal_kernel", list(bounds.temporal_kernels)))
         choice["big_view"] = trial.suggest_categorical(f"s{i}_big_view", list(bounds.big_views))
-        if skeleton.family is Family.VOV:
-            choice["tosa_depth"] = trial.suggest_categorical(f"s{i}_tosa_depth", list(bounds.tosa_depths))
-            choice["squeeze_excite"] = trial.suggest_categorical(f"s{i}_squeeze_excite", list(bounds.squeeze_excites))
+        for name in families.get(skeleton.family).stage_choices:
+            values = list(getattr(bounds, STAGE_CHOICE_BOUNDS[name]))
+            choice[name] = trial.suggest_categorical(f"s{i}_{name}", values)
         stages.append(choice)
-    spec = configure(skeleton.scaled(width=width, depth=depth, divisor=bounds.divisor), frames=frames,
-                     crop=bounds.crop, num_classes=bounds.num_classes, gate=gate, gate_bias=gate_bias,
+    spec = configure(skeleton.scaled(width=width, depth=depth, divisor=bounds.divisor, bottleneck=bottleneck),
+                     frames=frames, crop=bounds.crop, num_classes=bounds.num_classes, gate=gate, gate_bias=gate_bias,
                      stem_op=stem_op, stages=stages)
     if bounds.max_gmacs is not None:
         trial.set_constraint("gmacs_over_budget", cost(spec).gmacs - bounds.max_gmacs)
@@ -127,10 +145,11 @@ def configure(skeleton: ArchSpec, *, frames: int, crop: int, num_classes: int, g
     )
     new_stages = []
     stage_frames = skeleton.stage_frames(frames)
+    own = families.get(skeleton.family).stage_choices
     for stage, frames_out, choice in zip(skeleton.stages, stage_frames, stages):
         # every block of a stage sees at least the stage's output frames
         kernel = _temporal(choice["temporal_op"], choice["temporal_kernel"], frames_out)
-        extra = {k: v for k, v in choice.items() if k in ("tosa_depth", "squeeze_excite")}
+        extra = {k: v for k, v in choice.items() if k in own}
         blocks = tuple(dataclasses.replace(b, **kernel, big_view=choice["big_view"], **extra) for b in stage.blocks)
         new_stages.append(dataclasses.replace(stage, blocks=blocks))
     window = min(skeleton.head.temporal_window, stage_frames[-1])
@@ -141,7 +160,9 @@ def configure(skeleton: ArchSpec, *, frames: int, crop: int, num_classes: int, g
 
 def _temporal(op: str, kernel: int, frames: int) -> dict[str, Any]:
     kernel = min(kernel, 2 * frames - 1)
-    if op == TemporalOp.TWO_D.value or kernel < 3:
+    if not form(op).temporal:
+        return {"temporal_op": op, "temporal_kernel": 1}
+    if kernel < 3:
         return {"temporal_op": TemporalOp.TWO_D, "temporal_kernel": 1}
     return {"temporal_op": op, "temporal_kernel": kernel if kernel % 2 else kernel - 1}
 
@@ -156,6 +177,8 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
     preset = PRESETS[name].spec
     frames = bounds.frames[0] if frames is None else frames
     params = {"frames": frames, "width": width, "depth": depth, "gate": preset.gate.value}
+    if len(bounds.bottlenecks) > 1 or bounds.bottlenecks[0] != 1.0:  # checked in bounds below
+        params["bottleneck"] = 1.0
     if preset.gate is not Gate.OFF:
         params["gate_bias"] = preset.gate_bias
     stem_ops = {c.temporal_op.value for c in preset.stem if c.kernel > 1}
@@ -163,14 +186,12 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
     for i, stage in enumerate(preset.stages, start=1):
         blocks = stage.blocks
         params[f"s{i}_temporal_op"] = _uniform(name, f"stage {i} temporal_op", {b.temporal_op.value for b in blocks})
-        if params[f"s{i}_temporal_op"] != TemporalOp.TWO_D.value:
+        if form(params[f"s{i}_temporal_op"]).temporal:
             params[f"s{i}_temporal_kernel"] = _uniform(name, f"stage {i} temporal_kernel",
                                                        {b.temporal_kernel for b in blocks})
         params[f"s{i}_big_view"] = _uniform(name, f"stage {i} big_view", {b.big_view.value for b in blocks})
-        if isinstance(blocks[0], VoVBlock):
-            params[f"s{i}_tosa_depth"] = _uniform(name, f"stage {i} tosa_depth", {b.tosa_depth for b in blocks})
-            params[f"s{i}_squeeze_excite"] = _uniform(name, f"stage {i} squeeze_excite",
-                                                      {b.squeeze_excite.value for b in blocks})
+        for field in families.get(preset.family).stage_choices:
+            params[f"s{i}_{field}"] = _uniform(name, f"stage {i} {field}", {_plain(getattr(b, field)) for b in blocks})
     _check_in_bounds(name, params, bounds)
     target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
     for backbone in bounds.backbone_choices():
@@ -190,8 +211,12 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
                     f"backbones {bounds.backbone_choices()}, or it changes form inside a stage)")
 
 
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
 def _stage_choices(params: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    keys = ("temporal_op", "temporal_kernel", "big_view", "tosa_depth", "squeeze_excite")
+    keys = ("temporal_op", "temporal_kernel", "big_view", *STAGE_CHOICE_BOUNDS)
     out = []
     for i in range(1, n + 1):
         choice = {k: params[f"s{i}_{k}"] for k in keys if f"s{i}_{k}" in params}
@@ -208,9 +233,8 @@ def _uniform(name: str, what: str, values: set[Any]) -> Any:
 
 
 def _check_in_bounds(name: str, params: dict[str, Any], bounds: SpaceBounds) -> None:
-    plural = {"frames": "frames", "width": "widths", "depth": "depths", "gate": "gates", "temporal_op": "temporal_ops",
-              "temporal_kernel": "temporal_kernels", "big_view": "big_views", "tosa_depth": "tosa_depths",
-              "squeeze_excite": "squeeze_excites"}
+    plural = {"frames": "frames", "width": "widths", "depth": "depths", "bottleneck": "bottlenecks", "gate": "gates",
+              "temporal_op": "temporal_ops", "temporal_kernel": "temporal_kernels", "big_view": "big_views", **STAGE_CHOICE_BOUNDS}
     for key, value in params.items():
         field = key.split("_", 1)[1] if key.startswith("s") and key[1].isdigit() else key
         field = "temporal_op" if field == "stem_temporal_op" else field

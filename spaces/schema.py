@@ -9,7 +9,7 @@ import math
 import types
 import typing
 from enum import Enum
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 
 class SpecError(ValueError):
@@ -21,6 +21,52 @@ class SpecError(ValueError):
 
     def at(self, prefix: str) -> SpecError:
         return SpecError(f"{prefix}.{self.path}" if self.path else prefix, self.value, self.rule)
+
+
+class _RegistryMeta(type):
+    """Iterating a `Registered` class yields its registered names, as iterating an Enum does."""
+
+    def __iter__(cls):  # noqa: ANN204
+        return iter(list(cls._names().values()))
+
+    def __len__(cls) -> int:
+        return len(cls._names())
+
+
+class Registered(str, metaclass=_RegistryMeta):
+    """A closed choice whose members a registry holds: `TemporalOp("3d")` is that registered name
+    (one interned instance, so `is` compares as with an Enum), an unregistered name is a ValueError
+    that lists the registered ones. Unlike an Enum, a module can register a member (a new temporal
+    form, a new family) without editing the class. Subclasses give `_names()`: name -> instance."""
+
+    _members: ClassVar[dict[str, Registered]]
+
+    def __new__(cls, value: Any) -> Registered:
+        if isinstance(value, cls):
+            return value
+        member = cls._names().get(value) if isinstance(value, str) else None
+        if member is None:
+            raise ValueError(f"{value!r} is not a valid {cls.__name__}; valid: {', '.join(cls._names())}")
+        return member
+
+    @classmethod
+    def _names(cls) -> dict[str, Registered]:
+        return cls._members
+
+    @classmethod
+    def _make(cls, name: str) -> Registered:
+        """A new member (for the registry that owns the names)."""
+        return str.__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self),)
 
 
 def check_fields(obj: Any) -> None:
@@ -38,12 +84,14 @@ def coerce(value: Any, hint: Any, path: str) -> Any:
             return value
         names = ", ".join(t.__name__ for t in typing.get_args(hint))
         raise SpecError(path, value, f"must be one of {names}")
+    if hint is object:  # a block of the spec's family: the family check comes later
+        return value
     if origin is tuple:
         if not isinstance(value, (tuple, list)):
             raise SpecError(path, value, "must be a list")
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         return tuple(coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(hint, type) and issubclass(hint, Enum):
+    if isinstance(hint, type) and issubclass(hint, (Enum, Registered)):
         try:
             return hint(value)
         except ValueError:
@@ -81,7 +129,7 @@ def one_of(path: str, value: int, allowed: tuple[int, ...]) -> None:
 def encode(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         return {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Enum):
+    if isinstance(obj, (Enum, Registered)):
         return obj.value
     if isinstance(obj, tuple):
         return [encode(v) for v in obj]
@@ -115,7 +163,7 @@ def decode(cls: type, data: Any, path: str, block_type: type) -> Any:
 
 
 def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
-    if typing.get_origin(hint) in (Union, types.UnionType):
+    if hint is object:  # a block: of the family's block type
         return decode(block_type, value, path, block_type)
     if dataclasses.is_dataclass(hint):
         return decode(hint, value, path, block_type)

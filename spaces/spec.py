@@ -17,29 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
+from spaces import families
+from spaces.families import Family
+from spaces.forms import TemporalOp, check_temporal, form
 from spaces.schema import SpecError, at_least, check_fields, coerce, decode, encode, one_of
-
-
-class Family(str, Enum):
-    """Backbone family: decides the block type, how stages downsample, and the default head."""
-
-    INCEPTION = "inception"  # I3D / S3D / S3D-G: Mixed blocks, max-pool downsampling
-    VOV = "vov"  # VoV3D: T-OSA blocks of D(2+1)D layers, strided convs
-    RESNET = "resnet"  # TSN / SmallBigNet: bottleneck blocks, strided convs
-
-
-class TemporalOp(str, Enum):
-    """Temporal form of a spatio-temporal conv (spatial kernel k, temporal kernel kt)."""
-
-    TWO_D = "2d"  # 1 x k x k
-    THREE_D = "3d"  # kt x k x k
-    SEPARABLE = "separable"  # S3D: 1 x k x k -> BN -> ReLU -> kt x 1 x 1, no mid width
-    DEPTHWISE = "depthwise"  # VoV3D D(2+1)D: depthwise 1 x k x k -> depthwise kt x 1 x 1
 
 
 class Gate(str, Enum):
@@ -66,17 +51,6 @@ class SqueezeExcite(str, Enum):
     ALL = "all"
 
 
-def _check_temporal(op: TemporalOp, kernel: int) -> None:
-    """`2d` has temporal kernel 1; every other form an odd temporal kernel >= 3."""
-    if op is TemporalOp.TWO_D and kernel != 1:
-        raise SpecError("temporal_kernel", kernel, "must be 1 when temporal_op is '2d'")
-    if op is not TemporalOp.TWO_D and (kernel < 3 or kernel % 2 == 0):
-        raise SpecError(
-            "temporal_kernel", kernel, f"must be odd and >= 3 when temporal_op is '{op.value}' "
-            "(use temporal_op '2d' for no temporal extent)"
-        )
-
-
 # ----------------------------------------------------------------------------------------------
 # The tree.
 
@@ -101,7 +75,7 @@ class ConvSpec:
         at_least("kernel", self.kernel, 1)
         one_of("stride", self.stride, (1, 2))
         one_of("temporal_stride", self.temporal_stride, (1, 2))
-        _check_temporal(self.temporal_op, self.temporal_kernel)
+        check_temporal(self.temporal_op, self.temporal_kernel)
         one_of("pool_temporal_kernel", self.pool_temporal_kernel, (1, 2))
         if self.pool_temporal_kernel != 1 and not self.pool:
             raise SpecError("pool_temporal_kernel", self.pool_temporal_kernel,
@@ -113,80 +87,11 @@ class ConvSpec:
 
 
 @dataclass(frozen=True)
-class InceptionBlock:
-    """An Inception-v1 "Mixed" block: 1x1 | 1x1 -> kxk | 1x1 -> kxk | pool -> 1x1, concatenated."""
-
-    branch_channels: tuple[int, ...]  # (b0, b1 reduce, b1, b2 reduce, b2, b3), as in S3D's code
-    temporal_op: TemporalOp = TemporalOp.THREE_D
-    temporal_kernel: int = 3
-    big_view: BigView = BigView.OFF
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-        if len(self.branch_channels) != 6:
-            raise SpecError("branch_channels", list(self.branch_channels),
-                            "must have 6 widths (b0, b1 reduce, b1, b2 reduce, b2, b3)")
-        for i, c in enumerate(self.branch_channels):
-            at_least(f"branch_channels[{i}]", c, 1)
-        _check_temporal(self.temporal_op, self.temporal_kernel)
-
-    @property
-    def out_channels(self) -> int:
-        b0, _, b1, _, b2, b3 = self.branch_channels
-        return b0 + b1 + b2 + b3
-
-
-@dataclass(frozen=True)
-class VoVBlock:
-    """A VoV3D block: ReLU(shortcut(x) + T-OSA(x)), T-OSA aggregating `tosa_depth` D(2+1)D layers."""
-
-    out_channels: int
-    inner_channels: int  # expansion width inside each D(2+1)D layer
-    tosa_depth: int = 5
-    squeeze_excite: SqueezeExcite = SqueezeExcite.ALTERNATE
-    temporal_op: TemporalOp = TemporalOp.DEPTHWISE
-    temporal_kernel: int = 3
-    big_view: BigView = BigView.OFF
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-        at_least("out_channels", self.out_channels, 1)
-        at_least("inner_channels", self.inner_channels, 1)
-        if not 1 <= self.tosa_depth <= MAX_TOSA_DEPTH:
-            raise SpecError("tosa_depth", self.tosa_depth, f"must be in 1..{MAX_TOSA_DEPTH}")
-        _check_temporal(self.temporal_op, self.temporal_kernel)
-
-
-@dataclass(frozen=True)
-class BottleneckBlock:
-    """A ResNet bottleneck: 1x1 -> kxk (temporal form) -> 1x1, plus the shortcut."""
-
-    out_channels: int
-    mid_channels: int
-    temporal_op: TemporalOp = TemporalOp.TWO_D
-    temporal_kernel: int = 1
-    big_view: BigView = BigView.OFF
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-        at_least("out_channels", self.out_channels, 1)
-        at_least("mid_channels", self.mid_channels, 1)
-        _check_temporal(self.temporal_op, self.temporal_kernel)
-
-
-Block = Union[InceptionBlock, VoVBlock, BottleneckBlock]
-BLOCK_TYPES: dict[Family, type] = {
-    Family.INCEPTION: InceptionBlock, Family.VOV: VoVBlock, Family.RESNET: BottleneckBlock,
-}
-MAX_TOSA_DEPTH = 8
-
-
-@dataclass(frozen=True)
 class StageSpec:
-    """Blocks at one resolution. The stage downsamples on entry: Inception by a max pool,
-    VoV and ResNet by striding the first block's spatio-temporal conv and shortcut."""
+    """Blocks at one resolution. The stage downsamples on entry, as its family says: by a max pool
+    (Inception) or by striding the first block's spatio-temporal conv and shortcut (the others)."""
 
-    blocks: tuple[Block, ...]
+    blocks: tuple[object, ...]  # the blocks of the spec's family (its `FamilyDef.block`)
     spatial_stride: int = 2
     temporal_stride: int = 1
     pool_temporal_kernel: int = 3  # Inception's entry pool when temporal_stride is 2: 3 (pad 1, S3D's
@@ -248,16 +153,16 @@ class ArchSpec:
             raise SpecError("stages", [], "must hold at least one stage")
         if self.gate is Gate.OFF and self.gate_bias:
             raise SpecError("gate_bias", True, "must be false when gate is 'off'")
-        block_type = BLOCK_TYPES[self.family]
+        definition = families.get(self.family)
         for s, stage in enumerate(self.stages):
             for b, block in enumerate(stage.blocks):
-                if not isinstance(block, block_type):
+                if not isinstance(block, definition.block):
                     raise SpecError(f"stages[{s}].blocks[{b}]", type(block).__name__,
-                                    f"family '{self.family.value}' takes {block_type.__name__} blocks")
-            if self.family is not Family.INCEPTION and stage.pool_temporal_kernel != 3:
+                                    f"family '{self.family.value}' takes {definition.block.__name__} blocks")
+            if definition.enters_by != "pool" and stage.pool_temporal_kernel != 3:
                 raise SpecError(f"stages[{s}].pool_temporal_kernel", stage.pool_temporal_kernel,
                                 f"must be 3 (the default): family '{self.family.value}' strides its first "
-                                "block, only Inception stages enter through a pool")
+                                "block, only stages that enter through a pool (Inception) have one")
         self._check_geometry()
 
     # -- geometry ------------------------------------------------------------------------------
@@ -265,16 +170,16 @@ class ArchSpec:
     def _check_geometry(self) -> None:
         """Every temporal kernel must fit the frames that reach it: with 'same' padding, taps
         beyond 2*frames-1 only ever see zeros."""
-        frames = self.frames
+        frames, pooled = self.frames, families.get(self.family).enters_by == "pool"
         for i, conv in enumerate(self.stem):
             _check_fits(f"stem[{i}].temporal_kernel", conv.temporal_kernel, frames)
             frames = conv.frames_out(frames)
         for s, stage in enumerate(self.stages):
-            if self.family is Family.INCEPTION:  # the entry pool strides before the blocks
+            if pooled:  # the entry pool strides before the blocks
                 frames = _ceil_div(frames, stage.temporal_stride)
             for b, block in enumerate(stage.blocks):
                 _check_fits(f"stages[{s}].blocks[{b}].temporal_kernel", block.temporal_kernel, frames)
-                if b == 0 and self.family is not Family.INCEPTION:
+                if b == 0 and not pooled:
                     frames = _ceil_div(frames, stage.temporal_stride)
         window = self.head.temporal_window
         if window > frames:
@@ -302,9 +207,12 @@ class ArchSpec:
         """A copy with top-level fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8) -> ArchSpec:
+    def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8,
+               bottleneck: float = 1.0) -> ArchSpec:
         """Shrink (or grow) widths and blocks per stage, keeping where temporal convs, gates and
         big views are: the kept blocks are spread evenly over each stage, first and last included.
+        `bottleneck` scales the blocks' inner widths further (X3D's bottleneck width; what is inner
+        is the family's to say: Inception's 1x1 reductions, VoV's and X3D's expansions, ResNet's mid).
 
         Example:
             >>> from spaces import get_preset
@@ -312,13 +220,16 @@ class ArchSpec:
             >>> [len(s.blocks) for s in small.stages], small.stem[-1].out_channels
             ([1, 3, 1], 48)
         """
-        if width <= 0 or depth <= 0:
-            raise SpecError("width" if width <= 0 else "depth", width if width <= 0 else depth,
-                            "scale factors must be > 0")
+        for name, factor in (("width", width), ("depth", depth), ("bottleneck", bottleneck)):
+            if not factor > 0:
+                raise SpecError(name, factor, "scale factors must be > 0")
         w = lambda c: make_divisible(c * width, divisor) if c and width != 1.0 else c  # noqa: E731
+        inner_factor = width * bottleneck
+        inner = lambda c: make_divisible(c * inner_factor, divisor) if c and inner_factor != 1.0 else c  # noqa: E731
+        scale_block = families.get(self.family).scale_block
         stem = tuple(dataclasses.replace(c, out_channels=w(c.out_channels)) for c in self.stem)
         stages = tuple(
-            dataclasses.replace(st, blocks=tuple(_scale_block(b, w) for b in _spread(st.blocks, depth)))
+            dataclasses.replace(st, blocks=tuple(scale_block(b, w, inner) for b in _spread(st.blocks, depth)))
             for st in self.stages
         )
         head = dataclasses.replace(self.head, pre_channels=w(self.head.pre_channels),
@@ -332,10 +243,8 @@ class ArchSpec:
                                "gate": self.gate.value, "gate_bias": self.gate_bias}
         stem_ops = {c.temporal_op.value for c in self.stem if c.kernel > 1}
         out["stem_temporal_op"] = stem_ops.pop() if len(stem_ops) == 1 else "mixed"
+        fields = ["temporal_op", "temporal_kernel", "big_view", *families.get(self.family).stage_choices]
         for i, stage in enumerate(self.stages, start=1):
-            fields = ["temporal_op", "temporal_kernel", "big_view"]
-            if isinstance(stage.blocks[0], VoVBlock):
-                fields += ["tosa_depth", "squeeze_excite"]
             for name in fields:
                 values = {_encode_value(getattr(b, name)) for b in stage.blocks}
                 out[f"s{i}_{name}"] = values.pop() if len(values) == 1 else "mixed"
@@ -347,20 +256,19 @@ class ArchSpec:
 
     def slug(self) -> str:
         """A short human-readable name for run names; never parsed back: family, the temporal form
-        of the stem's spatial convs "." of each stage (2, 3, s = separable, d = depthwise), big views
-        per stage (b), gating, T-OSA depths, temporal pool kernels when not S3D's (tp), last width,
-        blocks, input."""
-        short = {"2d": "2", "3d": "3", "separable": "s", "depthwise": "d"}
-        stem = "".join(short[c.temporal_op.value] for c in self.stem if c.kernel > 1)
-        ops = f"{stem}.{''.join(short[st.blocks[0].temporal_op.value] for st in self.stages)}"
+        of the stem's spatial convs "." of each stage (each form's letter: 2, 3, s = separable,
+        d = depthwise, ...), big views per stage (b), gating, the family's part (VoV: T-OSA depths),
+        temporal pool kernels when not S3D's (tp), last width, blocks, input."""
+        short = lambda op: form(op).short  # noqa: E731
+        stem = "".join(short(c.temporal_op) for c in self.stem if c.kernel > 1)
+        ops = f"{stem}.{''.join(short(st.blocks[0].temporal_op) for st in self.stages)}"
         big = "".join("b" if st.blocks[0].big_view is not BigView.OFF else "-" for st in self.stages)
         gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value]
         width = self.stages[-1].blocks[-1].out_channels
         depth = sum(len(st.blocks) for st in self.stages)
-        tosa = ("-t" + "".join(str(st.blocks[0].tosa_depth) for st in self.stages)
-                if isinstance(self.stages[0].blocks[0], VoVBlock) else "")
+        own = families.get(self.family).slug(self)
         pools = f"-tp{p}" if (p := self._temporal_pools()) else ""
-        return f"{self.family.value}-{ops}-{big}{gate}{tosa}{pools}-w{width}-d{depth}-{self.frames}x{self.crop}"
+        return f"{self.family.value}-{ops}-{big}{gate}{own}{pools}-w{width}-d{depth}-{self.frames}x{self.crop}"
 
     def _temporal_pools(self) -> str:
         """The temporal kernels of the stem's pools "." of the stages' entry pools (1 where a stage
@@ -371,7 +279,7 @@ class ArchSpec:
             return ""
         stem = "".join(str(c.pool_temporal_kernel) for c in self.stem if c.pool)
         stages = "".join(str(s.pool_temporal_kernel if s.temporal_stride > 1 else 1) for s in self.stages)
-        return f"{stem}.{stages}" if self.family is Family.INCEPTION else stem
+        return f"{stem}.{stages}" if families.get(self.family).enters_by == "pool" else stem
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -395,7 +303,7 @@ class ArchSpec:
         if not isinstance(data, dict):
             raise SpecError("spec", data, "must be a JSON object")
         family = coerce(data.get("family"), Family, "family")
-        return decode(cls, data, "", BLOCK_TYPES[family])
+        return decode(cls, data, "", families.get(family).block)
 
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
@@ -435,7 +343,7 @@ def _check_fits(path: str, kernel: int, frames: int) -> None:
                         "temporal_kernel, temporal_op '2d', or more input frames")
 
 
-def _spread(blocks: tuple[Block, ...], depth: float) -> tuple[Block, ...]:
+def _spread(blocks: tuple[object, ...], depth: float) -> tuple[object, ...]:
     """Keep ceil(n * depth) blocks evenly spaced over the stage, first and last kept (a cut point
     inside a stage moves to the nearest kept block); growing repeats blocks in place."""
     n = len(blocks)
@@ -443,12 +351,3 @@ def _spread(blocks: tuple[Block, ...], depth: float) -> tuple[Block, ...]:
     if keep == 1:
         return blocks[:1]
     return tuple(blocks[round(i * (n - 1) / (keep - 1))] for i in range(keep))
-
-
-def _scale_block(block: Block, w: typing.Callable[[int], int]) -> Block:
-    if isinstance(block, InceptionBlock):
-        return dataclasses.replace(block, branch_channels=tuple(w(c) for c in block.branch_channels))
-    if isinstance(block, VoVBlock):
-        return dataclasses.replace(block, out_channels=w(block.out_channels),
-                                   inner_channels=w(block.inner_channels))
-    return dataclasses.replace(block, out_channels=w(block.out_channels), mid_channels=w(block.mid_channels))

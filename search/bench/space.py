@@ -24,8 +24,9 @@ from typing import Any, Callable, Iterator
 
 import optuna
 
+from spaces import families
 from spaces.sample import BACKBONES, SpaceBounds, sample_arch
-from spaces.spec import ArchSpec, BigView, Family, Gate, SpecError, TemporalOp
+from spaces.spec import ArchSpec, BigView, Gate, SpecError, TemporalOp
 
 BIG_VIEW_PLACES = ("off", "top", "all")
 _LAYOUT = re.compile(r"^(2d|3d|top[1-9]|bottom[1-9])$")
@@ -63,7 +64,7 @@ class Axes:
         for name, values, kind in (("widths", self.widths, (int, float)), ("tosa_depths", self.tosa_depths, int)):
             if not values or any(isinstance(v, bool) or not isinstance(v, kind) or v <= 0 for v in values):
                 raise SpecError(f"{where}.{name}", list(values), "must list positive numbers")
-        if BACKBONES[backbone].family is not Family.VOV and self.tosa_depths != (1,):
+        if not _has_tosa(backbone) and self.tosa_depths != (1,):
             raise SpecError(f"{where}.tosa_depths", list(self.tosa_depths), "T-OSA depth is a VoV choice only")
 
 
@@ -82,7 +83,7 @@ def suggest_point(trial: optuna.trial.BaseTrial, axes: dict[str, Axes]) -> dict[
     else:
         point["gate"] = pick("gate", a.gates)
     point["big_view"] = pick("big_view", a.big_views)
-    point["tosa_depth"] = pick("tosa_depth", a.tosa_depths) if BACKBONES[backbone].family is Family.VOV else None
+    point["tosa_depth"] = pick("tosa_depth", a.tosa_depths) if _has_tosa(backbone) else None
     return point
 
 
@@ -137,7 +138,7 @@ def point_params(point: dict[str, Any], *, frames: int, depth: float, temporal_k
             params[f"s{i}_temporal_kernel"] = temporal_kernel
         on = point["big_view"] == "all" or (point["big_view"] == "top" and i > n // 2)
         params[f"s{i}_big_view"] = BigView.SHARED.value if on else BigView.OFF.value
-        if skeleton.family is Family.VOV:
+        if _has_tosa(point["backbone"]):
             params[f"s{i}_tosa_depth"] = point["tosa_depth"]
             params[f"s{i}_squeeze_excite"] = "off"
     return params
@@ -159,7 +160,7 @@ def complete_point(point: dict[str, Any], axes: dict[str, Axes]) -> dict[str, An
     """A partial point (a warm start names only what it sets) with its backbone's first choices
     filled in, as `suggest_point` would give it."""
     a = axes[point["backbone"]]
-    vov = BACKBONES[point["backbone"]].family is Family.VOV
+    vov = _has_tosa(point["backbone"])
     full = {"width": a.widths[0], "layout": a.layouts[0], "temporal_op": a.temporal_ops[0], "gate": a.gates[0],
             "big_view": a.big_views[0], "tosa_depth": a.tosa_depths[0] if vov else None} | point
     return full | {"temporal_op": None} if full["layout"] == "2d" else full
@@ -190,3 +191,8 @@ class PointSpace:
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> dict[str, str]:
         return {"point": point_id(suggest_point(trial, self.axes))}
+
+
+def _has_tosa(backbone: str) -> bool:
+    """Whether the backbone's family chooses a T-OSA depth per stage (VoV)."""
+    return "tosa_depth" in families.get(BACKBONES[backbone].family).stage_choices

@@ -6,7 +6,8 @@ from spaces.blocks.head import ClassifierHead
 from spaces.blocks.inception import InceptionMixed
 from spaces.blocks.pool import downsample_pool
 from spaces.blocks.stem import conv_stem_layer
-from spaces.blocks.tosa import D21DLayer, SqueezeExcitation, TOSABlock
+from spaces.blocks.excite import SqueezeExcitation
+from spaces.blocks.tosa import D21DLayer, TOSABlock
 
 __all__ = ["Bottleneck", "ConvUnit", "spatiotemporal_conv", "SelfGating", "ClassifierHead", "InceptionMixed",
            "downsample_pool", "conv_stem_layer", "D21DLayer", "SqueezeExcitation", "TOSABlock"]

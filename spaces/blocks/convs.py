@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spaces.spec import BigView, TemporalOp
+from spaces.forms import TemporalOp, form
+from spaces.spec import BigView
 
 
 def spatiotemporal_conv(
@@ -17,29 +18,9 @@ def spatiotemporal_conv(
     stride: int = 1,
     temporal_stride: int = 1,
 ) -> nn.Module:
-    """A conv of the given temporal form, without its output norm.
-
-    - `2d`: one 1 x k x k conv (temporal stride still applies, as I2D's 1a keeps I3D's strides).
-    - `3d`: one kt x k x k conv (I3D).
-    - `separable`: 1 x k x k conv -> BN -> ReLU -> kt x 1 x 1 conv, both Cout wide (S3D, no mid
-      width unlike R(2+1)D); spatial stride on the first, temporal on the second.
-    - `depthwise`: depthwise 1 x k x k -> depthwise kt x 1 x 1 with no norm between (VoV3D's
-      D(2+1)D). Where the width changes the spatial conv is a full conv (VoV3D's/X3D's stem).
-    """
-    k, kt = kernel, temporal_kernel
-    if temporal_op in (TemporalOp.TWO_D, TemporalOp.THREE_D):
-        kt = 1 if temporal_op is TemporalOp.TWO_D else kt
-        return nn.Conv3d(in_channels, out_channels, (kt, k, k), stride=(temporal_stride, stride, stride),
-                         padding=(kt // 2, k // 2, k // 2), bias=False)
-    spatial_groups = in_channels if temporal_op is TemporalOp.DEPTHWISE and in_channels == out_channels else 1
-    spatial = nn.Conv3d(in_channels, out_channels, (1, k, k), stride=(1, stride, stride),
-                        padding=(0, k // 2, k // 2), groups=spatial_groups, bias=False)
-    temporal_groups = out_channels if temporal_op is TemporalOp.DEPTHWISE else 1
-    temporal = nn.Conv3d(out_channels, out_channels, (kt, 1, 1), stride=(temporal_stride, 1, 1),
-                         padding=(kt // 2, 0, 0), groups=temporal_groups, bias=False)
-    if temporal_op is TemporalOp.SEPARABLE:
-        return nn.Sequential(spatial, nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True), temporal)
-    return nn.Sequential(spatial, temporal)
+    """A conv of the given temporal form (`spaces.forms`: 2d, 3d, separable, depthwise,
+    channelwise, ...), without its output norm."""
+    return form(temporal_op).conv(in_channels, out_channels, kernel, temporal_kernel, stride, temporal_stride)
 
 
 def big_view_pool(*, frames: int | None) -> nn.Module:

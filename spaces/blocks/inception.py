@@ -6,7 +6,8 @@ from torch import nn
 
 from spaces.blocks.convs import ConvUnit, relu
 from spaces.blocks.gating import maybe_gate
-from spaces.spec import BigView, Gate, TemporalOp
+from spaces.forms import TemporalOp, form
+from spaces.spec import BigView, Gate
 
 
 class InceptionMixed(nn.Module):
@@ -37,7 +38,7 @@ class InceptionMixed(nn.Module):
     ) -> None:
         super().__init__()
         b0, b1r, b1, b2r, b2, b3 = branch_channels
-        temporal_gate = gate is Gate.TEMPORAL and temporal_op is not TemporalOp.TWO_D
+        temporal_gate = gate is Gate.TEMPORAL and form(temporal_op).temporal
         branch_gate = gate is Gate.BRANCHES
 
         def pointwise(cin: int, cout: int, last: bool) -> ConvUnit:

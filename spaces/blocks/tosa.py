@@ -6,22 +6,10 @@ import torch
 from torch import nn
 
 from spaces.blocks.convs import ConvUnit, relu
+from spaces.blocks.excite import SqueezeExcitation
 from spaces.blocks.gating import maybe_gate
-from spaces.spec import BigView, Gate, TemporalOp, make_divisible
-
-
-class SqueezeExcitation(nn.Module):
-    """x * sigmoid(fc2(relu(fc1(avgpool(x))))), reduction 1/16 rounded to a multiple of 8 (X3D)."""
-
-    def __init__(self, *, channels: int, ratio: float = 1 / 16, divisor: int = 8) -> None:
-        super().__init__()
-        hidden = make_divisible(channels * ratio, divisor)
-        self.fc1 = nn.Conv3d(channels, hidden, 1, bias=True)
-        self.fc2 = nn.Conv3d(hidden, channels, 1, bias=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean(dim=(2, 3, 4), keepdim=True)  # (B, C, 1, 1, 1)
-        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+from spaces.forms import TemporalOp, form
+from spaces.spec import BigView, Gate
 
 
 class D21DLayer(nn.Module):
@@ -57,7 +45,7 @@ class D21DLayer(nn.Module):
             big_view=big_view)
         self.se = SqueezeExcitation(channels=inner_channels) if squeeze_excite else nn.Identity()
         self.swish = nn.SiLU(inplace=True)
-        temporal_gate = gate is Gate.TEMPORAL and temporal_op is not TemporalOp.TWO_D
+        temporal_gate = gate is Gate.TEMPORAL and form(temporal_op).temporal
         self.temporal_gate = maybe_gate(channels=inner_channels, on=temporal_gate, bias=gate_bias)
         self.project = ConvUnit(in_channels=inner_channels, out_channels=out_channels, big_view=big_view,
                                 big_view_frames=-(-frames // temporal_stride))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spaces import PRESETS, TemporalOp, build, cost, get_preset
-from spaces.presets import CUTS, INCEPTION_LAYERS, INCEPTION_MIXED
+from spaces.families.inception import CUTS, INCEPTION_LAYERS, INCEPTION_MIXED
 
 REFERENCED = [n for n, p in PRESETS.items() if p.params is not None]
 

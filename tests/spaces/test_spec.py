@@ -90,7 +90,7 @@ def test_python_construction_is_validated_too() -> None:
     with pytest.raises(SpecError, match="tosa_depth=0: must be in 1..8"):
         VoVBlock(out_channels=8, inner_channels=16, tosa_depth=0)
     with pytest.raises(SpecError, match="family 'vov' takes VoVBlock blocks"):
-        ArchSpec(family=Family.VOV, stem=(ConvSpec(out_channels=8, kernel=3),),
+        ArchSpec(family=Family("vov"), stem=(ConvSpec(out_channels=8, kernel=3),),
                  stages=(StageSpec(blocks=(BottleneckBlock(out_channels=8, mid_channels=4),)),))
     block = InceptionBlock(branch_channels=[8, 8, 8, 8, 8, 8], temporal_op="separable")  # coerced
     assert block.branch_channels == (8,) * 6 and block.temporal_op is TemporalOp.SEPARABLE
