@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "inception": "spaces.families.inception",  # I3D / S3D / S3D-G: Mixed blocks, max-pool downsampling
     "vov": "spaces.families.vov",  # VoV3D: T-OSA blocks of D(2+1)D layers, strided convs
     "resnet": "spaces.families.resnet",  # TSN / SmallBigNet: bottleneck blocks, strided convs
+    "x3d": "spaces.families.x3d",  # X3D: channelwise 3x3x3 bottlenecks, SE, swish, strided convs
 }
 
 

@@ -172,9 +172,9 @@ def test_a_study_of_a_new_family_is_a_yaml_file(module_dir) -> None:
 
 
 def test_unknown_names_say_what_exists() -> None:
-    with pytest.raises(SpecError, match="family='x4d': must be one of inception, vov, resnet"):
+    with pytest.raises(SpecError, match="family='x4d': must be one of inception, vov, resnet, x3d"):
         ArchSpec.from_dict({**get_preset("s3d").to_dict(), "family": "x4d"})
-    with pytest.raises(SpecError, match="unknown family; registered: inception, vov, resnet"):
+    with pytest.raises(SpecError, match="unknown family; registered: inception, vov, resnet, x3d"):
         families.get("x4d")
     with pytest.raises(SpecError, match="unknown temporal form; registered: 2d, 3d, separable, depthwise, channelwise"):
         form("shift")
