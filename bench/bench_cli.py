@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 CASES = {
-    "vidnas --help": [sys.executable, "-m", "search.cli", "--help"],
-    "vidnas presets --names-only": [sys.executable, "-m", "search.cli", "presets", "--names-only"],
+    "vidnas --help": [sys.executable, "-m", "search.cli.main", "--help"],
+    "vidnas presets --names-only": [sys.executable, "-m", "search.cli.main", "presets", "--names-only"],
     "import ray, torch, mlflow, optuna": [sys.executable, "-c", "import ray, torch, mlflow, optuna"],
 }
 

@@ -26,8 +26,8 @@ import optuna
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search.config import SearchConfig  # noqa: E402
-from search.searcher import INFEASIBLE_ATTR, FidelityOptunaSearch, make_sampler  # noqa: E402
+from search.engine.config import SearchConfig  # noqa: E402
+from search.engine.searcher import INFEASIBLE_ATTR, FidelityOptunaSearch, make_sampler  # noqa: E402
 from spaces import ArchSpec, cost  # noqa: E402
 from spaces.sample import ArchSpace  # noqa: E402
 

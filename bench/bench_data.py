@@ -20,7 +20,7 @@ import torch
 from common import store_or_synth
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.train import OptimConfig, make_optimizer
+from search.trial.loop import OptimConfig, make_optimizer
 from spaces import build, cost, get_preset
 
 

@@ -6,7 +6,7 @@
    and without MO-ASHA and warm starts, the candidates for the search's defaults, Ray's
    single-objective ASHA, and Syne Tune's MOASHA and random search when installed) replayed on
    seeds 0..N-1 in simulated time against the table -> docs/bench/TABLE/. The rule fixed before
-   the replays (search.bench.figures.choose_default) picks the defaults from these.
+   the replays (search.tabular.figures.choose_default) picks the defaults from these.
 2. Confirmation: the pick, the former defaults, random search and the peer replayed again on
    fresh seeds N..2N-1, for twice the grid's compute -> docs/bench/TABLE/confirm/. These are the
    figures the README reports: what selected the defaults does not also report them.
@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search.cli import main  # noqa: E402
+from search.cli.main import main  # noqa: E402
 
 FORMER_DEFAULT = "tpe/moasha/eta=3/min=2/startup=10"  # the search's defaults before these replays
-# the peer's MOASHA is corrected (search.bench.peer), at its own rungs and at ours
+# the peer's MOASHA is corrected (search.tabular.peer), at its own rungs and at ours
 CONTRASTS = ("uniform/fifo", "random/fifo", "peer:moasha", "peer:moasha/min=2", "peer:moasha/eta=2/min=2", "peer:random")
 # the confirmation runs twice the grid's compute, so that uniform random search (the ratios' denominator)
 # reaches the target in (nearly) every seed; the compute to reach it does not depend on the budget
@@ -51,7 +51,7 @@ if __name__ == "__main__":
     chosen = json.loads((out / "summary.json").read_text())["chosen"]
     if chosen is None:
         sys.exit("no strategy reached 95% of the grid's hypervolume in more than half its seeds: nothing to confirm")
-    from search.bench.replay import canonical
+    from search.tabular.replay import canonical
 
     confirm: list[str] = []
     for entry in (chosen, FORMER_DEFAULT, "tpe/moasha", *CONTRASTS):  # each once: the pick may be a default

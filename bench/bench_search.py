@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from common import store_or_synth
-from search.config import SearchConfig
-from search.tuner import run_search
+from search.engine.config import SearchConfig
+from search.engine.tuner import run_search
 
 
 def main() -> None:

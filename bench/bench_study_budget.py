@@ -33,7 +33,7 @@ from search.data.store import ClipStore  # noqa: E402
 from search.studies.adequacy import check_run  # noqa: E402
 from search.studies.arms import arm_spec  # noqa: E402
 from search.studies.config import StudyConfig  # noqa: E402
-from search.train import evaluate, make_optimizer, make_scheduler, train_epoch  # noqa: E402
+from search.trial.loop import evaluate, make_optimizer, make_scheduler, train_epoch  # noqa: E402
 from spaces import build  # noqa: E402
 
 STORES = {"appearance": "data/study", "temporal": "data/study-temporal"}  # as `make studies` writes them

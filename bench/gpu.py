@@ -1,4 +1,4 @@
-"""How busy vidnas keeps a GPU: its own training loop (`search.train.train_epoch`, the loop a trial
+"""How busy vidnas keeps a GPU: its own training loop (`search.trial.loop.train_epoch`, the loop a trial
 runs), measured on one device.
 
     python bench/gpu.py [--out gpu.json]      # one GPU, about 6 minutes
@@ -13,7 +13,7 @@ runs), measured on one device.
 4. Latency noise: forward latency (CUDA events, training dtype) measured repeatedly, alone, next
    to a training neighbour, and next to it inside the exclusive phase: median and spread.
 
-Imports only torch-level modules (`spaces`, `search.train`, `search.data`, `search.device`): the
+Imports only torch-level modules (`spaces`, `search.trial.loop`, `search.data`, `search.trial.device`): the
 GPU machine has torch and pyarrow, not Ray, Optuna or MLflow. Prints the tables and writes JSON.
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.data.loader import ClipDataset, RawBatch, make_loader  # noqa: E402
 from search.data.store import ClipStore  # noqa: E402
 from search.data.synth import write_synth  # noqa: E402
-from search.device import DeviceLock, configure_backends, device_batches, memory_fraction  # noqa: E402
-from search.train import OptimConfig, make_optimizer, train_epoch  # noqa: E402
+from search.trial.device import DeviceLock, configure_backends, device_batches, memory_fraction  # noqa: E402
+from search.trial.loop import OptimConfig, make_optimizer, train_epoch  # noqa: E402
 from spaces import ArchSpec, build, cost, get_preset, measure_latency  # noqa: E402
 
 # dense bf16 tensor-core peaks, FLOP/s (vendor data sheets; SXM parts)

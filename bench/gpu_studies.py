@@ -11,7 +11,7 @@
    study_config.yaml (what `vidnas study report` reads) and OUT/plan.json: every run's spec, seed,
    epochs and optimizer as plain JSON (the GPU machine has no YAML, Ray, Optuna or MLflow).
 2. `run` (the GPU machine): writes each regime's store (`search.data.synth`), then trains every
-   planned run with the search's own loop (`search.train`: bf16 autocast, channels-last, fused
+   planned run with the search's own loop (`search.trial.loop`: bf16 autocast, channels-last, fused
    AdamW, the same warm-up and cosine), validation every epoch, the test split once at the end
    with every clip's outcome, and appends one row per run to OUT/STUDY_REGIME/results.parquet (or
    half/results.parquet) in the columns a study's results table has, so the study's analysis reads
@@ -78,7 +78,7 @@ def train_run(run: dict[str, Any], store: Any, device: Any, *, smoke: bool) -> d
     import torch
 
     from search.data.loader import ClipDataset, eval_views, make_loader
-    from search.train import OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
+    from search.trial.loop import OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
     from spaces import ArchSpec, build, cost
 
     spec = ArchSpec.from_json(run["spec"])

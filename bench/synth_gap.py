@@ -18,7 +18,7 @@ import torch
 from common import store_or_synth
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.train import OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
+from search.trial.loop import OptimConfig, evaluate, make_optimizer, make_scheduler, train_epoch
 from spaces import build, cost, get_preset
 
 # (preset, width, depth): demo-sized copies, their 3D convs, gates and big views where the papers put them

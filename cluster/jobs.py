@@ -21,7 +21,7 @@ import yaml
 
 from cluster import auth
 from cluster.local import ClusterError
-from search.config import SearchConfig
+from search.engine.config import SearchConfig
 
 PROJECT = Path(__file__).resolve().parents[1]
 EXCLUDES = ["data/", "results/", ".git/", ".venv/", ".vidnas/", "**/__pycache__/", "*.egg-info/", ".pytest_cache/"]
@@ -72,7 +72,7 @@ def submit(config_path: Path, address: str, *, tracking_uri: str | None = None, 
     # the job's driver joins the cluster it runs on; relative local paths mean the submitter's
     cfg = dataclasses.replace(cfg, address="auto", data=_absolute(cfg.data), storage=_absolute(cfg.storage))
     request = {
-        "entrypoint": f"python -m search.cli search --config-env {CONFIG_ENV} --verbose 1",
+        "entrypoint": f"python -m search.cli.main search --config-env {CONFIG_ENV} --verbose 1",
         "submission_id": job_id,
         "runtime_env": {"working_dir": str(PROJECT), "excludes": EXCLUDES,
                         "env_vars": {CONFIG_ENV: yaml.safe_dump(cfg.to_dict(), sort_keys=False),

@@ -1,5 +1,5 @@
 """Import structure: no cycles between modules or packages (every import statement counts, also
-those inside functions), and light entry points: `search.results`, `vidnas --help` and
+those inside functions), and light entry points: `search.record.results`, `vidnas --help` and
 `vidnas presets --names-only` load neither Ray nor torch."""
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP = ("spaces", "search", "cluster")
-SUBPACKAGES = ("search.data", "search.studies", "search.bench")
+SUBPACKAGES = ("search.data", "search.trial", "search.record", "search.engine", "search.cli", "search.studies",
+               "search.tabular")
 
 
 def _modules() -> dict[str, Path]:
@@ -92,9 +93,25 @@ def test_no_import_cycles_between_packages() -> None:
     packages: dict[str, set[str]] = defaultdict(set)
     for a, targets in _graph().items():
         packages[_package(a)] |= {_package(b) for b in targets if _package(b) != _package(a)}
-    assert set(packages) >= {"search", "search.data", "search.studies", "search.bench", "cluster"}
+    assert set(packages) >= {"search", "search.data", "search.studies", "search.tabular", "cluster"}
     assert _cycles(packages) == []
     assert "search" not in packages["spaces"]  # the space knows nothing of searching
+
+
+# Bottom to top: a package imports only packages on lower layers (one layer may hold several).
+LAYERS = (("spaces",), ("search",), ("search.data",), ("search.record",), ("search.trial",), ("search.engine",),
+          ("search.cli",), ("search.studies", "search.tabular"), ("cluster",))
+
+
+def test_imports_point_down_the_layers() -> None:
+    """search (errors, net, pareto) <- data <- record <- trial <- engine <- cli <- studies, tabular
+    <- cluster: the search directory's record knows nothing of training, a trial nothing of the
+    engine that schedules it."""
+    layer = {p: i for i, group in enumerate(LAYERS) for p in group}
+    up = sorted({(a, b) for a, targets in _graph().items() for b in targets
+                 if layer[_package(b)] > layer[_package(a)]})
+    assert set(layer) >= {_package(m) for m in _modules()}
+    assert up == []
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -108,11 +125,11 @@ HEAVY = {"ray", "torch", "mlflow", "optuna"}
 
 
 @pytest.mark.parametrize("code", [
-    "import search.results",
+    "import search.record.results",
     "import search.pareto, search.errors, spaces.spec",
-    "import contextlib, io\nfrom search.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+    "import contextlib, io\nfrom search.cli.main import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
     "    try:\n        main(['--help'])\n    except SystemExit:\n        pass",
-    "import contextlib, io\nfrom search.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+    "import contextlib, io\nfrom search.cli.main import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
     "    main(['presets', '--names-only'])",
 ])
 def test_light_entry_points_load_neither_ray_nor_torch(code) -> None:
@@ -121,9 +138,25 @@ def test_light_entry_points_load_neither_ray_nor_torch(code) -> None:
     assert not HEAVY & loaded, HEAVY & loaded
 
 
+def test_the_ui_loads_mlflow_s_client_and_little_else() -> None:
+    """`vidnas ui` needs the MLflow client; the search config it reads comes without torch, Ray or
+    Optuna (before the package layout it loaded the tuner: 3,625 modules)."""
+    ui = _loaded_after("import search.cli.ui")
+    client = _loaded_after("import mlflow.tracking")
+    assert not {"ray", "torch", "optuna"} & ui
+    assert len(ui - client) < 100, sorted(ui - client)
+
+
+@pytest.mark.parametrize("module, allowed", [
+    ("search.engine.config", set()), ("search.studies.analysis", {"torch"}), ("search.record.registry", {"torch", "mlflow"}),
+])
+def test_readers_of_records_do_not_start_the_engine(module, allowed) -> None:
+    assert HEAVY & _loaded_after(f"import {module}") <= allowed
+
+
 def test_a_command_loads_its_own_module_only() -> None:
-    loaded = _loaded_after("import contextlib, io\nfrom search.cli import main\n"
+    loaded = _loaded_after("import contextlib, io\nfrom search.cli.main import main\n"
                            "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n"
                            "        main(['bench', 'effects', '--help'])\n    except SystemExit:\n        pass")
-    assert "search.bench.commands" in loaded
-    assert not {"search.commands", "cluster.commands", "search.studies.commands", "ray"} & loaded
+    assert "search.tabular.commands" in loaded
+    assert not {"search.cli.commands", "cluster.commands", "search.studies.commands", "ray"} & loaded

@@ -17,15 +17,15 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from search.data.store import ClipStore, StoreError
-from search.results import read_results
+from search.errors import SearchError
+from search.record.results import read_results
 from search.studies import stats
 from search.studies.adequacy import ArmAdequacy, RunAdequacy, check_arms, check_runs
 from search.studies.config import (
     ALIASES_FILE, CLIP_METRICS, COST_METRICS, FACTS_FILE, HALF_SUBDIR, LATENCY_FILE, LATENCY_METRICS, MIN_LATENCY_PROCESSES,
     RUN_METRICS, SEARCH_SUBDIR, Claim, StudyConfig, load_study_config,
 )
-from search.studies.runner import read_timing
-from search.tuner import SearchError
+from search.studies.config import read_timing
 from spaces import ArchSpec, cost
 
 UNDERTRAINED, OTHER_REGIME = "undertrained", "other regime"  # verdicts beside stats.VERDICTS

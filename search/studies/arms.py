@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from search.config import ConfigError
 from search.data.store import StoreMeta
+from search.engine.config import ConfigError
 from search.studies.config import Arm, StudyConfig
 from spaces import ArchSpec
 from spaces.presets import get_preset

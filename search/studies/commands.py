@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from search import commands as searching
+from search.cli import commands as searching
 from search.errors import EXIT_INTERRUPTED, SearchError
 from search.studies.config import STUDY_CONFIG
 

@@ -11,7 +11,7 @@ members of the found Pareto front as arms (`search:` and `retrain_front:`).
 
     STUDY_DIR = STORAGE/NAME
     STUDY_DIR/study_config.yaml   the StudyConfig it runs
-    STUDY_DIR/...                 the arms x seeds grid: a search directory (search.tuner)
+    STUDY_DIR/...                 the arms x seeds grid: a search directory (search.engine.tuner)
     STUDY_DIR/search/             the joint search, if any (a search directory of its own)
     STUDY_DIR/latency.parquet     arm, round, latency_ms (forward), step_ms (forward+backward)
     STUDY_DIR/timing.json         wall seconds per phase, summed over resumes
@@ -43,9 +43,9 @@ from typing import Any
 
 import yaml
 
-from search.config import ConfigError, parse_dataclass, read_yaml
+from search.engine.config import ConfigError, parse_dataclass, read_yaml
 from search.studies import stats
-from search.train import OptimConfig
+from search.trial.options import OptimConfig
 from spaces.presets import list_presets
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
@@ -337,3 +337,13 @@ def claim_unit(claim: Claim) -> str:
     if claim.metric == "gmacs":
         return "gmacs difference (GMACs per clip: per view x views)"
     return f"{claim.metric} difference ({UNITS.get(claim.metric, claim.metric)})"
+
+
+def read_timing(study_dir: Path) -> dict[str, Any]:
+    """Wall seconds per phase (`<phase>_s`), which phases are done, and the command that ran it."""
+    path = study_dir / TIMING_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def wall_seconds(timing: dict[str, Any]) -> float:
+    return sum(v for k, v in timing.items() if k.endswith("_s"))

@@ -19,17 +19,18 @@ import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
-from search import tracking
 from search.data.store import ClipStore, StoreError
-from search.results import format_front
+from search.engine.config import load_search_config
+from search.provenance import code_version
+from search.record import tracking
+from search.record.results import format_front
 from search.studies import stats
 from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, VERDICTS, ClaimResult, StudyResult
 from search.studies.config import SEARCH_SUBDIR, claim_unit
+from search.studies.config import wall_seconds
 from search.studies.plots import (
     ci_name, plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
 )
-from search.studies.runner import wall_seconds
-from search.tuner import code_version, load_search_config
 
 REPORT_DIR = "study_report"
 

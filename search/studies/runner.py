@@ -3,7 +3,7 @@ optional joint search first whose front is retrained as arms, and latency in fre
 
     STUDY_DIR = STORAGE/NAME
     STUDY_DIR/study_config.yaml   the StudyConfig it runs
-    STUDY_DIR/...                 the arms x seeds grid: a search directory (search.tuner)
+    STUDY_DIR/...                 the arms x seeds grid: a search directory (search.engine.tuner)
     STUDY_DIR/search/             the joint search, if any (a search directory of its own)
     STUDY_DIR/half/               the arms retrained at half the epochs (`half_budget_seeds`): budget sensitivity
     STUDY_DIR/aliases.json        found arms that are the same architecture as another arm
@@ -25,15 +25,18 @@ import pyarrow.parquet as pq
 import torch
 import yaml
 
-from search.config import ConfigError, SearchConfig
 from search.data.store import ClipStore
-from search.results import read_results, selection_view
+from search.engine.config import ConfigError, SearchConfig
+from search.engine.config import load_search_config
+from search.engine.tuner import Search
+from search.errors import SearchError
+from search.record.results import read_results, selection_view
+from search.studies.arms import arm_spec
 from search.studies.config import (
     ALIASES_FILE, FOUND_GROUP, HALF_SUBDIR, LATENCY_FILE, SEARCH_SUBDIR, STUDY_CONFIG, TIMING_FILE, StudyConfig,
+    read_timing,
 )
-from search.studies.arms import arm_spec
 from search.studies.latency import measure_in_process
-from search.tuner import Search, SearchError, load_search_config
 from spaces import ArchSpec
 
 
@@ -180,13 +183,3 @@ class Study:
 
     def _save_timing(self, timing: dict[str, Any]) -> None:
         (self.dir / TIMING_FILE).write_text(json.dumps(timing, indent=2))
-
-
-def read_timing(study_dir: Path) -> dict[str, Any]:
-    """Wall seconds per phase (`<phase>_s`), which phases are done, and the command that ran it."""
-    path = study_dir / TIMING_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def wall_seconds(timing: dict[str, Any]) -> float:
-    return sum(v for k, v in timing.items() if k.endswith("_s"))

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from cluster.local import ClusterError, LocalCluster, down, up
-from search.cli import main
+from search.cli.main import main
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

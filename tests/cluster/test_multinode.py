@@ -17,10 +17,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from cluster.local import add_node, down, up
-from search import tracking
 from search.data.synth import write_synth
-from search.results import read_results
-from search.tuner import open_study
+from search.engine.tuner import open_study
+from search.record import tracking
+from search.record.results import read_results
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 TRIALS, EPOCHS = 2, 30
@@ -60,7 +60,7 @@ def test_a_lost_node_s_trial_resumes_on_the_surviving_node(tmp_path: Path) -> No
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         search_dir = tmp_path / "results" / "two"
         with (tmp_path / "driver.log").open("w") as log:
-            driver = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(path), "--verbose", "0"],
+            driver = subprocess.Popen([sys.executable, "-m", "search.cli.main", "search", str(path), "--verbose", "0"],
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         # both trials running (one per node), each past its first checkpoint and far from its last
         deadline, saved = time.time() + 400, {}

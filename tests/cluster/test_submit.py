@@ -10,14 +10,14 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-import spaces
 from cluster.jobs import submit, wait
 from cluster.local import ClusterError, down, up
+from search.cli.main import main
 from search.data.synth import write_synth
-from search.export import checkpoint_state, export, select
-from search.cli import main
-from search.registry import register
-from search.results import read_results
+from search.record.export import checkpoint_state, export, select
+from search.record.registry import register
+from search.record.results import read_results
+import spaces
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from search.config import SearchConfig
+from search.engine.config import SearchConfig
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "cluster" / "templates"
 
@@ -26,7 +26,7 @@ def test_kuberay_cluster_job_and_mlflow_server_need_no_shared_volume() -> None:
     pods = [cluster["spec"]["headGroupSpec"]["template"]["spec"]] + [
         g["template"]["spec"] for g in cluster["spec"]["workerGroupSpecs"]]
     assert all("volumes" not in p and all("volumeMounts" not in c for c in p["containers"]) for p in pods)
-    assert job["spec"]["entrypoint"] == "python -m search.cli search --config-env VIDNAS_CONFIG"
+    assert job["spec"]["entrypoint"] == "python -m search.cli.main search --config-env VIDNAS_CONFIG"
     assert job["spec"]["clusterSelector"]["ray.io/cluster"] == cluster["metadata"]["name"]
     # the config the job runs is a valid search config: state in S3, an MLflow server
     config = yaml.safe_load(yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]["VIDNAS_CONFIG"])

@@ -12,14 +12,14 @@ import optuna
 import pytest
 from scipy.stats import chisquare
 
-from search.bench.config import BenchConfig
-from search.bench.figures import StrategySummary, choose_default, ratio_interval
-from search.bench.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
+from search.cli.main import main
+from search.engine.config import ConfigError
 from search.pareto import hypervolume, pareto_ranks
-from search.bench.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
-from search.bench.table import Table, near_front, seed_sd
-from search.cli import main
-from search.config import ConfigError
+from search.tabular.config import BenchConfig
+from search.tabular.figures import StrategySummary, choose_default, ratio_interval
+from search.tabular.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
+from search.tabular.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
+from search.tabular.table import Table, near_front, seed_sd
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "bench" / "tables" / "demo_cpu_small.parquet"  # a declared sub-space of demo_cpu (its build)
@@ -35,7 +35,7 @@ def test_shipped_config_points_are_distinct_networks_and_replayable() -> None:
     ids = [point_id(p) for p in points]
     assert len(points) == 138 and len(set(ids)) == 138  # 96 Inception, 21 ResNet, 21 VoV
     assert [p["backbone"] for p in points].count("inception_v1") == 96
-    from search.bench.build import point_specs
+    from search.tabular.build import point_specs
     from spaces import cost
     specs = point_specs(cfg, 18)
     costs = [(cost(s).params, cost(s).gmacs) for s in specs.values()]
@@ -47,7 +47,7 @@ def test_shipped_config_points_are_distinct_networks_and_replayable() -> None:
 def test_the_held_out_table_is_another_store_and_sub_space_of_distinct_networks() -> None:
     held = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "temporal_cpu.yaml")
     selection = BenchConfig.from_yaml(ROOT / "configs" / "bench" / "demo_cpu.yaml")
-    from search.bench.build import point_specs
+    from search.tabular.build import point_specs
     specs = point_specs(held, 18)  # refuses two points that build the same network
     assert len(specs) == len(held.points()) == 145 >= 128
     assert held.data != selection.data and held.noise_every == 1 and held.front_seed is not None
@@ -196,7 +196,7 @@ def test_uniform_search_draws_every_point_once_in_a_seeded_order(small) -> None:
 def test_cost_strata_take_turns_over_log_gmacs_without_replacement(small) -> None:
     """`stratified`: every point once; each round of draws takes one point from every stratum of
     log10 GMACs that has points left, so the first rounds span the whole cost range."""
-    from search.bench.replay import CostStrata
+    from search.tabular.replay import CostStrata
 
     gmacs = {p: small.mean_final()[p]["gmacs"] for p in small.points}
     grid = CostStrata(small.points, gmacs, seed=3, strata=4)
@@ -220,7 +220,7 @@ def test_cost_strata_take_turns_over_log_gmacs_without_replacement(small) -> Non
 def test_tpe_starts_as_a_search_of_the_replays_size(small) -> None:
     """Unless a strategy says `startup=N`, TPE's random startup is what `vidnas search` would use
     for as many trials as the replay's budget buys (min(10, max(2, trials // 3)))."""
-    from search.bench.replay import make_searcher
+    from search.tabular.replay import make_searcher
 
     assert Strategy.parse("tpe/moasha").name.endswith("/startup=auto")
     n = len(small.points)
@@ -264,7 +264,7 @@ def test_early_stopping_finds_more_than_random_search_early(small) -> None:
 def test_the_peer_replays_the_table_seeded_and_keeps_its_rungs(small) -> None:
     """Syne Tune's MOASHA and random search through its own simulator: the same seed gives the
     same trials, another seed others; MOASHA stops a trial only at its rungs (min 2, eta 3)."""
-    from search.bench.peer import peer_replay
+    from search.tabular.peer import peer_replay
 
     def trials(run):
         return [(t["point"], t["state"], t["epochs"]) for t in sorted(run.trials, key=lambda t: int(t["trial_id"]))]
@@ -338,7 +338,7 @@ def test_ratio_interval_and_the_defaults_rule() -> None:
 def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkeypatch) -> None:
     """runs.jsonl is keyed on the table, the settings and the code and library versions a replay
     depends on: after a change to any of them, every replay runs again."""
-    from search.bench import figures
+    from search.tabular import figures
 
     calls = []
 
@@ -389,7 +389,7 @@ def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
     """Each effect's pairs, found again from the point ids: all-temporal against all-2D (which has
     no temporal form, so both 3D forms pair with it; temporal gating has no 2D twin), and S3D-G
     gating against none wherever a layout has temporal convs."""
-    from search.bench.effects import effects, effects_markdown
+    from search.tabular.effects import effects, effects_markdown
 
     final = small.final()
     rows = {r["effect"]: r for r in effects(small)}
@@ -483,7 +483,7 @@ def test_a_replayed_trial_sees_one_seeds_curve_and_is_scored_by_the_mean(noisy) 
                            ref)
     assert reported_hv(noisy, found) == pytest.approx(expected)
     # the peer draws seeds too, and runs at the same mean epoch times
-    from search.bench.peer import peer_replay
+    from search.tabular.peer import peer_replay
     peer = peer_replay(noisy, "peer:moasha/min=2", seed=4, workers=3, budget=0.6)
     assert {t["seed"] for t in peer.trials} == {0, 1}
     for t in peer.trials:

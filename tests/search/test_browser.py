@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from search.config import SearchConfig
-from search.tuner import run_search
-from search.ui import start_ui
+from search.cli.ui import start_ui
+from search.engine.config import SearchConfig
+from search.engine.tuner import run_search
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
+from search.cli.main import main
 from spaces import PRESETS, ArchSpec, cost, get_preset
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from search.engine.config import SearchConfig
+from search.engine.tuner import Search
 from search.errors import is_user_error
-from search.config import SearchConfig
-from search.tuner import Search
 
 ROOT = Path(__file__).parents[2]
 N = 250

@@ -5,9 +5,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from search.searcher import INFEASIBLE_ATTR, RAY_TRIAL_ATTR, FidelityOptunaSearch, make_sampler
+from search.engine.searcher import INFEASIBLE_ATTR, RAY_TRIAL_ATTR, FidelityOptunaSearch, make_sampler
 from spaces import ArchSpec, cost
-from spaces.sample import ArchSpace, SpaceBounds
+from spaces.bounds import SpaceBounds
+from spaces.sample import ArchSpace
 
 BOUNDS = SpaceBounds(families=("resnet", "vov"), backbones=("resnet50", "vov3d_m"), widths=(0.125, 0.25),
                      depths=(0.34,), frames=(8,), crop=32, num_classes=6, temporal_kernels=(3,), tosa_depths=(1, 2))
@@ -47,7 +48,7 @@ def test_infeasible_draws_never_become_trials_nor_spend_the_budget() -> None:
 
 
 def test_a_space_with_nothing_under_the_budget_ends_instead_of_looping(monkeypatch, capsys) -> None:
-    monkeypatch.setattr("search.searcher.MAX_INFEASIBLE_IN_A_ROW", 3)
+    monkeypatch.setattr("search.engine.searcher.MAX_INFEASIBLE_IN_A_ROW", 3)
     searcher = _searcher("random", 4, 1e-9)
     assert searcher.suggest("t0") == "FINISHED"
     assert len(searcher._ot_study.trials) == 3

@@ -7,10 +7,10 @@ import urllib.request
 import optuna
 import pytest
 
-from search.cli import main
-from search.dashboard import JOURNAL_FILE, start_dashboard
+from search.cli.dashboard import JOURNAL_FILE, start_dashboard
+from search.cli.main import main
+from search.engine.searcher import JOURNAL_FILE as SEARCH_JOURNAL, journal_storage
 from search.net import stop
-from search.searcher import JOURNAL_FILE as SEARCH_JOURNAL, journal_storage
 
 
 def test_the_dashboard_serves_the_search_journal(tmp_path) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from search.data.loader import ClipDataset, make_loader
 from search.data.store import ClipStore
-from search.device import CONTEXT_BYTES, DeviceLock, device_batches, memory_fraction
+from search.trial.device import CONTEXT_BYTES, DeviceLock, device_batches, memory_fraction
 
 
 def test_the_memory_cap_leaves_each_process_its_context() -> None:

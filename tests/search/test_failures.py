@@ -16,10 +16,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis
 
-from search.config import SearchConfig
-from search.trial import FAULT_ENV
-from search import tracking
-from search.tuner import Search, open_study, resume_search, run_search
+from search.engine.config import SearchConfig
+from search.engine.tuner import Search, open_study, resume_search, run_search
+from search.record import tracking
+from search.trial.trainable import FAULT_ENV
 from spaces import get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -120,7 +120,7 @@ def test_a_crashed_trial_stays_failed_after_resume(store: str, tmp_path: Path) -
 
 def test_a_search_where_no_trial_completes_exits_1(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture) -> None:
-    from search.cli import main
+    from search.cli.main import main
 
     monkeypatch.setenv(FAULT_ENV, "forward")  # every trial
     config = tmp_path / "search.yaml"

@@ -31,8 +31,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis
 
-from search.config import SearchConfig
-from search.tuner import open_study
+from search.engine.config import SearchConfig
+from search.engine.tuner import open_study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 TRIALS, CONCURRENCY, EPOCHS = 4, 2, 4
@@ -69,7 +69,7 @@ def _interrupt(cfg: SearchConfig, tmp_path: Path, sig: signal.Signals, wave: str
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     log = tmp_path / "driver.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(path), "--cpus", "2",
+        proc = subprocess.Popen([sys.executable, "-m", "search.cli.main", "search", str(path), "--cpus", "2",
                                  "--verbose", "0"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 400
     while time.time() < deadline and proc.poll() is None:
@@ -188,7 +188,7 @@ def _run_case(store: str, tmp_path: Path, sig: signal.Signals, wave: str, early_
         cfg = dataclasses.replace(cfg, storage=str(tmp_path / "moved"))
         cfg.search_dir.parent.mkdir()
         shutil.move(old, cfg.search_dir)
-    out = subprocess.run([sys.executable, "-m", "search.cli", "search", "--resume", str(cfg.search_dir), "--cpus",
+    out = subprocess.run([sys.executable, "-m", "search.cli.main", "search", "--resume", str(cfg.search_dir), "--cpus",
                           "2", "--verbose", "0"], capture_output=True, text=True, timeout=600, cwd=cfg.search_dir.parent,
                          env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

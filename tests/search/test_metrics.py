@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search.metrics import Accumulator
+from search.trial.metrics import Accumulator
 
 
 def test_accuracy_per_group_and_within_pairs() -> None:

@@ -1,5 +1,5 @@
 """The peer's MOASHA, corrected: Syne Tune 0.16's `NonDominatedPriority` gives `Bracket` an order
-of indices where it expects one score per trial (search.bench.peer). On the same rungs, the
+of indices where it expects one score per trial (search.tabular.peer). On the same rungs, the
 released priority stops trials that dominate every recorded one; the corrected one never does."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from syne_tune.optimizer.schedulers.multiobjective.multiobjective_priority impor
 
 from syne_tune.config_space import choice  # noqa: E402
 
-from search.bench.peer import make_scheduler, peer_replay, position_priority  # noqa: E402
-from search.bench.table import Table  # noqa: E402
+from search.tabular.peer import make_scheduler, peer_replay, position_priority  # noqa: E402
+from search.tabular.table import Table  # noqa: E402
 from tests.search.test_bench import SMALL  # noqa: E402
 
 
@@ -97,8 +97,8 @@ def test_a_table_exported_for_syne_tune_loads_and_runs_in_its_simulator(small, t
     from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
     from syne_tune.optimizer.baselines import RandomSearch
 
-    from search.bench.export import CHOICES
-    from search.cli import main
+    from search.tabular.export import CHOICES
+    from search.cli.main import main
     from tests.search.test_bench import SMALL
 
     assert main(["bench", "export", str(SMALL), "--out", str(tmp_path), "--name", "vidnas-small"]) == 0

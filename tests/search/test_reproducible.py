@@ -14,8 +14,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search.config import SearchConfig
-from search.tuner import resume_search, run_search
+from search.engine.config import SearchConfig
+from search.engine.tuner import resume_search, run_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EPOCHS = 4
@@ -43,7 +43,7 @@ def _history(cfg: SearchConfig) -> dict[str, list[tuple[int, float]]]:
 def _kill_after_first_checkpoint(cfg: SearchConfig, tmp_path: Path) -> None:
     path = tmp_path / f"{cfg.name}.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "search", str(path), "--cpus", "2", "--verbose", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "search.cli.main", "search", str(path), "--cpus", "2", "--verbose", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((cfg.search_dir / "tune").glob("*/checkpoint_000000")):

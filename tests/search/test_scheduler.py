@@ -6,8 +6,8 @@ import pytest
 
 from ray.tune.schedulers import TrialScheduler
 
+from search.engine.scheduler import MOASHAScheduler
 from search.pareto import crowding, pareto_ranks, survivors
-from search.scheduler import MOASHAScheduler
 
 
 def test_pareto_ranks_by_non_dominated_sorting() -> None:

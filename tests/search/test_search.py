@@ -13,12 +13,13 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-import spaces
-from search.config import ConfigError, SearchConfig
 from search.data.loader import ClipDataset, make_loader
-from search.export import checkpoint_state, export, select
-from search.train import evaluate
-from search.tuner import Search, SearchError, open_study, resume_search, run_search
+from search.engine.config import ConfigError, SearchConfig
+from search.engine.tuner import Search, open_study, resume_search, run_search
+from search.errors import SearchError
+from search.record.export import checkpoint_state, export, select
+from search.trial.loop import evaluate
+import spaces
 from spaces import ArchSpec, get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -200,7 +201,7 @@ def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: P
 
 
 def test_train_one_architecture_at_full_budget(store: str, tmp_path: Path, capsys) -> None:
-    from search.cli import main
+    from search.cli.main import main
     code = main(["train", "tsn_r50", "--data", store, "--epochs", "2", "--width", "0.125", "--depth", "0.34",
                  "--frames", "8", "--storage", str(tmp_path / "results"), "--cpus", "1"])
     out = capsys.readouterr().out
@@ -226,7 +227,7 @@ def test_a_run_shorter_than_the_sampling_interval_still_gets_its_system_metrics(
     sample taken when it started (one step), and a restored trial goes on at the next step."""
     from types import SimpleNamespace
 
-    from search.trial import _system_metrics
+    from search.trial.trainable import _system_metrics
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)

@@ -11,13 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from search.config import ConfigError, SearchConfig
-from search.export import select
-from search.results import mark_pareto
-from search.scheduler import MOASHAScheduler
+from search.engine.config import ConfigError, SearchConfig
+from search.engine.scheduler import MOASHAScheduler
+from search.errors import SearchError
+from search.record.export import select
+from search.record.results import mark_pareto
 from search.studies.config import SEARCH_SUBDIR
 from search.studies.runner import found_arms
-from search.tuner import SearchError
 from spaces import cost, get_preset
 
 OBJECTIVES = {"val_top1": "max", "gmacs": "min"}

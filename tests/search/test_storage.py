@@ -20,11 +20,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search import tracking
-from search.config import SearchConfig
+from search.engine.config import SearchConfig
+from search.engine.searcher import JOURNAL_FILE, STUDY_FILE
 from search.errors import EXIT_INTERRUPTED, ConfigError
-from search.searcher import JOURNAL_FILE, STUDY_FILE
-from search.storage import SearchStorage, split_search_uri
+from search.record import tracking
+from search.record.storage import SearchStorage, split_search_uri
 
 ROOT = Path(__file__).parents[2]
 TRIALS = 3
@@ -46,7 +46,7 @@ def _remote_rows(s3: pafs.S3FileSystem) -> list[dict]:
 def _vidnas(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     cwd.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "search.cli", *args], cwd=cwd, env=env, stdout=out,
+        return subprocess.Popen([sys.executable, "-m", "search.cli.main", *args], cwd=cwd, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 

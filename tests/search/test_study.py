@@ -13,11 +13,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search.cli import main
-from search.config import ConfigError
+from search.cli.main import main
 from search.data.store import ClipStore
 from search.data.store import StoreMeta, write_meta
 from search.data.synth import write_synth
+from search.engine.config import ConfigError
 from search.studies.analysis import analyze
 from search.studies.config import SEARCH_SUBDIR, StudyConfig
 from search.studies.runner import Study, found_arms, split_aliases

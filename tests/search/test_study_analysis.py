@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from search.cli import main
-from search.config import ConfigError
+from search.cli.main import main
+from search.engine.config import ConfigError
 from search.studies import stats
 from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, analyze
 from search.studies.config import HALF_SUBDIR, STUDY_CONFIG, StudyConfig

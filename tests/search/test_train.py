@@ -8,9 +8,9 @@ from torch import nn
 
 from search.data.loader import ClipDataset, make_loader
 from search.data.synth import write_synth
-from search.report import write_report
-from search.results import mark_pareto
-from search.train import DivergedError, OptimConfig, evaluate, make_optimizer, make_scheduler, param_groups, train_epoch
+from search.record.report import write_report
+from search.record.results import mark_pareto
+from search.trial.loop import DivergedError, OptimConfig, evaluate, make_optimizer, make_scheduler, param_groups, train_epoch
 from spaces import build, get_preset
 
 

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search.config import SearchConfig
-from search.tracking import RUNS_ORDER
-from search.tuner import SearchError
-from search.ui import start_ui
+from search.cli.ui import start_ui
+from search.engine.config import SearchConfig
+from search.errors import SearchError
+from search.record.tracking import RUNS_ORDER
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.config import ConfigError, SearchConfig
-from search.tuner import Search
-from search.validate import check_grid, effective_concurrency
-from spaces.sample import SpaceBounds
+from search.engine.config import ConfigError, SearchConfig
+from search.engine.tuner import Search
+from search.engine.validate import check_grid, effective_concurrency
+from spaces.bounds import SpaceBounds
 
 SPACE = {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["resnet"],
          "backbones": ["resnet50"], "temporal_ops": ["2d", "3d"], "temporal_kernels": [3], "gates": ["off"],

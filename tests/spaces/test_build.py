@@ -6,7 +6,8 @@ from torch import nn
 
 from spaces import ArchSpec, BigView, Gate, TemporalOp, build, get_preset
 from spaces.blocks import SelfGating, SqueezeExcitation, TOSABlock, spatiotemporal_conv
-from spaces.sample import BACKBONES, configure
+from spaces.bounds import BACKBONES
+from spaces.sample import configure
 
 
 def _params(module: nn.Module) -> int:

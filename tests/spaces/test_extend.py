@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from spaces import ArchSpec, SpecError, build, cost, families, get_preset, list_presets
+from spaces.bounds import BACKBONES, SpaceBounds
 from spaces.forms import FORMS, TemporalOp, form
-from spaces.sample import BACKBONES, SpaceBounds, sample_arch
+from spaces.sample import sample_arch
 
 FORM_MODULE = '''
 from spaces.forms import Form, register_form

@@ -33,7 +33,7 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
 
 def test_register_and_load_by_alias(tmp_path: Path) -> None:
     """The MLflow registry (a real sqlite store): register an exported model, load it by alias."""
-    from search.registry import register
+    from search.record.registry import register
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = get_preset("vov3d_m", frames=8, crop=32, num_classes=4).scaled(width=0.25, depth=0.5)

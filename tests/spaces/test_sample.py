@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from spaces import PRESETS, ArchSpec, SpecError, build, cost, get_preset
-from spaces.sample import ArchSpace, SpaceBounds, preset_params, sample_arch
+from spaces.bounds import SpaceBounds
+from spaces.sample import ArchSpace, preset_params, sample_arch
 
 TINY = SpaceBounds(frames=(4, 8, 16), crop=32, num_classes=6, widths=(0.125, 0.25), depths=(0.34, 0.5),
                    temporal_kernels=(3, 5, 7))

@@ -9,7 +9,8 @@ from torch import nn
 
 from spaces import build, cost, get_preset
 from spaces.blocks import Bottleneck, SqueezeExcitation
-from spaces.sample import SpaceBounds, preset_params, sample_arch
+from spaces.bounds import SpaceBounds
+from spaces.sample import preset_params, sample_arch
 
 
 @pytest.mark.parametrize("name, depths", [("x3d_m", (3, 5, 11, 7)), ("x3d_l", (5, 10, 25, 15))])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.cli import main
+from search.cli.main import main
 from search.data.importer import ImportConfig, import_dataset
 from search.data.layouts import LayoutError
 from search.data.store import ClipStore
@@ -211,7 +211,7 @@ def test_a_killed_import_resumes_without_losing_or_repeating_videos(tmp_path: Pa
         for k in range(12):
             write_video(tmp_path / "src" / c / f"{k:02d}.mp4", make_frames(120, 96, 128, k))
     out = tmp_path / "store"
-    cmd = [sys.executable, "-m", "search.cli", "data", "import", str(tmp_path / "src"), "--layout", "folder",
+    cmd = [sys.executable, "-m", "search.cli.main", "data", "import", str(tmp_path / "src"), "--layout", "folder",
            "--out", str(out), "--frames", "8", "--size", "48", "--workers", "1", "--chunk", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.cli import main
+from search.cli.main import main
 from search.data.migrate import add_test_split
 from search.data.splits import carve, video_group
 from search.data.store import ClipStore, StoreMeta, clips_to_batch, write_meta, write_split

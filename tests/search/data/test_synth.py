@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import search.data.synth as synth
-from search.cli import main
+from search.cli.main import main
 from search.data.store import ClipStore, StoreError
+import search.data.synth as synth
 from search.data.synth import (MOTION_PAIRS, ORDER_PAIRS, SHARED_SHAPES, SIZES, TEXTURES, class_pairs, class_table,
                                clip_rng, object_look, render_chunk, render_clip, synth_meta, write_synth)
 from spaces import build, get_preset

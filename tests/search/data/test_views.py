@@ -13,7 +13,7 @@ import torch
 from search.data.loader import ClipDataset, make_loader, temporal_offsets, view_offsets
 from search.data.store import ClipStore, StoreMeta, clips_to_batch, write_meta, write_split
 from search.data.synth import SIZES
-from search.train import evaluate
+from search.trial.loop import evaluate
 from spaces import PRESETS, build, get_preset
 
 # every clip length of the sizes a study or the demo uses: frames 1..T are all choosable

@@ -1,0 +1,54 @@
+"""`vidnas ui [SEARCH_DIR]`: the MLflow UI over a search's tracking store, on 127.0.0.1 only."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from search.engine.config import load_search_config
+from search.errors import SearchError
+from search.net import free_port, serve_until_interrupted
+from search.record.tracking import runs_page
+
+
+def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start `mlflow server` (one worker) on the search's store; return the process and the URL
+    of the search's runs page once the server answers. The caller stops it by its pid."""
+    cfg = load_search_config(search_dir)
+    search_dir = cfg.search_dir
+    uri = cfg.resolved_tracking_uri()
+    experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
+    if experiment is None:
+        raise SearchError(f"{search_dir}: no MLflow experiment {cfg.experiment_name!r} yet (has the search started?)")
+    port = port or free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--artifacts-destination", str(search_dir / "mlartifacts")]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SearchError(f"the MLflow server exited with status {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+            return proc, runs_page(base, experiment.experiment_id)
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SearchError(f"the MLflow server did not answer on {base} within {timeout:.0f} s")
+
+
+def run_ui(args) -> int:
+    proc, url = start_ui(args.search_dir, port=args.port)
+    print(f"MLflow UI of {args.search_dir}: {url}\n(Ctrl-C stops it)", flush=True)
+    return serve_until_interrupted(proc)
+
+
+def add_ui(p) -> None:
+    p.add_argument("search_dir", nargs="?", type=Path, default=Path("results/demo"),
+                   help="a search directory (default: results/demo)")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")

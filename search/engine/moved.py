@@ -1,0 +1,24 @@
+"""Where modules were before the layout of December 2026 (search's flat modules moved into
+search.engine, search.trial, search.record and search.cli; search.bench became search.tabular).
+A search saved before it pickled its searcher, scheduler and callbacks under the old paths; on
+`--resume`, `alias_old_modules()` lets Tune's restore find them. Nothing else reads the old names."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+OLD_MODULES = {
+    "search.callback": "search.engine.callback", "search.config": "search.engine.config",
+    "search.progress": "search.engine.progress", "search.scheduler": "search.engine.scheduler",
+    "search.searcher": "search.engine.searcher", "search.tuner": "search.engine.tuner",
+    "search.train": "search.trial.loop", "search.device": "search.trial.device", "search.metrics": "search.trial.metrics",
+    "search.results": "search.record.results", "search.tracking": "search.record.tracking",
+    "search.storage": "search.record.storage", "search.layout": "search.record.layout",
+}
+
+
+def alias_old_modules() -> None:
+    """Make each old module name import its new module (the flat `search.trial` is now a package:
+    its names are found through the package's `__getattr__`)."""
+    for old, new in OLD_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
