@@ -58,7 +58,8 @@ class SpaceBounds:
     big_views: tuple[str, ...] = tuple(b.value for b in BigView)
     tosa_depths: tuple[int, ...] = (1, 2, 3, 4, 5)
     squeeze_excites: tuple[str, ...] = tuple(s.value for s in SqueezeExcite)
-    max_gmacs: float | None = None  # feasibility constraint (Optuna `set_constraint`), GMACs per clip
+    max_gmacs: float | None = None  # feasibility constraint (Optuna `set_constraint`), GMACs per view as
+    #                                  spaces.cost counts them (a clip of v views costs v times that)
     divisor: int = 8  # channel rounding of `ArchSpec.scaled`
 
     def __post_init__(self) -> None:
@@ -102,3 +103,10 @@ def _check_numbers(name: str, values: tuple[float, ...], *, low: float, strict: 
     for v in values:
         if isinstance(v, bool) or not isinstance(v, kind) or not v == v or (v <= low if strict else v < low):
             raise SpecError(name, v, f"must be {'an integer' if integer else 'a number'} {'>' if strict else '>='} {low}")
+
+
+def gmacs_over_budget(gmacs: float, max_gmacs: float | None) -> float | None:
+    """The space's GMACs budget, the one rule the sampler (as Optuna's constraint), the warm starts
+    and the trial (which fails an infeasible draw untrained) all apply: how far `gmacs` (per view,
+    as `spaces.cost` counts) is over `max_gmacs`; <= 0 is feasible; None without a budget."""
+    return None if max_gmacs is None else gmacs - max_gmacs

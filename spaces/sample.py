@@ -24,11 +24,11 @@ from typing import Any
 import optuna
 
 from spaces import families
-from spaces.bounds import BACKBONES, STAGE_CHOICE_BOUNDS, SpaceBounds
+from spaces.bounds import BACKBONES, STAGE_CHOICE_BOUNDS, SpaceBounds, gmacs_over_budget
 from spaces.cost import cost
 from spaces.forms import TemporalOp, form
 from spaces.presets import PRESETS
-from spaces.spec import ArchSpec, Gate, SpecError
+from spaces.spec import ArchSpec, Gate, SpecError, stage_param
 
 
 def sample_arch(trial: optuna.trial.BaseTrial, bounds: SpaceBounds) -> ArchSpec:
@@ -46,19 +46,19 @@ def sample_arch(trial: optuna.trial.BaseTrial, bounds: SpaceBounds) -> ArchSpec:
     stem_op = trial.suggest_categorical("stem_temporal_op", list(bounds.temporal_ops))
     stages = []
     for i in range(1, len(skeleton.stages) + 1):
-        choice: dict[str, Any] = {"temporal_op": trial.suggest_categorical(f"s{i}_temporal_op", list(bounds.temporal_ops))}
+        choice: dict[str, Any] = {"temporal_op": trial.suggest_categorical(stage_param(i, "temporal_op"), list(bounds.temporal_ops))}
         choice["temporal_kernel"] = (1 if not form(choice["temporal_op"]).temporal else
-                                     trial.suggest_categorical(f"s{i}_temporal_kernel", list(bounds.temporal_kernels)))
-        choice["big_view"] = trial.suggest_categorical(f"s{i}_big_view", list(bounds.big_views))
+                                     trial.suggest_categorical(stage_param(i, "temporal_kernel"), list(bounds.temporal_kernels)))
+        choice["big_view"] = trial.suggest_categorical(stage_param(i, "big_view"), list(bounds.big_views))
         for name in families.get(skeleton.family).stage_choices:
             values = list(getattr(bounds, STAGE_CHOICE_BOUNDS[name]))
-            choice[name] = trial.suggest_categorical(f"s{i}_{name}", values)
+            choice[name] = trial.suggest_categorical(stage_param(i, name), values)
         stages.append(choice)
     spec = configure(skeleton.scaled(width=width, depth=depth, divisor=bounds.divisor, bottleneck=bottleneck),
                      frames=frames, crop=bounds.crop, num_classes=bounds.num_classes, gate=gate, gate_bias=gate_bias,
                      stem_op=stem_op, stages=stages)
     if bounds.max_gmacs is not None:
-        trial.set_constraint("gmacs_over_budget", cost(spec).gmacs - bounds.max_gmacs)
+        trial.set_constraint("gmacs_over_budget", gmacs_over_budget(cost(spec).gmacs, bounds.max_gmacs))
     return spec
 
 
@@ -116,13 +116,13 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
     params["stem_temporal_op"] = _uniform(name, "stem temporal_op", stem_ops)
     for i, stage in enumerate(preset.stages, start=1):
         blocks = stage.blocks
-        params[f"s{i}_temporal_op"] = _uniform(name, f"stage {i} temporal_op", {b.temporal_op.value for b in blocks})
-        if form(params[f"s{i}_temporal_op"]).temporal:
-            params[f"s{i}_temporal_kernel"] = _uniform(name, f"stage {i} temporal_kernel",
+        params[stage_param(i, "temporal_op")] = _uniform(name, f"stage {i} temporal_op", {b.temporal_op.value for b in blocks})
+        if form(params[stage_param(i, "temporal_op")]).temporal:
+            params[stage_param(i, "temporal_kernel")] = _uniform(name, f"stage {i} temporal_kernel",
                                                        {b.temporal_kernel for b in blocks})
-        params[f"s{i}_big_view"] = _uniform(name, f"stage {i} big_view", {b.big_view.value for b in blocks})
+        params[stage_param(i, "big_view")] = _uniform(name, f"stage {i} big_view", {b.big_view.value for b in blocks})
         for field in families.get(preset.family).stage_choices:
-            params[f"s{i}_{field}"] = _uniform(name, f"stage {i} {field}", {_plain(getattr(b, field)) for b in blocks})
+            params[stage_param(i, field)] = _uniform(name, f"stage {i} {field}", {_plain(getattr(b, field)) for b in blocks})
     _check_in_bounds(name, params, bounds)
     target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
     for backbone in bounds.backbone_choices():
@@ -150,7 +150,7 @@ def _stage_choices(params: dict[str, Any], n: int) -> list[dict[str, Any]]:
     keys = ("temporal_op", "temporal_kernel", "big_view", *STAGE_CHOICE_BOUNDS)
     out = []
     for i in range(1, n + 1):
-        choice = {k: params[f"s{i}_{k}"] for k in keys if f"s{i}_{k}" in params}
+        choice = {k: params[stage_param(i, k)] for k in keys if stage_param(i, k) in params}
         choice.setdefault("temporal_kernel", 1)
         out.append(choice)
     return out

@@ -247,9 +247,9 @@ class ArchSpec:
         for i, stage in enumerate(self.stages, start=1):
             for name in fields:
                 values = {_encode_value(getattr(b, name)) for b in stage.blocks}
-                out[f"s{i}_{name}"] = values.pop() if len(values) == 1 else "mixed"
-            out[f"s{i}_blocks"] = len(stage.blocks)
-            out[f"s{i}_width"] = stage.blocks[-1].out_channels
+                out[stage_param(i, name)] = values.pop() if len(values) == 1 else "mixed"
+            out[stage_param(i, "blocks")] = len(stage.blocks)
+            out[stage_param(i, "width")] = stage.blocks[-1].out_channels
         if pools := self._temporal_pools():
             out["temporal_pools"] = pools
         return out
@@ -316,6 +316,13 @@ class ArchSpec:
 
 # ----------------------------------------------------------------------------------------------
 # Helpers.
+
+
+def stage_param(stage: int, name: str) -> str:
+    """The flat name of a per-stage choice, stage counted from 1: `s2_temporal_op`. The sampler, the
+    tracked choices and the benchmark's points all spell it here; values stay primitive, and no `/`
+    (Ray Tune would nest it)."""
+    return f"s{stage}_{name}"
 
 
 def _encode_value(value: Any) -> Any:

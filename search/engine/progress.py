@@ -20,6 +20,7 @@ from tqdm import tqdm
 from search.pareto import front_hypervolume
 from spaces.bounds import BACKBONES, SpaceBounds
 from spaces.sample import sample_arch
+from spaces.spec import stage_param
 
 
 def hv_reference(bounds: SpaceBounds, objectives: dict[str, str], *, stored_frames: int) -> dict[str, float]:
@@ -47,9 +48,9 @@ def _largest(bounds: SpaceBounds, backbone: str) -> dict[str, Any]:
                               "depth": max(bounds.depths), "gate": bounds.gates[0], "stem_temporal_op": temporal,
                               "gate_bias": False}
     for i in range(1, len(BACKBONES[backbone].stages) + 1):
-        params |= {f"s{i}_temporal_op": temporal, f"s{i}_temporal_kernel": max(bounds.temporal_kernels),
-                   f"s{i}_big_view": bounds.big_views[0], f"s{i}_tosa_depth": max(bounds.tosa_depths),
-                   f"s{i}_squeeze_excite": bounds.squeeze_excites[0]}
+        params |= {stage_param(i, "temporal_op"): temporal, stage_param(i, "temporal_kernel"): max(bounds.temporal_kernels),
+                   stage_param(i, "big_view"): bounds.big_views[0], stage_param(i, "tosa_depth"): max(bounds.tosa_depths),
+                   stage_param(i, "squeeze_excite"): bounds.squeeze_excites[0]}
     return params
 
 

@@ -61,6 +61,7 @@ from search.record.results import INTERRUPTED, format_front, mark_pareto, read_r
 from search.record.storage import SearchStorage, is_uri, split_search_uri
 from search.trial.trainable import TrialSetup, train_trial
 from spaces import ArchSpec, cost
+from spaces.bounds import gmacs_over_budget
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
 __all__ = ["JOURNAL_FILE", "STUDY_FILE", "Outcome", "Search", "open_study"]
@@ -106,7 +107,7 @@ class Search:
         budget = self.bounds.max_gmacs
         for name, params in self.warm_start_params().items():
             spec = sample_arch(optuna.trial.FixedTrial(params), dataclasses.replace(self.bounds, max_gmacs=None))
-            if budget is not None and (gmacs := cost(spec).gmacs) > budget:
+            if (gmacs_over_budget(gmacs := cost(spec).gmacs, budget) or 0.0) > 0:
                 raise ConfigError(f"warm_start: {name} at width {cfg.warm_start_width} and depth {cfg.warm_start_depth} "
                                   f"costs {gmacs:.4f} GMACs, over space.max_gmacs={budget}")
             self.presets[spec.to_json()] = name

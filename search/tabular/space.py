@@ -27,7 +27,7 @@ import optuna
 from spaces import families
 from spaces.bounds import BACKBONES, SpaceBounds
 from spaces.sample import sample_arch
-from spaces.spec import ArchSpec, BigView, Gate, SpecError, TemporalOp
+from spaces.spec import ArchSpec, BigView, Gate, SpecError, TemporalOp, stage_param
 
 BIG_VIEW_PLACES = ("off", "top", "all")
 _LAYOUT = re.compile(r"^(2d|3d|top[1-9]|bottom[1-9])$")
@@ -134,14 +134,14 @@ def point_params(point: dict[str, Any], *, frames: int, depth: float, temporal_k
     if point["gate"] != Gate.OFF.value:
         params["gate_bias"] = False
     for i in range(1, n + 1):
-        params[f"s{i}_temporal_op"] = op(i)
+        params[stage_param(i, "temporal_op")] = op(i)
         if op(i) != TemporalOp.TWO_D.value:
-            params[f"s{i}_temporal_kernel"] = temporal_kernel
+            params[stage_param(i, "temporal_kernel")] = temporal_kernel
         on = point["big_view"] == "all" or (point["big_view"] == "top" and i > n // 2)
-        params[f"s{i}_big_view"] = BigView.SHARED.value if on else BigView.OFF.value
+        params[stage_param(i, "big_view")] = BigView.SHARED.value if on else BigView.OFF.value
         if _has_tosa(point["backbone"]):
-            params[f"s{i}_tosa_depth"] = point["tosa_depth"]
-            params[f"s{i}_squeeze_excite"] = "off"
+            params[stage_param(i, "tosa_depth")] = point["tosa_depth"]
+            params[stage_param(i, "squeeze_excite")] = "off"
     return params
 
 

@@ -51,6 +51,7 @@ from search.trial.device import DeviceLock, configure_backends, memory_fraction
 from search.trial.loop import (OptimConfig, TrialFailed, evaluate, inject_oom, make_optimizer, make_scheduler, phase,
                           train_epoch)
 from spaces import ArchSpec, build, cost, measure_latency
+from spaces.bounds import gmacs_over_budget
 
 CURVES = ("val_top1", "val_within_pair", "train_loss")  # reported per epoch as curve_<key>: adequacy reads them
 COST_KEYS = ("params", "gmacs", "views", "gmacs_clip", "latency_ms")  # logged to MLflow once, at step 0
@@ -136,7 +137,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
               "max_epochs": setup.epochs, "mlflow_run_id": run_id,
               "node_id": ray.get_runtime_context().get_node_id(), "restored_from_epoch": 0,
               **({"seed": seed} if seed is not None else {})}
-    if setup.max_gmacs is not None and c.gmacs > setup.max_gmacs:
+    if (gmacs_over_budget(c.gmacs, setup.max_gmacs) or 0.0) > 0:
         tune.report({**UNMEASURED, **static, "epoch": 0, "status": "failed",
                      "reason": f"infeasible: {c.gmacs:.4f} GMACs over the budget of {setup.max_gmacs} GMACs"})
         return
