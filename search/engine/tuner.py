@@ -59,7 +59,8 @@ from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.record.report import write_report
 from search.record.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
 from search.record.storage import SearchStorage, is_uri, split_search_uri
-from search.trial.trainable import TrialSetup, train_trial
+from search.trial.setup import TrialSetup
+from search.trial.trainable import train_trial
 from spaces import ArchSpec, cost
 from spaces.bounds import gmacs_over_budget
 from spaces.sample import ArchSpace, preset_params, sample_arch

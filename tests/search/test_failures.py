@@ -19,7 +19,7 @@ from ray.tune import ExperimentAnalysis
 from search.engine.config import SearchConfig
 from search.engine.tuner import Search, open_study, resume_search, run_search
 from search.record import tracking
-from search.trial.trainable import FAULT_ENV
+from search.trial.setup import FAULT_ENV
 from spaces import get_preset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
