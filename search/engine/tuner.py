@@ -65,7 +65,17 @@ from spaces import ArchSpec, cost
 from spaces.bounds import gmacs_over_budget
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
-__all__ = ["JOURNAL_FILE", "STUDY_FILE", "Outcome", "Search", "open_study"]
+__all__ = ["JOURNAL_FILE", "STUDY_FILE", "Grid", "Outcome", "Search", "open_study"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to train instead of a sampled search: the architectures, each at full budget, once or
+    once per seed. One spec is `vidnas train`; a study's arms x seeds and a benchmark table's points
+    at a seed are grids too. A resumed grid continues as Tune saved it (its specs are not read again)."""
+
+    specs: tuple[ArchSpec, ...]
+    seeds: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -136,12 +146,11 @@ class Search:
     # -- running ----------------------------------------------------------------------------
 
     def run(self, *, resume: bool, num_cpus: int | None = None, verbose: int = 1,
-            fixed: list[ArchSpec] | None = None, seeds: list[int] | None = None,
-            register: str | None = None) -> Outcome:
-        """Run (or resume) the search; with `fixed`, train exactly those architectures instead,
-        once each or, with `seeds`, once per seed (a study's grid of arms x seeds). A finished
-        search logs its Pareto front as MLflow models, registered under `register` if given."""
-        self.register, self.log_models = register, fixed is None
+            grid: Grid | None = None, register: str | None = None) -> Outcome:
+        """Run (or resume) the search: Optuna samples the space, or with `grid` exactly those
+        architectures are trained. A finished search logs its Pareto front as MLflow models,
+        registered under `register` if given (a grid logs none)."""
+        self.register, self.log_models = register, grid is None
         self.dir.mkdir(parents=True, exist_ok=True)
         where = self.storage.uri
         if resume and not self.storage.has_tune_state():
@@ -175,8 +184,8 @@ class Search:
                 tuner = tune.Tuner.restore(self.storage.tune_path(), trainable, resume_errored=False,
                                            resume_unfinished=True, storage_filesystem=self.storage.tune_storage()[1])
                 self._refresh(tuner, verbose)
-            elif fixed is not None:
-                tuner = self._fixed_tuner(trainable, verbose, fixed, seeds)
+            elif grid is not None:
+                tuner = self._grid_tuner(trainable, verbose, grid)
             else:
                 tuner = self._new_tuner(trainable, verbose)
             self.storage.push()  # config, study, journal, parent run: before any trial starts
@@ -279,13 +288,11 @@ class Search:
                                         trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
             run_config=self._run_config(verbose))
 
-    def _fixed_tuner(self, trainable: Any, verbose: int, specs: list[ArchSpec],
-                     seeds: list[int] | None) -> tune.Tuner:
-        """Given architectures at full budget: one (`vidnas train`), or a grid of arms x seeds (a study)."""
-        archs = [s.to_json() for s in specs]
+    def _grid_tuner(self, trainable: Any, verbose: int, grid: Grid) -> tune.Tuner:
+        archs = [s.to_json() for s in grid.specs]
         space: dict[str, Any] = {"arch": archs[0] if len(archs) == 1 else tune.grid_search(archs)}
-        if seeds is not None:
-            space["seed"] = tune.grid_search(list(seeds))
+        if grid.seeds is not None:
+            space["seed"] = tune.grid_search(list(grid.seeds))
         return tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=self.concurrency,
@@ -435,7 +442,7 @@ def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int =
 
 def train_spec(spec: ArchSpec, cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1) -> Outcome:
     """Train one architecture at full budget as a single Tune run, tracked like a search of one."""
-    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, fixed=[spec])
+    return Search(cfg).run(resume=False, num_cpus=num_cpus, verbose=verbose, grid=Grid((spec,)))
 
 
 def resume_search(search_dir: str | Path, *, num_cpus: int | None = None, verbose: int = 1,

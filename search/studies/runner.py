@@ -28,7 +28,7 @@ import yaml
 from search.data.store import ClipStore
 from search.engine.config import ConfigError, SearchConfig
 from search.engine.config import load_search_config
-from search.engine.tuner import Search
+from search.engine.tuner import Grid, Search
 from search.errors import SearchError
 from search.record.results import read_results, selection_view
 from search.studies.arms import arm_spec
@@ -165,7 +165,7 @@ class Study:
         resume = (config.search_dir / "tune" / "tuner.pkl").exists()
         seeds = self.cfg.half_seeds if half else self.cfg.seeds
         return search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
-                          fixed=None if resume else list(specs.values()), seeds=list(seeds))
+                          grid=Grid(tuple(specs.values()), tuple(seeds)))
 
     def _latency(self, specs: dict[str, ArchSpec]) -> Path:
         """Every arm's forward and forward+backward time: each round a fresh process (`search.studies.latency`)

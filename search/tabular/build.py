@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from search.data.store import ClipStore
 from search.engine.config import ConfigError, SearchConfig
-from search.engine.tuner import Search
+from search.engine.tuner import Grid, Search
 from search.provenance import code_version
 from search.record.results import read_results
 from search.record.tracking import retry
@@ -89,7 +89,7 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) ->
               f"{' (resuming)' if resume else ''}", flush=True)
         began = time.perf_counter()
         outcome = search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
-                             fixed=[specs[p] for p in subset], seeds=[seed])
+                             grid=Grid(tuple(specs[p] for p in subset), (seed,)))
         _add_time(timing_file, name, time.perf_counter() - began)
         if not outcome.finished:
             return None
