@@ -27,18 +27,13 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
-import signal
-import threading
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 import ray
-import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -50,6 +45,7 @@ from search.engine.config import SearchConfig, load_search_config
 from search.engine.moved import alias_old_modules
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
+from search.engine.glue import local_gpus, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
 from search.engine.searcher import (JOURNAL_FILE, RAY_TRIAL_ATTR, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.errors import ConfigError, SearchError
@@ -58,7 +54,7 @@ from search.record import models, tracking
 from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.record.report import write_report
 from search.record.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
-from search.record.storage import SearchStorage, is_uri, split_search_uri
+from search.record.storage import SearchStorage
 from search.trial.setup import TrialSetup
 from search.trial.trainable import train_trial
 from spaces import ArchSpec, cost
@@ -110,7 +106,7 @@ class Search:
         # GPUs: this machine's, unless the search joins a Ray (a cluster, or one already started),
         # whose count is checked when it starts
         joining = bool(cfg.address) or ray.is_initialized()
-        validate.check_gpus(cfg, math.inf if joining else _local_gpus(), "this machine (CUDA finds none)")
+        validate.check_gpus(cfg, math.inf if joining else local_gpus(), "this machine (CUDA finds none)")
         self.rows: dict[str, dict[str, Any]] = {}
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
@@ -162,7 +158,7 @@ class Search:
             self.storage.pull()  # a working copy that knows only the URI (no-op for a directory)
         (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         quiet = contextlib.ExitStack()
-        quiet.enter_context(_quiet_tune(verbose))
+        quiet.enter_context(quiet_tune(verbose))
         started_ray = not ray.is_initialized()
         if started_ray and self.cfg.address:  # join a cluster (a submitted job uses "auto")
             ray.init(address=self.cfg.address, configure_logging=False, log_to_driver=verbose > 1)
@@ -189,7 +185,7 @@ class Search:
             else:
                 tuner = self._new_tuner(trainable, verbose)
             self.storage.push()  # config, study, journal, parent run: before any trial starts
-            with _sigterm_stops_tune():
+            with sigterm_stops_tune():
                 grid = tuner.fit()
         finally:
             if self.terminal is not None:
@@ -285,7 +281,7 @@ class Search:
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
                                         max_concurrent_trials=self.concurrency, reuse_actors=True,
-                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
+                                        trial_name_creator=trial_name, trial_dirname_creator=trial_dirname),
             run_config=self._run_config(verbose))
 
     def _grid_tuner(self, trainable: Any, verbose: int, grid: Grid) -> tune.Tuner:
@@ -296,7 +292,7 @@ class Search:
         return tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=self.concurrency,
-                                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname),
+                                        trial_name_creator=trial_name, trial_dirname_creator=trial_dirname),
             run_config=self._run_config(verbose))
 
     def _run_config(self, verbose: int) -> tune.RunConfig:
@@ -378,61 +374,6 @@ class Search:
             return {}
         return {t.user_attrs[RAY_TRIAL_ATTR]: names[t.state] for t in study.get_trials(deepcopy=False)
                 if t.state in names and RAY_TRIAL_ATTR in t.user_attrs}
-
-
-def _trial_name(trial: Any) -> str:
-    """`trial_<id>` (Tune's own name, stable across restores)."""
-    return f"trial_{trial.trial_id}"
-
-
-def _trial_dirname(trial: Any) -> str:
-    """A readable directory: `<id>-<family>-<temporal forms>-<frames>x<crop>`."""
-    slug = ArchSpec.from_json(trial.config["arch"]).slug() if "arch" in trial.config else ""
-    return f"{trial.trial_id}-{slug}"[:100]
-
-
-def _local_gpus() -> float:
-    return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
-
-
-@contextlib.contextmanager
-def _sigterm_stops_tune() -> Iterator[None]:
-    """SIGTERM does what Ctrl-C does: Tune stops the trials and saves the experiment (SIGUSR1 is
-    Tune's stop-and-save signal, like SIGINT). Signals are only handled in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGUSR1))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _quiet_tune(verbose: int) -> Iterator[None]:
-    """No output a user can do nothing about while the search runs: Tune's "excessive experiment
-    checkpoint sync" warning (every epoch checkpoints, by design), and below verbose 2 its
-    experiment box and result paths (the old reporter at verbosity 0 prints nothing), Optuna's
-    per-study log line and the experimental-feature warning of the grouped TPE we chose."""
-    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
-    if verbose < 2:
-        settings["RAY_AIR_NEW_OUTPUT"] = "0"
-    previous = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING if verbose < 2 else level)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            yield
-    finally:
-        optuna.logging.set_verbosity(level)
-        for k, v in previous.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1,
