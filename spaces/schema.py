@@ -78,13 +78,26 @@ def check_fields(obj: Any) -> None:
 
 
 def coerce(value: Any, hint: Any, path: str) -> Any:
+    """`value` checked against the type hint `hint` (and converted: str -> Enum or registered
+    name, list -> tuple, int -> float); a SpecError names the path, the value and the rule."""
     origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):  # a block of any family: the family check comes later
-        if isinstance(value, typing.get_args(hint)):
-            return value
-        names = ", ".join(t.__name__ for t in typing.get_args(hint))
-        raise SpecError(path, value, f"must be one of {names}")
-    if hint is object:  # a block of the spec's family: the family check comes later
+    if origin in (Union, types.UnionType):  # X | None, X | Y: the first that takes it
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return coerce(value, option, path)
+            except SpecError as e:
+                errors.append(e.rule.removeprefix("must be "))
+        raise SpecError(path, value, "must be " + " or ".join(errors + (["null"] if type(None) in options else [])))
+    if hint is object or hint is Any:  # a block of the spec's family: the family check comes later
+        return value
+    if hint is str or origin in (dict, list) or hint in (dict, list):
+        kind = {str: "a string", dict: "a mapping", list: "a list"}[origin or hint]
+        if not isinstance(value, origin or hint):
+            raise SpecError(path, value, f"must be {kind}")
         return value
     if origin is tuple:
         if not isinstance(value, (tuple, list)):
@@ -136,15 +149,18 @@ def encode(obj: Any) -> Any:
     return obj
 
 
-def decode(cls: type, data: Any, path: str, block_type: type) -> Any:
-    """Build dataclass `cls` from plain JSON data, rejecting unknown keys; errors carry the path."""
-    where = path or "spec"
+def decode(cls: type, data: Any, path: str = "", block_type: type | None = None, *, root: str = "spec") -> Any:
+    """The one converter from plain JSON/YAML values to a frozen dataclass tree, for specs and
+    configs alike: unknown keys and missing required ones refused, nested dataclasses, lists into
+    tuples, a field typed `object` (a spec's block) as `block_type`, and every other value checked
+    against its hint (`coerce`). Errors are SpecErrors carrying the path (`root` at the top)."""
+    where = path or root
     if not isinstance(data, dict):
-        raise SpecError(where, data, f"must be a JSON object ({cls.__name__})")
+        raise SpecError(where, data, f"must be a mapping ({cls.__name__})")
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
+    unknown = [k for k in data if k not in names]
     if unknown:
-        raise SpecError(f"{path}.{unknown[0]}" if path else unknown[0], data[unknown[0]],
+        raise SpecError(f"{path}.{unknown[0]}" if path else str(unknown[0]), data[unknown[0]],
                         f"unknown key for {cls.__name__}; valid keys: {', '.join(names)}")
     required = [f.name for f in dataclasses.fields(cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
@@ -162,12 +178,16 @@ def decode(cls: type, data: Any, path: str, block_type: type) -> Any:
         raise (e.at(path) if path else e) from None
 
 
-def _decode_value(hint: Any, value: Any, path: str, block_type: type) -> Any:
-    if hint is object:  # a block: of the family's block type
+def _decode_value(hint: Any, value: Any, path: str, block_type: type | None) -> Any:
+    if hint is object and block_type is not None:  # a block: of the family's block type
         return decode(block_type, value, path, block_type)
     if dataclasses.is_dataclass(hint):
-        return decode(hint, value, path, block_type)
-    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        return value if isinstance(value, hint) else decode(hint, value, path, block_type)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(path, value, "must be a list")
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        return [_decode_value(item, v, f"{path}[{i}]", block_type) for i, v in enumerate(value)]
-    return value  # primitives and enums are checked by the dataclass itself
+        if item is object or dataclasses.is_dataclass(item):
+            return [_decode_value(item, v, f"{path}[{i}]", block_type) for i, v in enumerate(value)]
+        return tuple(value)  # its items are the dataclass's to check (a spec coerces them itself)
+    return coerce(value, hint, path)

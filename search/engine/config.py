@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,7 @@ from search.record.storage import SearchStorage, is_uri, split_search_uri, worki
 from search.trial.options import OptimConfig
 from spaces.bounds import SpaceBounds
 from spaces.presets import list_presets
-from spaces.schema import SpecError
+from spaces.schema import SpecError, decode
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 # What a search may optimize: validation metrics and costs. Test metrics report; they never select.
@@ -118,55 +115,12 @@ def read_yaml(path: str | Path, what: str) -> Any:
 
 
 def parse_dataclass(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(fields)}")
-    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"missing key '{prefix}{missing[0]}' (required)")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{name}: must be a mapping, got {value!r}")
-            kwargs[name] = parse_dataclass(hint, value, f"{prefix}{name}.")
-        elif typing.get_origin(hint) is tuple:
-            if not isinstance(value, list):
-                raise ConfigError(f"{prefix}{name}={value!r}: must be a list")
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = _typed(value, hint, f"{prefix}{name}")
+    """A config dataclass from YAML values, by the one converter the specs use (`spaces.schema.
+    decode`): its error, one line naming the key, the value and the rule, as a ConfigError."""
     try:
-        return cls(**kwargs)
+        return decode(cls, data, prefix.removesuffix("."), root="config")
     except SpecError as e:
-        raise ConfigError(f"{prefix}{e.path}={e.value!r}: {e.rule}") from None
-
-
-def _typed(value: Any, hint: Any, name: str) -> Any:
-    """Check a YAML value against a field's type: int, float (ints accepted), bool, str, dict,
-    list, or any of these | None."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    for option in options:
-        base = typing.get_origin(option) or option
-        if option is Any:
-            return value
-        if option is type(None) and value is None:
-            return value
-        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{name}={value!r}: must be a finite number")
-            return float(value)
-        if base is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if base in (bool, str, dict, list) and isinstance(value, base):
-            return value
-    names = " or ".join("null" if o is type(None) else getattr(typing.get_origin(o) or o, "__name__", str(o))
-                        for o in options)
-    raise ConfigError(f"{name}={value!r}: must be {names}")
+        raise ConfigError(f"{e.path}={e.value!r}: {e.rule}") from None
 
 
 def _check(cfg: SearchConfig) -> None:

@@ -84,7 +84,7 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) ->
             subset = near_front(collect(cfg, searches, specs, store), cfg.front_sds)
         search = Search(search_config(cfg, name, len(subset), seed, bounds),
                         labels={specs[p].to_json(): p for p in subset})
-        resume = search.record.storage.has_tune_state()
+        resume = search.storage.has_tune_state()
         print(f"[vidnas bench] {name}: {len(subset)} points x {cfg.epochs} epochs at seed {seed}"
               f"{' (resuming)' if resume else ''}", flush=True)
         began = time.perf_counter()

@@ -182,7 +182,7 @@ def test_early_stopping_never_puts_a_truncated_trial_on_the_front(store: str, tm
 
 
 def test_bad_configs_and_directories_are_one_line_errors(store: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown key 'epocs'; valid keys: name, data"):
+    with pytest.raises(ConfigError, match="epocs=3: unknown key for SearchConfig; valid keys: name, data"):
         SearchConfig.from_dict({"name": "x", "data": store, "epocs": 3})
     with pytest.raises(ConfigError, match=r"objectives=\'accuracy\': unknown metric"):
         SearchConfig.from_dict({"name": "x", "data": store, "objectives": {"accuracy": "max"}})

@@ -60,7 +60,7 @@ def _study(store: str, tmp_path: Path, **overrides) -> dict:
     ({"seeds": [0, 0]}, "seeds=[0, 0]: must be a list of distinct integers"),
     ({"arms": [{"name": "a", "preset": "i2d"}, {"name": "a", "preset": "i3d"}]}, "arms[1].name='a': must be unique"),
     ({"arms": [{"name": "a", "preset": "x3d"}]}, "arms[0].preset='x3d': unknown preset"),
-    ({"arms": [{"name": "a", "preset": "i2d", "colour": 1}]}, "unknown key 'arms[0].colour'"),
+    ({"arms": [{"name": "a", "preset": "i2d", "colour": 1}]}, "arms[0].colour=1: unknown key for "),
     ({"retrain_front": 2}, "retrain_front=2: needs a `search:` whose front it retrains"),
     ({"interval": "wald"}, "interval='wald': must be one of t, bootstrap"),
     ({"latency": {"rounds": 1}}, "needs rounds >= 2"),
