@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
+from typing import Any
 
 OLD_MODULES = {
     "search.callback": "search.engine.callback", "search.config": "search.engine.config",
@@ -17,8 +19,27 @@ OLD_MODULES = {
 }
 
 
+# names that moved to another module or were renamed as they moved: (old module, name) -> new
+RENAMED = {
+    ("search.tuner", "_trial_name"): ("search.engine.glue", "trial_name"),
+    ("search.tuner", "_trial_dirname"): ("search.engine.glue", "trial_dirname"),
+}
+
+
+class _OldModule(types.ModuleType):
+    """An old module name whose attributes are looked up where they live now."""
+
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__(old)
+        self._new = new
+
+    def __getattr__(self, name: str) -> Any:
+        module, attr = RENAMED.get((self.__name__, name), (self._new, name))
+        return getattr(importlib.import_module(module), attr)
+
+
 def alias_old_modules() -> None:
-    """Make each old module name import its new module (the flat `search.trial` is now a package:
-    its names are found through the package's `__getattr__`)."""
+    """Make each old module name resolve in its new module (the flat `search.trial` is now a
+    package: its names are found through the package's `__getattr__`)."""
     for old, new in OLD_MODULES.items():
-        sys.modules.setdefault(old, importlib.import_module(new))
+        sys.modules.setdefault(old, _OldModule(old, new))
