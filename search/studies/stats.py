@@ -387,11 +387,17 @@ def bracket_pairs(select: Values, costs: dict[str, float], a: Sequence[str], b: 
 
 
 def _harder(select: Values, arms: list[str], direction: str) -> str:
+    """The harder of two neighbours on validation: on the replicates they share, or, where the
+    adequacy rule left them none in common (each lost other seeds), on each one's own replicates.
+
+    >>> _harder({"b1": {0: 0.6, 1: 0.7}, "b2": {2: 0.8}}, ["b1", "b2"], "greater")
+    'b2'
+    """
+    if any(not select.get(y) for y in arms):
+        raise ValueError(f"no replicate of {', '.join(y for y in arms if not select.get(y))} in the validation "
+                         "values: the harder neighbour is chosen on them; pass the runs' validation metric as select")
     reps = common_replicates(select, arms)
-    if not reps:
-        raise ValueError(f"no replicate of {', '.join(arms)} in the validation values: the harder neighbour "
-                         "is chosen on them; pass the runs' validation metric as select")
-    mean = {y: float(np.mean([select[y][r] for r in reps])) for y in arms}
+    mean = {y: float(np.mean([select[y][r] for r in (reps or select[y])])) for y in arms}
     return (max if direction == "greater" else min)(arms, key=lambda y: mean[y])
 
 

@@ -411,6 +411,9 @@ def test_bracket_pairs_compares_with_the_harder_neighbour_chosen_on_select() -> 
         bracket_pairs(select, costs, a, b, direction="up")
     with pytest.raises(ValueError, match="no replicate of b1, b2 in the validation values"):
         bracket_pairs({}, costs, ["x"], b)
+    # the adequacy rule left the two neighbours no seed in common: each is judged on its own seeds
+    disjoint = {**select, "b1": {0: 0.70}, "b2": {1: 0.60}}
+    assert bracket_pairs(disjoint, costs, ["x"], b)[0] == [("x", "b1")]
     with pytest.raises(ValueError, match="must be finite and > 0"):
         bracket_pairs(select, {**costs, "b1": 0.0}, a, b)
 
