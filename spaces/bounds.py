@@ -23,11 +23,7 @@ BACKBONES: dict[str, ArchSpec] = {}
 
 def backbones() -> dict[str, ArchSpec]:
     """BACKBONES, with the skeletons of families registered since the last call added."""
-    for definition in families.all_definitions():
-        for name, spec in definition.backbones.items():
-            if BACKBONES.setdefault(name, spec) is not spec:
-                raise SpecError("backbone", name, f"is declared by two families (one: {definition.name})")
-    return BACKBONES
+    return families.gather("backbones", BACKBONES)
 
 
 backbones()

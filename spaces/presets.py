@@ -23,20 +23,11 @@ __all__ = ["PRESETS", "Preset", "get_preset", "list_presets"]
 
 
 PRESETS: dict[str, Preset] = {}
-_COLLECTED: list[str] = []  # the families whose presets PRESETS holds
 
 
 def _collect() -> dict[str, Preset]:
     """PRESETS, with those of families registered since the last call added."""
-    for definition in families.all_definitions():
-        if definition.name in _COLLECTED:
-            continue
-        for name, preset in definition.presets.items():
-            if name in PRESETS:
-                raise SpecError("preset", name, f"is declared by two families (the second: {definition.name})")
-            PRESETS[name] = preset
-        _COLLECTED.append(definition.name)
-    return PRESETS
+    return families.gather("presets", PRESETS)
 
 
 _collect()

@@ -28,7 +28,8 @@ from spaces.bounds import BACKBONES, STAGE_CHOICE_BOUNDS, SpaceBounds, gmacs_ove
 from spaces.cost import cost
 from spaces.forms import TemporalOp, form
 from spaces.presets import PRESETS
-from spaces.spec import ArchSpec, Gate, SpecError, stage_param
+from spaces.schema import encode
+from spaces.spec import ArchSpec, Gate, SpecError, stage_param, stage_param_name
 
 
 def sample_arch(trial: optuna.trial.BaseTrial, bounds: SpaceBounds) -> ArchSpec:
@@ -122,7 +123,7 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
                                                        {b.temporal_kernel for b in blocks})
         params[stage_param(i, "big_view")] = _uniform(name, f"stage {i} big_view", {b.big_view.value for b in blocks})
         for field in families.get(preset.family).stage_choices:
-            params[stage_param(i, field)] = _uniform(name, f"stage {i} {field}", {_plain(getattr(b, field)) for b in blocks})
+            params[stage_param(i, field)] = _uniform(name, f"stage {i} {field}", {encode(getattr(b, field)) for b in blocks})
     _check_in_bounds(name, params, bounds)
     target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
     for backbone in bounds.backbone_choices():
@@ -140,10 +141,6 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
             return params
     raise SpecError("preset", name, "is not a point of this space (its skeleton is not among "
                     f"backbones {bounds.backbone_choices()}, or it changes form inside a stage)")
-
-
-def _plain(value: Any) -> Any:
-    return getattr(value, "value", value)
 
 
 def _stage_choices(params: dict[str, Any], n: int) -> list[dict[str, Any]]:
@@ -167,8 +164,7 @@ def _check_in_bounds(name: str, params: dict[str, Any], bounds: SpaceBounds) -> 
     plural = {"frames": "frames", "width": "widths", "depth": "depths", "bottleneck": "bottlenecks", "gate": "gates",
               "temporal_op": "temporal_ops", "temporal_kernel": "temporal_kernels", "big_view": "big_views", **STAGE_CHOICE_BOUNDS}
     for key, value in params.items():
-        field = key.split("_", 1)[1] if key.startswith("s") and key[1].isdigit() else key
-        field = "temporal_op" if field == "stem_temporal_op" else field
+        field = stage_param_name(key) or ("temporal_op" if key == "stem_temporal_op" else key)
         if field in plural and value not in getattr(bounds, plural[field]):
             raise SpecError("preset", name, f"needs {key}={value!r}, outside space.{plural[field]} "
                             f"{list(getattr(bounds, plural[field]))}")

@@ -246,7 +246,7 @@ class ArchSpec:
         fields = ["temporal_op", "temporal_kernel", "big_view", *families.get(self.family).stage_choices]
         for i, stage in enumerate(self.stages, start=1):
             for name in fields:
-                values = {_encode_value(getattr(b, name)) for b in stage.blocks}
+                values = {encode(getattr(b, name)) for b in stage.blocks}
                 out[stage_param(i, name)] = values.pop() if len(values) == 1 else "mixed"
             out[stage_param(i, "blocks")] = len(stage.blocks)
             out[stage_param(i, "width")] = stage.blocks[-1].out_channels
@@ -325,8 +325,10 @@ def stage_param(stage: int, name: str) -> str:
     return f"s{stage}_{name}"
 
 
-def _encode_value(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+def stage_param_name(key: str) -> str | None:
+    """The choice a flat per-stage parameter names (`s2_temporal_op` -> `temporal_op`), else None."""
+    head, _, name = key.partition("_")
+    return name if name and head[:1] == "s" and head[1:].isdigit() else None
 
 
 def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:

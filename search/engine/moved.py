@@ -38,8 +38,16 @@ class _OldModule(types.ModuleType):
         return getattr(importlib.import_module(module), attr)
 
 
+def _old_trial_name(name: str) -> Any:
+    """The flat `search.trial` module's names (e.g. `TrialSetup`), now that it is a package."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(importlib.import_module("search.trial.trainable"), name)
+
+
 def alias_old_modules() -> None:
-    """Make each old module name resolve in its new module (the flat `search.trial` is now a
-    package: its names are found through the package's `__getattr__`)."""
+    """Make each old module name resolve in its new module. `search.trial` is a package now, so
+    it gets a module `__getattr__` that looks its old names up in `search.trial.trainable`."""
     for old, new in OLD_MODULES.items():
         sys.modules.setdefault(old, _OldModule(old, new))
+    importlib.import_module("search.trial").__getattr__ = _old_trial_name

@@ -69,3 +69,13 @@ def get(name: str) -> Any:
 def all_definitions() -> list[Any]:
     """Every registered family's `FamilyDef`, in registry order (imports them all)."""
     return [get(name) for name in REGISTRY]
+
+
+def gather(attr: str, into: dict[str, Any]) -> dict[str, Any]:
+    """`into` (updated in place, so those who imported it see families registered later) with the
+    entries of every family's `attr` (`presets`, `backbones`); a name two families declare is an error."""
+    for definition in all_definitions():
+        for name, value in getattr(definition, attr).items():
+            if into.setdefault(name, value) is not value:
+                raise SpecError(attr, name, f"is declared by two families (one: {definition.name})")
+    return into

@@ -24,6 +24,7 @@ def aliased():
     yield
     for m in added:
         sys.modules.pop(m, None)
+    del sys.modules["search.trial"].__getattr__
 
 
 @pytest.mark.parametrize("old, expected", [

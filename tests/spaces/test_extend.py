@@ -95,12 +95,10 @@ def module_dir(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     saved = [(d, dict(d)) for d in (FORMS, TemporalOp._members, families.REGISTRY, families.Family._members,
                                     presets.PRESETS, sample.BACKBONES)]
-    collected = list(presets._COLLECTED)
     yield tmp_path
     for d, before in saved:
         d.clear()
         d.update(before)
-    presets._COLLECTED[:] = collected
     for name in ("toy_form", "toy_family"):
         sys.modules.pop(name, None)
 
