@@ -291,22 +291,22 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
              if n in grid.values.get(claim.cost, {})}
     missing = [x for x in [*a, *b] if x not in metric or (claim.test != "difference" and x not in costs)
                or (claim.test in CHOOSING and x not in grid.selection.get(claim.metric, {}))]  # never chosen on test
-    k, weights, detail = 1, None, ""
+    k, contrast, detail = 1, None, ""
     if missing:
         detail = f"no {claim.metric} for {', '.join(missing)} (failed, not adequately trained, or not run)"
     elif claim.test == "difference":
-        weights, detail = stats.difference_weights(a, b), f"{' + '.join(a)} vs {' + '.join(b)}"
+        contrast, detail = stats.Contrast.of(stats.difference_weights(a, b)), f"{' + '.join(a)} vs {' + '.join(b)}"
     elif claim.test == "matched_cost":
         pairs, outside = stats.bracket_pairs(grid.selection.get(claim.metric, {}), costs, a, b,
                                              direction=claim.direction, max_ratio=claim.max_ratio)
-        weights = stats.pair_weights(pairs) if pairs else None
+        contrast = stats.Contrast.pairs(pairs) if pairs else None
         detail = ("; ".join(f"{x} vs {y}" for x, y in pairs) + f" (the harder {claim.cost} neighbour of b, "
                   f"chosen on val, within a {claim.max_ratio:g}x bracket)" if pairs else "no arm of a bracketed by b")
         if outside:
             detail += f"; left out (no b arms on both sides within {claim.max_ratio:g}x): {', '.join(outside)}"
     elif claim.test == "dominance":  # chosen on val, measured on test, the choice paid for (Bonferroni)
         _, chosen = stats.dominance(grid.selection.get(claim.metric, {}), metric, costs, a, b)
-        weights = stats.pair_weights([(x, y) for y, x in chosen.items()]) if chosen else None
+        contrast = stats.Contrast.pairs([(x, y) for y, x in chosen.items()]) if chosen else None
         k = stats.choices(costs, a, list(chosen))
         detail = ("; ".join(f"{x} vs {y}" for y, x in chosen.items()) + f" (best of a on val; Bonferroni over {k} "
                   f"choices)" if chosen else f"no arm of a at or below the {claim.cost} of any arm of b")
@@ -316,12 +316,12 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
     elif claim.test == "rank_agreement":
         detail = f"Kendall tau of {claim.cost} vs {claim.metric} over {', '.join(a)}"
     confidence = 1 - (1 - cfg.confidence) / k
-    if claim.metric in COST_METRICS and weights is not None:  # counted, not estimated
-        value = sum(w * float(np.mean(list(metric[x].values()))) for x, w in weights.items())
+    if claim.metric in COST_METRICS and contrast is not None:  # counted, not estimated
+        value = sum(w * float(np.mean(list(metric[x].values()))) for x, w in contrast.weights.items())
         point = stats.Estimate(value, value, value, 0, 0.0, "exact", cfg.confidence)
         return ClaimResult(claim, point, _point_verdict(claim, point), "", detail + " (counted)",
                            f"exact: {claim.metric} counted by torch.utils.flop_counter", alpha=alpha, exact=True)
-    involved = [x for x in (weights or {}) if x in arms] if weights else [*a, *b]
+    involved = [x for x in contrast.arms if x in arms] if contrast else [*a, *b]
     undertrained = [x for x in involved if not latency and arms[x].get("adequacy") is not None
                     and not arms[x]["adequacy"].adequate]
     if claim.test == "rank_agreement":
@@ -330,12 +330,12 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
         seeds_only, replicates = estimate, "latency processes" if latency else "seeds"
         p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
     else:
-        effects = stats.replicate_effects(metric, weights) if weights else []
+        effects = stats.replicate_effects(metric, contrast) if contrast else []
         seeds_only = stats.Estimate.of(effects, confidence=confidence)
         hits = grid.hits.get(claim.metric, {})
-        crossed = (cfg.interval == "crossed" and weights is not None and all(x in hits for x in weights))
+        crossed = (cfg.interval == "crossed" and contrast is not None and all(x in hits for x in contrast.arms))
         if crossed:
-            d = stats.clip_contributions(hits, weights)
+            d = stats.clip_contributions(hits, contrast)
             estimate = stats.Estimate.crossed(d, confidence=confidence)
             p_raw = stats.p_value_crossed(d, direction=claim.direction, threshold=claim.threshold)
             replicates = "seeds x test clips"
@@ -343,6 +343,9 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
             estimate = stats.Estimate.of(effects, method=seeds_method(cfg), confidence=confidence)
             p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
             replicates = "latency processes" if latency else "seeds"
+    coverage = contrast.coverage(metric) if contrast is not None and len(contrast.units) > 1 else ""
+    if coverage:
+        detail += f"; seeds: {coverage} (a unit is a pair; a seed counts the pairs it has)"
     p_raw = min(1.0, k * p_raw) if math.isfinite(p_raw) else p_raw
     test = stats.describe_test(claim.test, estimate.method if estimate.method in stats.INTERVALS else "t",
                                estimate.n, replicates.split(" x ")[0] if replicates else "seeds")

@@ -75,6 +75,8 @@ from typing import Mapping, NamedTuple
 import numpy as np
 from scipy import optimize, special
 
+from search.studies.contrast import Contrast, as_contrast
+
 Hits = Mapping[str, Mapping[int, np.ndarray]]  # arm -> seed -> per-clip scores (NaN: not counted)
 
 
@@ -126,29 +128,31 @@ class Crossed(NamedTuple):
         return math.hypot(t_seed * math.sqrt(self.seed_variance), t_clip * math.sqrt(self.clip_variance))
 
 
-def clip_contributions(hits: Hits, weights: Mapping[str, float]) -> np.ndarray:
-    """D[s, c] = sum over the weighted arms of w * hits[arm][s][c], shape (seeds, clips): over the
-    seeds every weighted arm has (sorted) and the clips that count (NaN columns dropped). Its mean
-    is the effect `stats.replicate_effects` computes from the runs' metrics (their nanmeans)."""
-    arms = list(weights)
-    missing = [x for x in arms if x not in hits]
+def clip_contributions(hits: Hits, weights: Mapping[str, float] | Contrast) -> np.ndarray:
+    """D[s, c] = sum over the weighted arms of w * hits[arm][s][c], shape (seeds, clips), over the
+    clips that count (NaN columns dropped). Plain weights are one unit, so their seeds are those
+    every weighted arm has (sorted); a `Contrast` of several units (matched pairs) also keeps the
+    seeds that have only some of them, each with the mean of the units it has
+    (`Contrast.per_replicate`). Row s's mean is the effect `stats.replicate_effects` computes from
+    the runs' metrics (their nanmeans)."""
+    contrast = as_contrast(weights)
+    missing = [x for x in contrast.arms if x not in hits]
     if missing:
         raise ValueError(f"no per-clip hits for arms {missing}; available: {', '.join(hits) or 'none'}")
-    seeds = sorted(set.intersection(*[set(hits[x]) for x in arms])) if arms else []
-    if not seeds:
+    rows = contrast.per_replicate({x: hits[x] for x in contrast.arms})
+    if not rows:
         return np.empty((0, 0))
-    shapes = {np.shape(hits[x][s]) for x in arms for s in seeds}
+    shapes = {np.shape(hits[x][s]) for s, w in rows.items() for x in w}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
         raise ValueError(f"hits[arm][seed] must be 1-D arrays of one length (the shared test clips), "
                          f"but got shapes {sorted(shapes)}")
-    runs = np.asarray([[hits[x][s] for s in seeds] for x in arms], dtype=float)  # (arms, seeds, clips)
-    skipped = np.isnan(runs)
-    counted = ~skipped[0, 0]
+    skipped = np.asarray([np.isnan(np.asarray(hits[x][s], dtype=float)) for s, w in rows.items() for x in w])
+    counted = ~skipped[0]
     if (skipped != ~counted).any():
         raise ValueError("the clips that do not count (NaN) must be the same for every arm and seed, but "
                          "they differ: score every run on the same clips, with NaN at the same positions")
-    w = np.asarray([float(weights[x]) for x in arms])
-    return np.einsum("a,asc->sc", w, runs[:, :, counted])
+    return np.asarray([sum(w * np.asarray(hits[x][s], dtype=float)[counted] for x, w in unit.items())
+                       for s, unit in rows.items()])
 
 
 def crossed(d: np.ndarray) -> Crossed:

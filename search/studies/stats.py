@@ -22,11 +22,12 @@ alpha = (1 - c) / 2 (0.025 for 95%), so a claim's alpha is `one_sided_alpha(c)`,
 false-positive rate of "reproduced" is that alpha. `bootstrap` only changes the interval;
 the p-value stays the t-test's. Within a study the claims' p-values are Holm-adjusted (`holm`).
 
-A linear effect is a set of weights over arms (`difference_weights`, `pair_weights` for matched
-cost and dominance once their pairs are chosen): `replicate_effects` applies them to the runs'
-metrics, `clip_contributions` to their per-clip hits. Matched cost is compared only inside a
-bracket of b arms, against the harder neighbour (`bracket_pairs`); a replicate the study flags
-as failed to train is dropped from the claim (`drop_replicates`).
+A linear effect is a set of weights over arms (`difference_weights`), or a `Contrast` of units
+(one per matched pair, for matched cost and dominance once their pairs are chosen):
+`replicate_effects` applies it to the runs' metrics, `clip_contributions` to their per-clip hits.
+Matched cost is compared only inside a bracket of b arms, against the harder neighbour
+(`bracket_pairs`); a run the study flags as failed to train is dropped from the claim
+(`drop_replicates`): its seed then counts only in the units (pairs) that do not involve it.
 
 A verdict compares the interval with the claim's threshold (0 for "A beats B") and margin (the
 smallest effect that would matter, >= 0), in this order:
@@ -65,6 +66,7 @@ import numpy as np
 from scipy import special, stats
 
 from search.studies.clips import Hits, clip_contributions, crossed  # noqa: F401 (re-exported)
+from search.studies.contrast import Contrast, as_contrast  # noqa: F401 (re-exported)
 
 INTERVALS = ("t", "bootstrap", "crossed")
 INTERVAL_NAMES = {"t": "one-sided t-test, t interval", "bootstrap": "one-sided t-test, percentile bootstrap interval",
@@ -303,11 +305,13 @@ def pair_weights(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
     return weights
 
 
-def replicate_effects(values: Values, weights: Mapping[str, float]) -> list[float]:
-    """Per replicate common to the weighted arms: sum over them of w * metric. With
-    `difference_weights(a, b)` it is `difference(values, a, b)`."""
-    return [float(sum(w * values[x][r] for x, w in weights.items()))
-            for r in common_replicates(values, weights)]
+def replicate_effects(values: Values, weights: Mapping[str, float] | Contrast) -> list[float]:
+    """Per replicate: sum over the weighted arms of w * metric. Plain weights are one unit, over
+    the replicates common to their arms (with `difference_weights(a, b)` it is `difference(values,
+    a, b)`); a `Contrast` of matched pairs also counts a replicate that has only some of its pairs,
+    at the mean of those (`Contrast.per_replicate`)."""
+    rows = as_contrast(weights).per_replicate(values)
+    return [float(sum(w * values[x][r] for x, w in unit.items())) for r, unit in rows.items()]
 
 
 def drop_replicates(values: dict[str, dict[int, Runs]], failed: set[tuple[str, int]]) -> dict[str, dict[int, Runs]]:
@@ -396,9 +400,15 @@ def _harder(select: Values, arms: list[str], direction: str) -> str:
     if any(not select.get(y) for y in arms):
         raise ValueError(f"no replicate of {', '.join(y for y in arms if not select.get(y))} in the validation "
                          "values: the harder neighbour is chosen on them; pass the runs' validation metric as select")
-    reps = common_replicates(select, arms)
-    mean = {y: float(np.mean([select[y][r] for r in (reps or select[y])])) for y in arms}
+    mean = _select_means(select, arms)
     return (max if direction == "greater" else min)(arms, key=lambda y: mean[y])
+
+
+def _select_means(select: Values, arms: Sequence[str]) -> dict[str, float]:
+    """Each arm's mean on `select` over the replicates the arms share, or over its own where the
+    adequacy rule left them none in common."""
+    reps = common_replicates(select, arms)
+    return {y: float(np.mean([select[y][r] for r in (reps or select[y])])) for y in arms}
 
 
 def dominance(select: Values, test: Values, costs: dict[str, float], a: Sequence[str],
@@ -414,17 +424,15 @@ def dominance(select: Values, test: Values, costs: dict[str, float], a: Sequence
     and a Bonferroni adjustment over them (interval at confidence 1 - (1 - c) / k, p-value times
     k) holds the false-positive rate at nominal whatever the correlation
     (tests/search/test_stats_null.py measures both)."""
-    reps = common_replicates(select, a)
-    mean = {x: float(np.mean([select[x][r] for r in reps])) for x in a} if reps else {}
+    mean = _select_means(select, [x for x in a if select.get(x)])
     pairs = {}
     for y in b:
-        cheaper = [x for x in a if costs[x] <= costs[y]]
-        if cheaper and mean:
+        cheaper = [x for x in a if costs[x] <= costs[y] and x in mean]
+        if cheaper:
             pairs[y] = max(cheaper, key=lambda x: mean[x])
     if not pairs:
         return [], {}
-    return [float(np.mean([test[x][r] - test[y][r] for y, x in pairs.items()]))
-            for r in common_replicates(test, [*a, *b])], pairs
+    return replicate_effects(test, Contrast.pairs([(x, y) for y, x in pairs.items()])), pairs
 
 
 def choices(costs: dict[str, float], a: Sequence[str], b: Sequence[str]) -> int:

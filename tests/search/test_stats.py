@@ -9,7 +9,7 @@ from scipy import stats
 
 from search.studies.stats import (
     DESCRIPTIVE, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, TAU_BOUNDS, VERDICTS, Estimate, bracket_pairs, choices,
-    clip_contributions, crossed, describe_test, difference, difference_weights, discordant_pairs, dominance,
+    Contrast, clip_contributions, crossed, describe_test, difference, difference_weights, discordant_pairs, dominance,
     drop_replicates, holm, matched_cost, one_sided_alpha, p_value, p_value_crossed, pair_weights, rank_agreement,
     replicate_effects, verdict,
 )
@@ -283,6 +283,40 @@ def test_replicate_effects_of_difference_weights_is_difference() -> None:
     assert pair_weights([]) == {}
     with pytest.raises(ValueError, match="arms on both sides"):
         difference_weights(["p"], [])
+
+
+def test_a_contrast_of_pairs_counts_each_seed_on_the_pairs_it_has() -> None:
+    """The s3d_placement piece: bottom_2c lost seed 0, top_4b seed 1, top_5b seed 2; the mean over
+    its pairs had no common seed (n = 0). Each seed now counts its complete pairs (n = 3), and with
+    nothing dropped the effect is the one of `pair_weights`."""
+    rng = np.random.default_rng(5)
+    pairs = [("top_4b", "bottom_2c"), ("top_5b", "bottom_4b"), ("top_5c", "bottom_5b")]
+    arms = [x for pair in pairs for x in pair]
+    full = {x: {r: float(rng.uniform(0.4, 0.8)) for r in range(3)} for x in arms}
+    contrast = Contrast.pairs(pairs)
+    assert contrast.weights == pair_weights(pairs) and contrast.arms == arms
+    assert replicate_effects(full, contrast) == pytest.approx(replicate_effects(full, pair_weights(pairs)))
+    kept = drop_replicates(full, {("bottom_2c", 0), ("top_4b", 1), ("top_5b", 2)})
+    assert replicate_effects(kept, pair_weights(pairs)) == []  # one unit over every arm: no seed left
+    d = lambda x, y, r: full[x][r] - full[y][r]  # noqa: E731
+    assert replicate_effects(kept, contrast) == pytest.approx([
+        (d("top_5b", "bottom_4b", 0) + d("top_5c", "bottom_5b", 0)) / 2,
+        (d("top_5b", "bottom_4b", 1) + d("top_5c", "bottom_5b", 1)) / 2,
+        (d("top_4b", "bottom_2c", 2) + d("top_5c", "bottom_5b", 2)) / 2])
+    assert contrast.coverage(kept) == "all 3 units on 0 of 3 seeds; units on the others: seed 0: 2, seed 1: 2, seed 2: 2"
+    assert contrast.coverage(full) == ""
+    hits = {x: {r: (rng.random(6) < v).astype(float) for r, v in runs.items()} for x, runs in kept.items()}
+    metrics = {x: {r: float(h.mean()) for r, h in runs.items()} for x, runs in hits.items()}
+    assert clip_contributions(hits, contrast).mean(axis=1) == pytest.approx(replicate_effects(metrics, contrast))
+    with pytest.raises(ValueError, match="cannot be matched with itself"):
+        Contrast.pairs([("x", "x")])
+
+
+def test_dominance_chooses_on_each_arms_own_seeds_where_they_share_none() -> None:
+    select = {"a1": {0: 0.5, 1: 0.52}, "a2": {2: 0.7}, "b": {0: 0.6, 1: 0.6, 2: 0.6}}
+    test = {"a1": {0: 0.5, 1: 0.5}, "a2": {2: 0.65}, "b": {0: 0.6, 1: 0.6, 2: 0.6}}
+    effects, chosen = dominance(select, test, {"a1": 1.0, "a2": 1.0, "b": 2.0}, ["a1", "a2"], ["b"])
+    assert chosen == {"b": "a2"} and effects == pytest.approx([0.05])  # a2 ran on seed 2 only
 
 
 def test_drop_replicates_removes_the_failed_runs_from_every_claim_on_them() -> None:

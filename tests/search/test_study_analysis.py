@@ -206,3 +206,27 @@ def test_the_study_cli_overrides_data_and_name(store: str, tmp_path: Path, capsy
         with pytest.raises(ConfigError) as e:
             StudyConfig.from_dict(_config(store, tmp_path) | change)
         assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_matched_cost_claim_keeps_the_seeds_whose_pairs_lost_different_arms(store: str, tmp_path: Path) -> None:
+    """The s3d_placement piece's n = 0: the adequacy rule dropped a different seed of each of two
+    a arms, so no seed was common to every arm of the mean over pairs. Each seed now counts the
+    pairs it has: 4 seeds, not the 2 that every arm kept."""
+    raw = _config(store, tmp_path)
+    raw["claims"] = [{"id": "above_curve", "statement": "s", "test": "matched_cost", "metric": "top1",
+                      "cost": "params", "a": ["vov", "top"], "b": ["flat", "deep"], "max_ratio": 3.0}]
+    cfg = StudyConfig.from_dict(raw)
+    cfg.study_dir.mkdir(parents=True)
+    (cfg.study_dir / STUDY_CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    rows = _rows(cfg, ACCURACY, {("vov", 0): RISING, ("top", 3): RISING}, SEEDS)
+    _write(cfg.study_dir, rows)
+    claim = analyze(cfg.study_dir).claims[0]
+    assert claim.dropped == ["top seed 3", "vov seed 0"] and claim.undertrained == []
+    assert claim.detail.startswith("vov vs flat; top vs flat")  # flat: the first of two tied on val
+    assert "seeds: all 2 units on 2 of 4 seeds; units on the others: seed 0: 1, seed 3: 1" in claim.detail
+    top1 = {(r["preset"], r["seed"]): r["test_top1"] for r in rows}
+    per_seed = [top1["top", 0] - top1["flat", 0],
+                *[(top1["vov", s] + top1["top", s]) / 2 - top1["flat", s] for s in (1, 2)],
+                top1["vov", 3] - top1["flat", 3]]
+    assert claim.seeds_only.n == 4 and claim.seeds_only.mean == pytest.approx(np.mean(per_seed))
+    assert claim.estimate.n == 4 and claim.estimate.mean == pytest.approx(np.mean(per_seed))  # seeds x clips
