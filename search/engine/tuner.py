@@ -43,17 +43,18 @@ from search.engine import validate
 from search.engine.callback import StatePusher, TrackingCallback
 from search.engine.config import SearchConfig, load_search_config
 from search.engine.moved import alias_old_modules
+from search.engine.reconcile import close_orphans
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
 from search.engine.glue import local_gpus, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
-from search.engine.searcher import (JOURNAL_FILE, RAY_TRIAL_ATTR, STUDY_FILE, FidelityOptunaSearch, create_study_file,
+from search.engine.searcher import (JOURNAL_FILE, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.errors import ConfigError, SearchError
 from search.provenance import code_version
 from search.record import models, tracking
 from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.record.report import write_report
-from search.record.results import INTERRUPTED, format_front, mark_pareto, read_results, trial_row, write_results
+from search.record.results import format_front, mark_pareto, read_results, trial_row, write_results
 from search.record.storage import SearchStorage
 from search.trial.setup import TrialSetup
 from search.trial.trainable import train_trial
@@ -318,11 +319,11 @@ class Search:
     def _conclude(self, finished: bool) -> Outcome:
         rows = mark_pareto(sorted(self.rows.values(), key=lambda r: r["trial_id"]), self.cfg.objectives)
         path = write_results(self.dir, rows)
-        self._close_orphans(rows, finished)
+        close_orphans(self.client, self.experiment_id, self.parent_id, open_study(self.dir), rows, finished)
         tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))
         front = format_front(rows, self.cfg.objectives)
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
-        for plot in write_report(self.dir, rows, self.cfg.objectives, self._study()):
+        for plot in write_report(self.dir, rows, self.cfg.objectives, open_study(self.dir)):
             tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(plot), "report"))
         if finished and self.log_models:
             self.models = models.log_front(self.client, self.experiment_id, self.dir, rows, self.dataset())
@@ -336,44 +337,6 @@ class Search:
             tracking.finish(self.client, self.parent_id, "KILLED", reason="interrupted; resume with --resume")
         self.storage.push()  # results, report, journal: the storage says what this run ended with
         return Outcome(self.dir, rows, finished, self.parent_id, self.experiment_id, self.storage.uri)
-
-    def _close_orphans(self, rows: list[dict[str, Any]], finished: bool) -> None:
-        """No run left RUNNING: child runs of ended trials get their status; Optuna trials that
-        were asked but never became Tune trials (the driver died in between) are failed."""
-        state_of = self._optuna_states() | {r["trial_id"]: r["state"] for r in rows}
-        for run in tracking.child_runs(self.client, self.experiment_id, self.parent_id):
-            if run.info.status != "RUNNING":
-                continue
-            state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""))
-            if state is not None:  # it ended while the driver was down, or was interrupted
-                tracking.finish_trial(self.client, run.info.run_id, state,
-                                      INTERRUPTED if state == "interrupted" else "")
-            elif finished:  # its trial started, then was lost: the driver died before Tune saved it
-                self.client.set_tag(run.info.run_id, "vidnas.orphan", "true")
-                tracking.finish(self.client, run.info.run_id, "KILLED", reason=(
-                    "lost when the driver was killed before Tune saved the trial; another trial took its "
-                    "place and Optuna marks it FAIL"))
-            else:  # interrupted before its first result: --resume continues this run
-                tracking.finish_trial(self.client, run.info.run_id, "interrupted", INTERRUPTED)
-        study = self._study()
-        if study is not None and finished:
-            known = {r["trial_id"] for r in rows}
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                if t.user_attrs.get(RAY_TRIAL_ATTR) not in known:
-                    study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-
-    def _study(self) -> optuna.Study | None:
-        return open_study(self.dir)
-
-    def _optuna_states(self) -> dict[str, str]:
-        """Ray trial id -> complete/pruned/failed, from the Optuna journal (always up to date)."""
-        study = self._study()
-        names = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
-                 optuna.trial.TrialState.FAIL: "failed"}
-        if study is None:
-            return {}
-        return {t.user_attrs[RAY_TRIAL_ATTR]: names[t.state] for t in study.get_trials(deepcopy=False)
-                if t.state in names and RAY_TRIAL_ATTR in t.user_attrs}
 
 
 def run_search(cfg: SearchConfig, *, num_cpus: int | None = None, verbose: int = 1,

@@ -77,7 +77,7 @@ def add_study_index(p: argparse.ArgumentParser) -> None:
 
 
 def run_study_index(args: argparse.Namespace) -> int:
-    from search.studies.report import write_index
+    from search.studies.index import write_index
 
     missing = [str(d) for d in args.reports if not (d / "summary.json").is_file()]
     if missing:

@@ -6,7 +6,6 @@ summary.json for the index of all studies), logged to the study's MLflow parent 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 import os
@@ -25,18 +24,15 @@ from search.provenance import code_version
 from search.record import tracking
 from search.record.results import format_front
 from search.studies import stats
-from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, VERDICTS, ClaimResult, StudyResult
+from search.studies.analysis import UNDERTRAINED, ClaimResult, StudyResult
 from search.studies.config import SEARCH_SUBDIR, claim_unit
 from search.studies.config import wall_seconds
+from search.studies.render import fmt, fmt_p, format_effect, to_html, to_markdown, verdict_label
 from search.studies.plots import (
-    ci_name, plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
+    plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
 )
 
 REPORT_DIR = "study_report"
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _est(e: stats.Estimate | None, digits: int = 3) -> str:
@@ -47,33 +43,11 @@ def _est(e: stats.Estimate | None, digits: int = 3) -> str:
     return f"{e.mean:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
-def format_effect(mean: float, low: float, high: float, n: int, metric: str, test: str, *, exact: bool = False) -> str:
-    """An effect and its interval in the precision of its unit; an `exact` one (counted or proven:
-    no replicates) as its value."""
-    spec = {"params": "+,.0f", "gmacs": "+.4f", "latency_ms": "+.2f", "step_ms": "+.2f"}.get(metric, "+.3f")
-    spec = "+.2f" if test == "rank_agreement" else spec
-    if exact:
-        return f"{mean:{spec}} (exact)"
-    if n == 0:
-        return "n/a"
-    if not math.isfinite(low):
-        return f"{mean:{spec}} (no interval)"
-    return f"{mean:{spec}} [{low:{spec}}, {high:{spec}}]"
-
-
 def _effect(c: ClaimResult, estimate: stats.Estimate | None = None) -> str:
     """The claim's effect, or `estimate` (its half-budget or seeds-only one)."""
     e = estimate or c.estimate
     return format_effect(e.mean, e.low, e.high, e.n, c.claim.metric, c.claim.test,
                          exact=c.exact and estimate is None)
-
-
-def verdict_label(verdict: str, *, exact: bool = False, exploratory: bool = False,
-                  budget_sensitive: bool = False) -> str:
-    """The verdict in bold, with what qualifies it: exact, exploratory, budget-sensitive."""
-    flags = [f for f, on in (("exact", exact), ("exploratory", exploratory), ("budget-sensitive", budget_sensitive))
-             if on]
-    return f"**{verdict}**" + (f" ({', '.join(flags)})" if flags else "")
 
 
 def _label(c: ClaimResult) -> str:
@@ -94,14 +68,10 @@ def verdict_rows(result: StudyResult) -> list[list[str]]:
             note += f"; runs left out (failed the adequacy rule): {', '.join(c.dropped)}"
         seeds_only = _effect(c, c.seeds_only) if c.seeds_only is not None and c.replicates == "seeds x test clips" else "-"
         rows.append([cl.id, cl.statement, cl.source or "-", f"{cl.test}: {c.detail}{note}", claim_unit(cl), rule,
-                     _effect(c), seeds_only, _fmt(c.estimate.d_z, 2), _p(c.p_raw), _p(c.p_adjusted),
+                     _effect(c), seeds_only, fmt(c.estimate.d_z, 2), fmt_p(c.p_raw), fmt_p(c.p_adjusted),
                      f"{c.estimate.n} {c.replicates}".strip() if c.estimate.n else "-",
                      _effect(c, c.half) if c.half is not None else "-", _label(c)])
     return rows
-
-
-def _p(p: float) -> str:
-    return "-" if not math.isfinite(p) else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
 VERDICT_HEADER = ["claim", "statement", "source", "test", "effect unit", "claimed", "effect [CI]",
@@ -225,7 +195,7 @@ def adequacy_blocks(result: StudyResult) -> list[tuple]:
         if not runs or name in result.aliases:
             continue
         verdict = arm["adequacy"]
-        med = lambda xs: _fmt(float(np.median(xs)), 3) if xs else "-"  # noqa: E731
+        med = lambda xs: fmt(float(np.median(xs)), 3) if xs else "-"  # noqa: E731
         rows.append([name, f"{sum(a.adequate for a in runs)}/{len(runs)}", med([a.val_gain for a in runs]),
                      med([a.train_loss for a in runs]), "**adequate**" if verdict and verdict.adequate else
                      "**not adequate**", verdict.reason if verdict and verdict.reason else "-"])
@@ -274,58 +244,6 @@ def _store_line(result: StudyResult) -> str:
     splits = ", ".join(f"{n} {k}" for k, n in meta.splits.items())
     return (f"Data: `{meta.name}` ({splits} clips of {meta.frames}x{meta.height}x{meta.width}, "
             f"{len(meta.classes)} classes)")
-
-
-def to_markdown(items: list[tuple]) -> str:
-    lines = []
-    for kind, *rest in items:
-        if kind in ("h1", "h2"):
-            lines += [f"{'#' if kind == 'h1' else '##'} {rest[0]}", ""]
-        elif kind == "p":
-            lines += [rest[0], ""]
-        elif kind == "pre":
-            lines += ["```", rest[0], "```", ""]
-        elif kind == "img":
-            lines += [f"![{rest[1]}]({rest[0]})", ""]
-        elif kind == "table":
-            header, rows = rest
-            cell = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""]
-    return "\n".join(lines)
-
-
-def to_html(items: list[tuple], title: str) -> str:
-    def inline(text: str) -> str:
-        out, bold, code = html.escape(text), False, False
-        while "**" in out:
-            out = out.replace("**", "</b>" if bold else "<b>", 1)
-            bold = not bold
-        while "`" in out:
-            out = out.replace("`", "</code>" if code else "<code>", 1)
-            code = not code
-        return out
-
-    body = []
-    for kind, *rest in items:
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{inline(rest[0])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{inline(rest[0])}</p>")
-        elif kind == "pre":
-            body.append(f"<pre>{html.escape(rest[0])}</pre>")
-        elif kind == "img":
-            body.append(f'<p><img src="{html.escape(rest[0])}" alt="{html.escape(rest[1])}"></p>')
-        elif kind == "table":
-            header, rows = rest
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{inline(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-                        + "</table>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;font-size:14px}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "font-size:12px;vertical-align:top}img{max-width:100%}pre{background:#f6f6f6;padding:8px;overflow:auto}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def summary(result: StudyResult) -> dict[str, Any]:
@@ -396,92 +314,3 @@ def format_verdicts(result: StudyResult) -> str:
         n = f"{c.estimate.n} {c.replicates}" if c.estimate.n else "-"
         lines.append(f"{c.claim.id:<30} {_effect(c):<40} {n:>24}  {_label(c).replace('**', '')}")
     return "\n".join(lines)
-
-
-def family_verdicts(loaded: list[dict[str, Any]]) -> None:
-    """Holm over every confirmatory, tested claim of every study and regime in `loaded` (the index's
-    family): sets each claim's `p_family` and `verdict_family`; the others keep their verdict."""
-    family = [c for s in loaded for c in s["claims"] if c.get("in_family")]
-    for c, p in zip(family, stats.holm([c["p"] for c in family])):
-        estimate = stats.Estimate(c["effect"], c["low"], c["high"], c["n"], math.nan)
-        c["p_family"] = p
-        c["verdict_family"] = stats.verdict(estimate, direction=c["direction"], threshold=c["threshold"],
-                                            margin=c["margin"], p_adjusted=p, alpha=c["alpha"])
-    for s in loaded:
-        for c in s["claims"]:
-            c.setdefault("p_family", math.nan)
-            c.setdefault("verdict_family", c["verdict"])
-
-
-def _index_cell(c: dict[str, Any] | None) -> tuple[str, str, str]:
-    """effect [CI], p (family Holm), verdict with its flags, for one claim in one regime."""
-    if c is None:
-        return "-", "-", "not run"
-    if c["verdict"] == OTHER_REGIME:
-        return "-", "-", OTHER_REGIME
-    effect = format_effect(c["effect"], c["low"], c["high"], c["n"], c["metric"], c["test"],
-                           exact=c.get("exact", False))
-    verdict = verdict_label(c["verdict_family"], exploratory=c.get("exploratory", False),
-                            budget_sensitive=c.get("budget_sensitive", False))
-    if c.get("undertrained"):
-        verdict += f"; not trained: {', '.join(c['undertrained'])}"
-    return effect, _p(c.get("p_family", math.nan)), verdict
-
-
-def write_index(summaries: list[Path], out: Path, *, before: Path | None = None) -> Path:
-    """One Markdown page with every claim's verdict per regime (Holm over the whole family of
-    confirmatory claims), adequacy, budget sensitivity, the verdicts before (from `before`, a JSON
-    of claim id -> verdict), run counts, wall times and commands (docs/studies/README.md)."""
-    loaded = [(Path(p), json.loads(Path(p).read_text())) for p in summaries]
-    family_verdicts([s for _, s in loaded])
-    regimes = sorted({s.get("regime") or "-" for _, s in loaded})
-    old = json.loads(Path(before).read_text()) if before else {}
-    by_claim: dict[tuple[str, str], dict[str, Any]] = {}
-    links: dict[str, str] = {}
-    for path, s in loaded:  # a study is named by its report's directory (docs/studies/REGIME/STUDY)
-        s["study"] = path.parent.name
-        s["link"] = (f"[{s['study']}]({path.parent.resolve().relative_to(out.parent.resolve())}/report.md)"
-                     if path.parent.resolve().is_relative_to(out.parent.resolve()) else s["study"])
-        links.setdefault(s["study"], s["link"])
-        for c in s["claims"]:
-            by_claim.setdefault((s["study"], c["id"]), {})[s.get("regime") or "-"] = c
-    rows = []
-    for (study, claim), cells in by_claim.items():
-        first = next(iter(cells.values()))
-        row = [links[study], claim, first["statement"], first["source"] or "-", first["unit"]]
-        for regime in regimes:
-            row += list(_index_cell(cells.get(regime)))
-        rows.append(row + ([old.get(f"{study}/{claim}", "-")] if old else []))
-    counts = {r: {v: sum(c.get("verdict_family") == v for _, s in loaded if (s.get("regime") or "-") == r
-                         for c in s["claims"]) for v in VERDICTS} for r in regimes}
-    family = sum(c.get("in_family", False) for _, s in loaded for c in s["claims"])
-    wall = sum(s["wall_s"] for _, s in loaded)
-    header = ["study", "claim", "statement", "source", "effect unit"]
-    for regime in regimes:
-        header += [f"{regime}: effect [CI]", f"{regime}: p (Holm, family)", f"{regime}: verdict"]
-    header += ["before (one regime, 5 epochs)"] if old else []
-    studies = [[s["link"], s.get("regime") or "-", s["title"], str(s["runs"]), str(s.get("half_runs", 0)),
-                f"{s['epochs']}", str(len(s["seeds"])), f"{s.get('arms_adequate', '-')}/{s.get('arms', '-')}",
-                f"{s['wall_s'] / 60:.1f} min", f"`{s['command']}`"] for _, s in loaded]
-    items: list[tuple] = [
-        ("h1", "Studies: the papers' claims, measured on the built-in benchmark"),
-        ("p", "; ".join(f"{regime}: " + ", ".join(f"{n} {v}" for v, n in counts[regime].items() if n)
-                        for regime in regimes)
-         + f". The multiplicity family is every confirmatory claim that was tested, over all studies and "
-           f"regimes ({family} claims): p (Holm, family) is Holm-adjusted over it, and the verdicts use it. "
-           "Effects are a - b on the test split in the unit shown (accuracies are fractions; GMACs = "
-           "multiply-adds / 1e9 per clip, per view x views), with "
-         + " / ".join(sorted({f"{round(100 * s['confidence'])}% {s['interval']}" for _, s in loaded}))
-         + " intervals (crossed: over seeds and the test clips they share). Exact claims are counted or "
-           "proven by a structural test, and are not in the family; exploratory ones are labelled and not in it "
-           "either; undertrained ones name the arms that failed the adequacy rule; budget-sensitive ones change "
-           "side at half the epochs. Each study's page has its setup, arms, learning curves, adequacy, plots and "
-           "the exact commands; the claims and their tests are in `configs/studies/`."),
-        ("table", header, rows),
-        ("h2", "Reproduce"),
-        ("p", f"`make studies` runs them all ({wall / 60:.0f} min of wall time here, on "
-              f"{os.cpu_count()} CPU cores, no GPU) and rewrites this page; each study alone:"),
-        ("table", ["study", "regime", "title", "runs", "half-budget runs", "epochs", "seeds", "adequate arms",
-                   "wall time", "command"], studies)]
-    out.write_text(to_markdown(items))
-    return out

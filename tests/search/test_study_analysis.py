@@ -18,7 +18,8 @@ from search.engine.config import ConfigError
 from search.studies import stats
 from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, analyze
 from search.studies.config import HALF_SUBDIR, STUDY_CONFIG, StudyConfig
-from search.studies.report import family_verdicts, summary, write_index
+from search.studies.index import family_verdicts, write_index
+from search.studies.report import summary
 from search.studies.runner import Study
 from spaces import cost
 

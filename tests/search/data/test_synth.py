@@ -8,7 +8,7 @@ import torch
 
 from search.cli.main import main
 from search.data.store import ClipStore, StoreError
-import search.data.synth as synth
+import search.data.draw as draw
 from search.data.synth import (MOTION_PAIRS, ORDER_PAIRS, SHARED_SHAPES, SIZES, TEXTURES, class_pairs, class_table,
                                clip_rng, object_look, render_chunk, render_clip, synth_meta, write_synth)
 from spaces import build, get_preset
@@ -80,9 +80,9 @@ def _spy_looks(monkeypatch: pytest.MonkeyPatch, classes: list, clips: int) -> di
     """Render `clips` clips of every class (same seeds for all): per class, the look `object_look`
     drew and the (shape, texture, colour) of the first draw after the two distractors."""
     looks, draws = [], []
-    real_look, real_draw = synth.object_look, synth._draw
-    monkeypatch.setattr(synth, "object_look", lambda cls, rng: looks.append(real_look(cls, rng)) or looks[-1])
-    monkeypatch.setattr(synth, "_draw", lambda canvas, track, **kw: draws.append(kw) or real_draw(canvas, track, **kw))
+    real_look, real_draw = draw.object_look, draw._draw
+    monkeypatch.setattr(draw, "object_look", lambda cls, rng: looks.append(real_look(cls, rng)) or looks[-1])
+    monkeypatch.setattr(draw, "_draw", lambda canvas, track, **kw: draws.append(kw) or real_draw(canvas, track, **kw))
     seen = {}
     for cls in classes:
         seen[cls.name] = []

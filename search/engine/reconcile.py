@@ -1,0 +1,50 @@
+"""What a search's records say when it ends: no MLflow run left RUNNING, no Optuna trial left
+RUNNING that Tune never ran. The trials' states come from the results table and the Optuna journal
+(always up to date), so this also heals a driver that was killed between the two.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from mlflow.tracking import MlflowClient
+
+from search.engine.searcher import RAY_TRIAL_ATTR
+from search.record import tracking
+from search.record.results import INTERRUPTED
+
+OPTUNA_STATES = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
+                 optuna.trial.TrialState.FAIL: "failed"}
+
+
+def close_orphans(client: MlflowClient, experiment_id: str, parent_id: str, study: optuna.Study | None,
+                  rows: list[dict[str, Any]], finished: bool) -> None:
+    """Child runs of ended trials get their status; Optuna trials that were asked but never became
+    Tune trials (the driver died in between) are failed once the search is finished."""
+    state_of = optuna_states(study) | {r["trial_id"]: r["state"] for r in rows}
+    for run in tracking.child_runs(client, experiment_id, parent_id):
+        if run.info.status != "RUNNING":
+            continue
+        state = state_of.get(run.data.tags.get(tracking.TRIAL_TAG, ""))
+        if state is not None:  # it ended while the driver was down, or was interrupted
+            tracking.finish_trial(client, run.info.run_id, state, INTERRUPTED if state == "interrupted" else "")
+        elif finished:  # its trial started, then was lost: the driver died before Tune saved it
+            client.set_tag(run.info.run_id, "vidnas.orphan", "true")
+            tracking.finish(client, run.info.run_id, "KILLED", reason=(
+                "lost when the driver was killed before Tune saved the trial; another trial took its "
+                "place and Optuna marks it FAIL"))
+        else:  # interrupted before its first result: --resume continues this run
+            tracking.finish_trial(client, run.info.run_id, "interrupted", INTERRUPTED)
+    if study is not None and finished:
+        known = {r["trial_id"] for r in rows}
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get(RAY_TRIAL_ATTR) not in known:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def optuna_states(study: optuna.Study | None) -> dict[str, str]:
+    """Ray trial id -> complete/pruned/failed, from the Optuna journal."""
+    if study is None:
+        return {}
+    return {t.user_attrs[RAY_TRIAL_ATTR]: OPTUNA_STATES[t.state] for t in study.get_trials(deepcopy=False)
+            if t.state in OPTUNA_STATES and RAY_TRIAL_ATTR in t.user_attrs}
