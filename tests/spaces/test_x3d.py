@@ -2,6 +2,9 @@
 sampler's expansion axes, warm starts. Its reference counts are measured in test_presets.py."""
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import optuna
 import pytest
 import torch
@@ -9,7 +12,8 @@ from torch import nn
 
 from spaces import build, cost, get_preset
 from spaces.blocks import Bottleneck, SqueezeExcitation
-from spaces.bounds import SpaceBounds
+from search.engine.config import SearchConfig
+from spaces.bounds import SpaceBounds, gmacs_over_budget
 from spaces.sample import preset_params, sample_arch
 
 
@@ -73,3 +77,25 @@ def test_a_preset_warm_starts_a_search() -> None:
     assert spec == get_preset("x3d_m", crop=64, num_classes=10).scaled(width=0.5, depth=0.5)
     with pytest.raises(ValueError, match="outside space.temporal_ops"):
         preset_params("x3d_m", SpaceBounds(families=("x3d",), backbones=("x3d_m",), temporal_ops=("2d", "3d")))
+
+
+def test_the_demo_space_with_x3d_samples_all_four_families_within_budget() -> None:
+    """configs/demo_x3d.yaml: the demo's space plus X3D. Seeded random draws reach every family,
+    X3D among them with both bottleneck widths, and X3D's draws build and run; its warm start,
+    X3D-M scaled, costs no more than the budget (a search refuses one that does)."""
+    cfg = SearchConfig.from_yaml(Path(__file__).parents[2] / "configs" / "demo_x3d.yaml")
+    bounds = dataclasses.replace(cfg.space, num_classes=18)
+    open_bounds = dataclasses.replace(bounds, max_gmacs=None)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    families, x3d_bottlenecks = [], set()
+    for _ in range(24):
+        trial = study.ask()
+        spec = sample_arch(trial, open_bounds)  # the budget is checked on the warm start below
+        families.append(spec.family.value)
+        if spec.family.value == "x3d":
+            x3d_bottlenecks.add(trial.params["bottleneck"])
+            assert build(spec)(torch.randn(2, 3, spec.frames, 32, 32)).shape == (2, 18)
+    assert set(families) == {"inception", "resnet", "vov", "x3d"} and x3d_bottlenecks == {1.0, 1.5}
+    params = preset_params("x3d_m", bounds, width=cfg.warm_start_width, depth=cfg.warm_start_depth)
+    warm = sample_arch(optuna.trial.FixedTrial(params), open_bounds)
+    assert warm.family.value == "x3d" and gmacs_over_budget(cost(warm).gmacs, bounds.max_gmacs) <= 0
