@@ -7,6 +7,10 @@ PY      = $(VENV)/bin/python
 # Pin torch so these machines take the local CPU wheel; on a CUDA machine the same pin
 # resolves to PyPI's CUDA build. pyproject's range admits it, so it is never replaced.
 TORCH  ?= torch==2.13.0
+# The reference networks' definitions for tests/spaces/test_reference.py (and weights on a machine that
+# can download them): torchvision's release for that torch, without its dependencies (PyPI's build is
+# CUDA's; its model code is pure Python and imports as the test says).
+TORCHVISION ?= torchvision==0.28.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
@@ -17,6 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET)
 	$(PY) -m pip install -q "$(TORCH)" 2>&1 | $(QUIET)
 	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e ".[dev]" 2>&1 | $(QUIET)   # not setuptools' editable-install banner
+	$(PY) -m pip install -q --no-deps "$(TORCHVISION)" 2>&1 | $(QUIET)
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -44,7 +44,11 @@ def build(spec: ArchSpec) -> VideoNet:
     head = ClassifierHead(in_channels=channels, num_classes=spec.num_classes, pre_channels=spec.head.pre_channels,
                           hidden_channels=spec.head.hidden_channels, dropout=spec.head.dropout,
                           temporal_window=spec.head.temporal_window)
-    return VideoNet(stem=stem, stages=nn.Sequential(*stages), head=head)
+    net = VideoNet(stem=stem, stages=nn.Sequential(*stages), head=head)
+    for module in net.modules():  # one epsilon for every norm: blocks take plain arguments
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eps = spec.norm_eps
+    return net
 
 
 def _build_stem(spec: ArchSpec) -> tuple[nn.Sequential, int]:
@@ -81,10 +85,11 @@ def _build_stage(spec: ArchSpec, stage: StageSpec, channels: int, frames_in: int
 
 
 def _entry_pool(stage: StageSpec) -> nn.Module:
-    """S3D's 3a (1x3x3, stride 1,2,2), 4a (3x3x3, stride 2). Its 5a is 2x2x2 with stride 2: the
-    same output shape for even sizes and no parameters or multiply-adds; this uses 3x3x3 unless
-    the stage's `pool_temporal_kernel` is 2 (2x3x3, tiled in time: symmetric under time reversal)."""
+    """S3D's 3a (1x3x3, stride 1,2,2), 4a (3x3x3, stride 2) and 5a: 3x3x3 by default (the space's
+    skeleton), 2x2x2 with stride 2 as the reference code where the stage's `pool_kernel` and
+    `pool_temporal_kernel` are 2 (the presets), 2x3x3 where only the latter is (tiled in time:
+    symmetric under time reversal). Pools have no parameters or multiply-adds."""
     striding = stage.temporal_stride > 1
-    return downsample_pool(kernel=3 if stage.spatial_stride > 1 else 1, stride=stage.spatial_stride,
+    return downsample_pool(kernel=stage.pool_kernel if stage.spatial_stride > 1 else 1, stride=stage.spatial_stride,
                            temporal_kernel=stage.pool_temporal_kernel if striding else 1,
                            temporal_stride=stage.temporal_stride)

@@ -102,8 +102,10 @@ def _temporal(op: str, kernel: int, frames: int) -> dict[str, Any]:
 def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: float = 1.0,
                   frames: int | None = None) -> dict[str, Any]:
     """Trial params that replay preset `name` (scaled by width/depth, at `frames`) through
-    `sample_arch`, for warm starts (`study.enqueue_trial`). Raises if the preset is not a point of
-    the per-stage space (e.g. a cut inside a stage) or needs a choice outside `bounds`."""
+    `sample_arch`, for warm starts (`study.enqueue_trial`): its point of the space
+    (`ArchSpec.as_space_point`: the reference code's 5a pool and BatchNorm epsilon are not choices).
+    Raises if the preset is not a point of the per-stage space (e.g. a cut inside a stage) or needs
+    a choice outside `bounds`."""
     if name not in PRESETS:
         raise SpecError("preset", name, f"unknown preset; available: {', '.join(PRESETS)}")
     preset = PRESETS[name].spec
@@ -125,7 +127,7 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
         for field in families.get(preset.family).stage_choices:
             params[stage_param(i, field)] = _uniform(name, f"stage {i} {field}", {encode(getattr(b, field)) for b in blocks})
     _check_in_bounds(name, params, bounds)
-    target = preset.replace(crop=bounds.crop, num_classes=bounds.num_classes)
+    target = preset.as_space_point().replace(crop=bounds.crop, num_classes=bounds.num_classes)
     for backbone in bounds.backbone_choices():
         params["backbone"] = backbone
         trial = optuna.trial.FixedTrial(params)

@@ -96,6 +96,8 @@ class StageSpec:
     temporal_stride: int = 1
     pool_temporal_kernel: int = 3  # Inception's entry pool when temporal_stride is 2: 3 (pad 1, S3D's
     #                                4a) or 2 (tiled in time like S3D's 5a: symmetric in time)
+    pool_kernel: int = 3  # that pool's spatial kernel when spatial_stride is 2: 3 (pad 1) or 2 (no
+    #                       padding: the 2x2x2 of the reference I3D/S3D code's 5a)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -104,6 +106,10 @@ class StageSpec:
         one_of("spatial_stride", self.spatial_stride, (1, 2))
         one_of("temporal_stride", self.temporal_stride, (1, 2))
         one_of("pool_temporal_kernel", self.pool_temporal_kernel, (2, 3))
+        one_of("pool_kernel", self.pool_kernel, (2, 3))
+        if self.pool_kernel == 2 and self.spatial_stride != 2:
+            raise SpecError("pool_kernel", 2, "needs spatial_stride 2 (a 2x2 pool tiles the plane), but got "
+                            f"spatial_stride={self.spatial_stride}; use 3 (the default)")
         if self.pool_temporal_kernel == 2 and self.temporal_stride != 2:
             raise SpecError("pool_temporal_kernel", 2, "needs temporal_stride 2 (a tiled pool's kernel equals its "
                             f"stride), but got temporal_stride={self.temporal_stride}; use 3 (the default)")
@@ -141,9 +147,12 @@ class ArchSpec:
     num_classes: int = 400
     gate: Gate = Gate.OFF
     gate_bias: bool = False
+    norm_eps: float = 1e-5  # every BatchNorm's epsilon: PyTorch's 1e-5, or 1e-3 as the TF reference code
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if not 0.0 < self.norm_eps <= 0.01:
+            raise SpecError("norm_eps", self.norm_eps, "must be in (0, 0.01], e.g. 1e-5 (PyTorch) or 1e-3 (TF)")
         at_least("frames", self.frames, 1)
         at_least("crop", self.crop, 1)
         at_least("num_classes", self.num_classes, 1)
@@ -159,10 +168,11 @@ class ArchSpec:
                 if not isinstance(block, definition.block):
                     raise SpecError(f"stages[{s}].blocks[{b}]", type(block).__name__,
                                     f"family '{self.family.value}' takes {definition.block.__name__} blocks")
-            if definition.enters_by != "pool" and stage.pool_temporal_kernel != 3:
-                raise SpecError(f"stages[{s}].pool_temporal_kernel", stage.pool_temporal_kernel,
-                                f"must be 3 (the default): family '{self.family.value}' strides its first "
-                                "block, only stages that enter through a pool (Inception) have one")
+            for name in ("pool_temporal_kernel", "pool_kernel"):
+                if definition.enters_by != "pool" and getattr(stage, name) != 3:
+                    raise SpecError(f"stages[{s}].{name}", getattr(stage, name),
+                                    f"must be 3 (the default): family '{self.family.value}' strides its first "
+                                    "block, only stages that enter through a pool (Inception) have one")
         self._check_geometry()
 
     # -- geometry ------------------------------------------------------------------------------
@@ -206,6 +216,14 @@ class ArchSpec:
     def replace(self, **changes: Any) -> ArchSpec:
         """A copy with top-level fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    def as_space_point(self) -> ArchSpec:
+        """The point of the search space this spec stands for: the details the space does not
+        choose, which the presets take from the reference code (a 2x2x2 entry pool, BatchNorm's
+        epsilon 1e-3), at the space's own (3x3x3, 1e-5). A warm start replays this."""
+        stages = tuple(dataclasses.replace(s, pool_kernel=3, pool_temporal_kernel=3) if s.pool_kernel == 2 else s
+                       for s in self.stages)
+        return dataclasses.replace(self, stages=stages, norm_eps=ArchSpec.__dataclass_fields__["norm_eps"].default)
 
     def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8,
                bottleneck: float = 1.0) -> ArchSpec:
@@ -284,15 +302,16 @@ class ArchSpec:
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values. `pool_temporal_kernel` (added later) is written only when it is not its
-        default, so every spec from before it keeps its exact JSON: studies and benches key their
-        records by it."""
+        """Plain JSON values. The fields added later (`LATE_FIELDS`) are written only when they are
+        not their default, so every spec from before them keeps its exact JSON: studies and benches
+        key their records by it."""
         data = encode(self)
-        for items, cls in ((data["stem"], ConvSpec), (data["stages"], StageSpec)):
-            default = cls.__dataclass_fields__["pool_temporal_kernel"].default
-            for item in items:
-                if item["pool_temporal_kernel"] == default:
-                    del item["pool_temporal_kernel"]
+        for items, cls in (([data], ArchSpec), (data["stem"], ConvSpec), (data["stages"], StageSpec)):
+            for name in LATE_FIELDS[cls.__name__]:
+                default = cls.__dataclass_fields__[name].default
+                for item in items:
+                    if item[name] == default:
+                        del item[name]
         return data
 
     def to_json(self, indent: int | None = None) -> str:
@@ -312,6 +331,11 @@ class ArchSpec:
         except json.JSONDecodeError as e:
             raise SpecError("spec", text[:40], f"is not valid JSON ({e.msg} at line {e.lineno})") from None
         return cls.from_dict(data)
+
+
+# The fields added after specs were first stored: written to JSON only when not their default.
+LATE_FIELDS = {"ArchSpec": ("norm_eps",), "ConvSpec": ("pool_temporal_kernel",),
+               "StageSpec": ("pool_temporal_kernel", "pool_kernel")}
 
 
 # ----------------------------------------------------------------------------------------------

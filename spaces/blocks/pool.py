@@ -18,15 +18,19 @@ def downsample_pool(*, kernel: int, stride: int, temporal_kernel: int, temporal_
 
           x (B, C, T, H, W) -> 1 x k x k, stride (1, s, s) -> 2 x 1 x 1, stride (2, 1, 1)
             -> (B, C, ceil(T / 2), H / s, W / s)
+
+    An even `kernel` (2, with stride 2: the reference I3D/S3D code's 5a, a 2x2x2 pool) tiles the
+    plane the same way: no padding, and an odd last row or column is pooled alone.
     """
-    pad = kernel // 2
+    pad, tiled = kernel // 2, kernel % 2 == 0  # an even spatial kernel (2, stride 2) tiles the plane
     if temporal_kernel % 2 == 1:
         return nn.MaxPool3d((temporal_kernel, kernel, kernel), stride=(temporal_stride, stride, stride),
-                            padding=(temporal_kernel // 2, pad, pad))
+                            padding=(temporal_kernel // 2, 0 if tiled else pad, 0 if tiled else pad), ceil_mode=tiled)
     if temporal_kernel != temporal_stride:
         raise ValueError(f"an even temporal_kernel must equal temporal_stride (a tiled pool), but got "
                          f"temporal_kernel={temporal_kernel}, temporal_stride={temporal_stride}")
     return nn.Sequential(
-        nn.MaxPool3d((1, kernel, kernel), stride=(1, stride, stride), padding=(0, pad, pad)),  # (B, C, T, H/s, W/s)
+        nn.MaxPool3d((1, kernel, kernel), stride=(1, stride, stride), padding=(0, 0 if tiled else pad, 0 if tiled else pad),
+                     ceil_mode=tiled),  # (B, C, T, H/s, W/s)
         nn.MaxPool3d((temporal_kernel, 1, 1), stride=(temporal_stride, 1, 1), ceil_mode=True),  # (B, C, T/2, ...)
     )

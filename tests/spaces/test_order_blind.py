@@ -11,6 +11,7 @@ from torch import nn
 
 from spaces import PRESETS, ArchSpec, ConvSpec, SpecError, StageSpec, build, cost, get_preset
 from spaces.blocks import downsample_pool
+from spaces.families.inception import published
 
 # `get_preset("i2d").to_json()` as written before `pool_temporal_kernel` existed: a saved spec.
 OLD_I2D_JSON = (
@@ -105,14 +106,16 @@ def test_only_temporal_reductions_differ_from_i2d() -> None:
 
 
 def test_a_spec_saved_before_the_field_loads_as_the_preset_and_is_written_the_same() -> None:
+    """A spec stored before the pool fields (and the norm epsilon) existed loads as the preset's
+    point of the space and writes the same JSON: studies and benches key their records by it."""
     old = ArchSpec.from_json(OLD_I2D_JSON)
-    assert old == get_preset("i2d")
-    assert get_preset("i2d").to_json() == OLD_I2D_JSON  # studies and benches key their records by it
+    assert old == get_preset("i2d").as_space_point() and old.to_json() == OLD_I2D_JSON
+    assert published(old) == get_preset("i2d")  # the preset: 5a 2x2x2 and eps 1e-3, as the reference code
     clip = torch.randn(1, 3, 16, 32, 32)
     torch.manual_seed(0)
     a = build(old.replace(frames=16, crop=32)).eval()
     torch.manual_seed(0)
-    b = build(get_preset("i2d", frames=16, crop=32)).eval()
+    b = build(get_preset("i2d", frames=16, crop=32).as_space_point()).eval()
     with torch.no_grad():
         torch.testing.assert_close(a(clip), b(clip), rtol=0, atol=0)
     blind = get_preset("i2d_symmetric")
@@ -121,9 +124,10 @@ def test_a_spec_saved_before_the_field_loads_as_the_preset_and_is_written_the_sa
 
 def test_slug_and_choices_tell_the_variants_apart_and_scaling_keeps_the_pools() -> None:
     flat, blind = get_preset("i2d"), get_preset("i2d_symmetric")
-    assert flat.slug() == "inception-22.222-----w1024-d9-64x224"  # names from before the field are kept
+    assert flat.as_space_point().slug() == "inception-22.222-----w1024-d9-64x224"  # names from before the field
+    assert flat.slug() == "inception-22.222-----tp1.132-w1024-d9-64x224"  # 5a tiled in time (2x2x2)
     assert blind.slug() == "inception-22.222-----tp2.122-w1024-d9-64x224"
-    assert "temporal_pools" not in flat.choices() and blind.choices()["temporal_pools"] == "2.122"
+    assert "temporal_pools" not in flat.as_space_point().choices() and blind.choices()["temporal_pools"] == "2.122"
     small = blind.scaled(width=0.25, depth=0.5)
     assert small.stem[0].pool_temporal_kernel == 2 and [s.pool_temporal_kernel for s in small.stages] == [3, 2, 2]
     assert small.slug() != flat.scaled(width=0.25, depth=0.5).slug()

@@ -99,9 +99,9 @@ def test_presets_become_trial_params_that_replay_them(name: str) -> None:
     bounds = SpaceBounds(frames=(8, 16, 64), crop=224, num_classes=400, temporal_kernels=(3, 7))
     frames = PRESETS[name].spec.frames
     params = preset_params(name, bounds, frames=frames)
-    assert sample_arch(optuna.trial.FixedTrial(params), bounds) == get_preset(name, crop=224)
+    assert sample_arch(optuna.trial.FixedTrial(params), bounds) == get_preset(name, crop=224).as_space_point()
     small = preset_params(name, TINY, width=0.25, depth=0.5, frames=16)
-    expected = get_preset(name, frames=16, crop=32, num_classes=6).scaled(width=0.25, depth=0.5)
+    expected = get_preset(name, frames=16, crop=32, num_classes=6).scaled(width=0.25, depth=0.5).as_space_point()
     assert sample_arch(optuna.trial.FixedTrial(small), TINY) == expected
 
 

@@ -1,0 +1,142 @@
+"""Published weights onto a built network: `load_weights(module, source)`.
+
+A published checkpoint names its tensors its own way (torchvision's `features.3.1.0.weight`,
+PySlowFast's `s2.pathway0_res0.branch2.a.weight`, SmallBigNet's `module.layer1.0.conv1.weight`);
+ours are `stem.2.0.conv.3.weight`. Names cannot be mapped by rule across codebases, but a network
+that equals the reference as a function registers the same tensors in the same order. So the
+mapping is by structure: the source's tensors and the network's, each in its state-dict order,
+are paired one by one, and every pair must agree in kind (the last part of the name: weight, bias,
+running_mean, running_var, num_batches_tracked) and in shape, up to size-1 dimensions (a 1x1x1
+conv classifier is a linear layer). Every tensor on both sides is accounted for: a count, kind or
+shape that differs is one line that names both tensors, so a wrong or truncated checkpoint never
+loads half-way. `head=False` leaves the classifier's weight and bias out on both sides, to
+fine-tune on other classes.
+
+The source is a state dict, or a file that holds one (read with `torch.load(weights_only=True)`),
+also inside the containers the reference code saves (`{"state_dict": ...}`, `{"model_state":
+...}`, `{"model": ...}`) and with DataParallel's `module.` prefix. What was loaded is returned, and
+kept on the module as `weights_source`: its name, the SHA-256 of its tensors (name order, dtype,
+shape and bytes: the same for the same weights in any container) and the tensor count.
+
+Example:
+    >>> import torch
+    >>> from spaces import build, get_preset
+    >>> a, b = build(get_preset("tsn_r50", num_classes=10)), build(get_preset("tsn_r50", num_classes=10))
+    >>> record = load_weights(b, a.state_dict(), name="a copy")
+    >>> record.tensors, torch.equal(a.head.fc.weight, b.head.fc.weight)
+    (320, True)
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+CONTAINERS = ("state_dict", "model_state", "model", "module")  # where reference code keeps the weights
+KINDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+class WeightsError(ValueError):
+    """A checkpoint that does not fit the network; the message is one line naming both tensors."""
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    name: str  # the file, or what the caller called it
+    sha256: str  # of the tensors (see the module docstring), not of the file's bytes
+    tensors: int  # how many were loaded
+    head: bool = True  # whether the classifier came from the source too
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "sha256": self.sha256, "tensors": self.tensors, "head": self.head}
+
+
+def read_state_dict(source: str | Path | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of `source` in order, out of the reference code's containers and prefixes."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise WeightsError(f"weights {str(path)!r}: no such file")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a truncated or foreign file: pickle, zip and torch each raise their own
+            raise WeightsError(f"weights {str(path)!r}: not a PyTorch checkpoint ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:120]})") from None
+    else:
+        data = source
+    while isinstance(data, Mapping) and not _is_state(data):
+        inner = next((data[k] for k in CONTAINERS if isinstance(data.get(k), Mapping)), None)
+        if inner is None:
+            raise WeightsError(f"weights: no state dict found (keys {sorted(map(str, data))[:8]}); expected tensors, "
+                               f"or one of {', '.join(CONTAINERS)} holding them")
+        data = inner
+    if not isinstance(data, Mapping):
+        raise WeightsError(f"weights: expected a state dict, got {type(data).__name__}")
+    tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    if tensors and all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _is_state(data: Mapping) -> bool:
+    return bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
+
+
+def fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name, t in tensors.items():
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tensor], *, name: str | None = None,
+                 head: bool = True) -> WeightsSource:
+    """Copy `source`'s tensors into `module` by structure (the module docstring says how); raise
+    WeightsError, and change nothing, where they do not fit."""
+    tensors = read_state_dict(source)
+    theirs = list(tensors.items())
+    ours = list(module.state_dict().items())
+    if not head:
+        theirs, ours = _without_head(theirs, "source"), _without_head(ours, "network")
+    for i, ((a, x), (b, y)) in enumerate(zip(theirs, ours)):
+        if _kind(a) != _kind(b):
+            raise WeightsError(f"weights: tensor {i} is {_kind(a)} '{a}' {tuple(x.shape)} in the source but "
+                               f"{_kind(b)} '{b}' {tuple(y.shape)} in the network: not the same structure")
+        if _squeezed(x.shape) != _squeezed(y.shape):
+            raise WeightsError(f"weights: wrong shape at tensor {i}: source '{a}' {tuple(x.shape)} vs network "
+                               f"'{b}' {tuple(y.shape)}")
+    if len(theirs) != len(ours):
+        n = min(len(theirs), len(ours))
+        extra = (f"unexpected in the source: '{theirs[n][0]}' and {len(theirs) - n - 1} more" if len(theirs) > n else
+                 f"missing from the source: '{ours[n][0]}' and {len(ours) - n - 1} more")
+        raise WeightsError(f"weights: the source has {len(theirs)} tensors, the network {len(ours)}; {extra}")
+    state = {b: x.reshape(y.shape).to(y.dtype) for (_, x), (b, y) in zip(theirs, ours)}
+    record = WeightsSource(name or (str(source) if isinstance(source, (str, Path)) else "state dict"),
+                           fingerprint(tensors), len(state), head)
+    module.load_state_dict(state, strict=head)
+    module.weights_source = record
+    return record
+
+
+def _kind(name: str) -> str:
+    last = name.rsplit(".", 1)[-1]
+    return last if last in KINDS else "weight"  # e.g. a bare nn.Parameter such as a scale
+
+
+def _squeezed(shape: torch.Size) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def _without_head(items: list[tuple[str, torch.Tensor]], side: str) -> list[tuple[str, torch.Tensor]]:
+    """All but the classifier: the last weight (and its bias) in the order."""
+    tail = [k for k, _ in items[-2:]]
+    if len(items) < 2 or (_kind(tail[-1]) != "bias" or _kind(tail[-2]) != "weight"):
+        raise WeightsError(f"weights: head=False needs the {side}'s last tensors to be the classifier's weight and "
+                           f"bias, but they are {tail}")
+    return items[:-2]
