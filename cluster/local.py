@@ -27,6 +27,7 @@ import psutil
 
 from search.errors import UserError
 from search.net import free_port, ray_auth_env
+from spaces import atomic
 
 STATE_FILE = "cluster.json"
 
@@ -47,7 +48,7 @@ class LocalCluster:
     nodes: tuple[tuple[int, tuple[int, ...]], ...] = ()  # added nodes: (group leader, its processes)
 
     def save(self) -> None:
-        Path(self.state_dir, STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
+        atomic.write_text(Path(self.state_dir, STATE_FILE), json.dumps(asdict(self), indent=2))
 
     @classmethod
     def read(cls, state_dir: str | Path) -> LocalCluster:

@@ -26,11 +26,13 @@ from typing import Any
 
 import torch
 
+from spaces.atomic import recover_dir, replacing_dir
 from spaces.build import VideoNet, build
 from spaces.schema import SpecError
 from spaces.spec import ArchSpec
 
 SPEC_FILE, WEIGHTS_FILE, CARD_FILE = "spec.json", "weights.pt", "card.json"
+EXPORT_FILES = (SPEC_FILE, WEIGHTS_FILE, CARD_FILE)
 
 
 def save(directory: str | os.PathLike[str], spec: ArchSpec, state_dict: dict[str, torch.Tensor],
@@ -38,10 +40,15 @@ def save(directory: str | os.PathLike[str], spec: ArchSpec, state_dict: dict[str
     """Write an exported model; the weights must fit `build(spec)` exactly."""
     directory = Path(directory)
     build(spec).load_state_dict(state_dict)  # refuse to write weights that do not fit the spec
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / SPEC_FILE).write_text(spec.to_json(indent=2))
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, directory / WEIGHTS_FILE)
-    (directory / CARD_FILE).write_text(json.dumps(card or {}, indent=2, default=str))
+    others = sorted(p.name for p in directory.iterdir() if p.name not in EXPORT_FILES) if directory.is_dir() else []
+    if others:
+        raise SpecError("directory", str(directory), f"holds other files ({', '.join(others[:5])}): an export replaces "
+                        "its whole directory; save into a new or empty one, or over an earlier export")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with replacing_dir(directory) as tmp:  # the old export or the new one, never half of one
+        (tmp / SPEC_FILE).write_text(spec.to_json(indent=2))
+        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp / WEIGHTS_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(card or {}, indent=2, default=str))
     return directory
 
 
@@ -54,6 +61,7 @@ def load(location: str | os.PathLike[str], *, map_location: str | torch.device =
     if location.startswith(("models:/", "runs:/")):
         return _load_mlflow(location, map_location, tracking_uri)
     directory = Path(location).expanduser()
+    recover_dir(directory)  # an export killed between its two renames: the previous one, put back
     if not (directory / SPEC_FILE).is_file():
         raise SpecError("location", location, f"must be a directory with {SPEC_FILE} and {WEIGHTS_FILE}")
     spec = ArchSpec.from_json((directory / SPEC_FILE).read_text())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import statistics
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from search.data.pool import worker_pool
 from search.data.splits import PROTOCOL, carve
 from search.data.store import StoreError, StoreMeta, clips_to_batch, write_meta, write_split
 from search.data.video import VideoError, decode_clips
+from spaces import atomic
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def _check_same_settings(cfg: ImportConfig) -> None:
             raise StoreError(f"{cfg.out} holds an unfinished import with other settings ({', '.join(changed)}); "
                              "use another --out or the same settings")
     else:
-        path.write_text(json.dumps(cfg.settings()))
+        atomic.write_text(path, json.dumps(cfg.settings()))
 
 
 def _import_chunk(meta: StoreMeta, parts: Path, key: str, items: list[VideoItem], clips_per_video: int) -> int:
@@ -145,9 +145,7 @@ def _import_chunk(meta: StoreMeta, parts: Path, key: str, items: list[VideoItem]
             fps.append(video.fps)
     write_split(parts / f"{key}.arrow", meta, batches)
     done = {"imported": len(items) - len(failed), "failed": failed, "fps": fps}
-    tmp = parts / f"{key}.json.tmp"
-    tmp.write_text(json.dumps(done))
-    os.replace(tmp, parts / f"{key}.json")
+    atomic.write_text(parts / f"{key}.json", json.dumps(done))
     return len(items)
 
 
@@ -179,7 +177,7 @@ def _finalize(cfg: ImportConfig, meta: StoreMeta, layout: Any, chunks: dict[str,
     report = ImportReport(videos=len(layout.items) + len(layout.missing),
                           imported=sum(d["imported"] for d in done.values()), failed=failed, clips=clips,
                           resumed_chunks=resumed)
-    (cfg.out / "import_report.json").write_text(report.to_json())
+    atomic.write_text(cfg.out / "import_report.json", report.to_json())
     for path in parts.iterdir():
         path.unlink()
     parts.rmdir()

@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from spaces import atomic
+
 FORMAT = "vidnas-clips"
 VERSION = 1
 BATCH_ROWS = 256
@@ -113,9 +115,8 @@ def clips_to_batch(meta: StoreMeta, clips: np.ndarray, labels: Iterable[int], vi
 def write_split(path: Path, meta: StoreMeta, batches: Iterable[pa.RecordBatch]) -> int:
     """Write record batches, re-chunked to BATCH_ROWS rows, to `path` atomically; returns rows."""
     schema = clip_schema(meta)
-    tmp = path.with_name(path.name + ".tmp")
     rows, pending = 0, []
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with atomic.replacing(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
 
         def flush(final: bool) -> list[pa.RecordBatch]:
             nonlocal rows
@@ -131,14 +132,11 @@ def write_split(path: Path, meta: StoreMeta, batches: Iterable[pa.RecordBatch]) 
             if sum(b.num_rows for b in pending) >= BATCH_ROWS:
                 pending = flush(final=False)
         flush(final=True)
-    os.replace(tmp, path)
     return rows
 
 
 def write_meta(root: Path, meta: StoreMeta) -> None:
-    tmp = root / "meta.json.tmp"
-    tmp.write_text(meta.to_json())
-    os.replace(tmp, root / "meta.json")
+    atomic.write_text(root / "meta.json", meta.to_json())
 
 
 class ClipStore:
@@ -165,6 +163,37 @@ class ClipStore:
     @property
     def splits(self) -> list[str]:
         return [s for s in self.meta.splits if (self.root / f"{s}.arrow").is_file()]
+
+    def verify(self) -> None:
+        """Open every split meta.json lists and check it before anything trains on it: an Arrow
+        file, the store's schema, the row count meta.json gives, and a read of its first and last
+        clip and label. A damaged file is a StoreError in one line: the file, what is wrong, and
+        the command that rebuilds the store."""
+        for split, expected in self.meta.splits.items():
+            path = self.root / f"{split}.arrow"
+            if not path.is_file():
+                self._damaged(path, "missing")
+            try:
+                with pa.memory_map(str(path), "r") as source:
+                    reader = pa.ipc.open_file(source)
+                    if not reader.schema.equals(clip_schema(self.meta)):
+                        self._damaged(path, f"not this store's schema (clip shape {self.meta.clip_shape})")
+                    rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+                    if rows != expected:
+                        self._damaged(path, f"{rows} clips where meta.json says {expected}")
+                    if rows:
+                        for batch in (reader.get_batch(0), reader.get_batch(reader.num_record_batches - 1)):
+                            labels = batch.column("label").to_numpy()
+                            batch.column("clip").flatten().to_numpy(zero_copy_only=True)
+                            if labels.min() < 0 or labels.max() >= len(self.meta.classes):
+                                self._damaged(path, f"labels outside 0..{len(self.meta.classes) - 1}")
+            except (pa.ArrowException, OSError, ValueError) as e:
+                if isinstance(e, StoreError):
+                    raise
+                self._damaged(path, f"unreadable ({str(e).splitlines()[0][:80]})")
+
+    def _damaged(self, path: Path, what: str) -> None:
+        raise StoreError(f"{path}: {what}; rebuild the store: {rebuild_command(self.meta, self.root)}")
 
     def _split(self, split: str) -> _MappedSplit:
         if split not in self._splits:
@@ -211,6 +240,19 @@ class ClipStore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["root"], state["meta"])
+
+
+def rebuild_command(meta: StoreMeta, root: Path) -> str:
+    """The command that writes this store again, from what its meta.json says made it."""
+    source = meta.source
+    if source.get("generator") == "vidnas synth":
+        profile = f" --profile {source['profile']}" if source.get("profile") else ""
+        return (f"`vidnas data synth {meta.name} --size {source.get('size', 'demo')} --seed {source.get('seed', 0)}"
+                f"{profile} --out {root}`")
+    if source.get("importer"):
+        return (f"`vidnas data import {source.get('source', 'SOURCE')} --layout {source.get('layout', 'LAYOUT')} "
+                f"--out NEW_DIR` with the settings in {root / 'meta.json'}")
+    return f"write it again into {root} with the tool that made it"
 
 
 class _MappedSplit:

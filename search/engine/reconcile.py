@@ -1,6 +1,8 @@
 """What a search's records say when it ends: no MLflow run left RUNNING, no Optuna trial left
-RUNNING that Tune never ran. The trials' states come from the results table and the Optuna journal
-(always up to date), so this also heals a driver that was killed between the two.
+RUNNING that Tune never ran, and every ended trial with a run. The trials' states come from the
+results table and the Optuna journal (always up to date), so this also heals a driver that was
+killed between the two, and a search resumed on a fresh MLflow store (the old one was damaged):
+the ended trials' runs are logged again from their rows (`relog_lost_runs`).
 """
 from __future__ import annotations
 
@@ -40,6 +42,31 @@ def close_orphans(client: MlflowClient, experiment_id: str, parent_id: str, stud
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if t.user_attrs.get(RAY_TRIAL_ATTR) not in known:
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def relog_lost_runs(client: MlflowClient, experiment_id: str, parent_id: str, rows: list[dict[str, Any]],
+                    dataset: Any | None = None) -> int:
+    """Log a run again, from its row, for each ended trial that has none under the parent (its store
+    was replaced): its params, spec, final metrics, curves per epoch and state, tagged
+    `vidnas.relogged`. Updates each row's `mlflow_run_id`; returns how many were logged."""
+    have = {r.data.tags.get(tracking.TRIAL_TAG) for r in tracking.child_runs(client, experiment_id, parent_id)}
+    logged = 0
+    for row in rows:
+        if row["state"] == "interrupted" or not row.get("mlflow_run_id") or row["trial_id"] in have:
+            continue  # still to run, never had a run (crashed before it), or has one
+        params = {k.removeprefix("arch_"): v for k, v in row.items() if k.startswith("arch_")}
+        run_id = tracking.trial_run(client, experiment_id, parent_id, row["trial_id"], row["slug"],
+                                    params | {"seed": row.get("seed")}, row["spec"], dataset=dataset)
+        tracking.retry(lambda run_id=run_id: client.set_tag(run_id, "vidnas.relogged", "true"))
+        for key, values in ((k, v) for k, v in row.items() if k.startswith("curve_") and v):
+            for epoch, value in enumerate(values, start=1):
+                tracking.log_metrics(client, run_id, {key.removeprefix("curve_"): value}, epoch)
+        final = {k: v for k, v in row.items() if isinstance(v, float) and not k.startswith("arch_")}
+        tracking.log_metrics(client, run_id, final, row["epochs"])
+        tracking.finish_trial(client, run_id, row["state"], row.get("reason", ""))
+        row["mlflow_run_id"] = run_id
+        logged += 1
+    return logged
 
 
 def optuna_states(study: optuna.Study | None) -> dict[str, str]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from search.pareto import pareto_ranks, survivors
+from spaces import atomic
 
 
 class MOASHAScheduler(FIFOScheduler):
@@ -64,12 +64,7 @@ class MOASHAScheduler(FIFOScheduler):
     def _save(self) -> None:
         if self.state_file is None:
             return
-        tmp = f"{self.state_file}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.state(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
+        atomic.write_text(self.state_file, json.dumps(self.state()))
 
     def _point(self, result: dict[str, Any]) -> tuple[float, ...] | None:
         values = []

@@ -22,6 +22,8 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from spaces import atomic
+
 STUDY_FILE, JOURNAL_FILE = "study.json", "optuna.journal"
 RAY_TRIAL_ATTR = "ray_trial_id"
 INFEASIBLE_ATTR = "infeasible"  # a draw over the GMACs budget: PRUNED, never a Ray trial
@@ -37,7 +39,7 @@ def journal_storage(search_dir: Path) -> optuna.storages.JournalStorage:
 
 
 def create_study_file(search_dir: Path, name: str) -> str:
-    (Path(search_dir) / STUDY_FILE).write_text(json.dumps({"study_name": name, "storage": JOURNAL_FILE}))
+    atomic.write_text(Path(search_dir) / STUDY_FILE, json.dumps({"study_name": name, "storage": JOURNAL_FILE}))
     return name
 
 

@@ -43,7 +43,7 @@ from search.engine import validate
 from search.engine.callback import StatePusher, TrackingCallback
 from search.engine.config import SearchConfig, load_search_config
 from search.engine.moved import alias_old_modules
-from search.engine.reconcile import close_orphans
+from search.engine.reconcile import close_orphans, optuna_states, relog_lost_runs
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
 from search.engine.glue import local_gpus, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
@@ -54,11 +54,12 @@ from search.provenance import code_version
 from search.record import models, tracking
 from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.record.report import write_report
-from search.record.results import format_front, mark_pareto, read_results, trial_row, write_results
+from search.record.results import (RESULTS_FILE, format_front, mark_pareto, read_results, set_aside_damaged,
+                                   trial_row, write_results)
 from search.record.storage import SearchStorage
 from search.trial.setup import TrialSetup
 from search.trial.trainable import train_trial
-from spaces import ArchSpec, cost
+from spaces import ArchSpec, atomic, cost
 from spaces.bounds import gmacs_over_budget
 from spaces.sample import ArchSpace, preset_params, sample_arch
 
@@ -98,6 +99,7 @@ class Search:
         self.dir = cfg.search_dir  # the working copy of a search stored at a URI
         self.storage = SearchStorage(cfg.storage, cfg.name)
         self.store = ClipStore.open(cfg.data)
+        self.store.verify()  # a damaged split is one line here, not a failed trial after Ray started
         meta = self.store.meta
         validate.check_store(cfg, meta)
         # the store decides the number of classes
@@ -109,6 +111,7 @@ class Search:
         joining = bool(cfg.address) or ray.is_initialized()
         validate.check_gpus(cfg, math.inf if joining else local_gpus(), "this machine (CUDA finds none)")
         self.rows: dict[str, dict[str, Any]] = {}
+        tracking.check_local_store(cfg.resolved_tracking_uri())
         self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
         self.concurrency = cfg.concurrency  # what the resources allow, once Ray is up
@@ -155,9 +158,14 @@ class Search:
         if not resume and self.storage.exists(TUNE_DIR):
             raise SearchError(f"{where} already holds a search; resume it with `vidnas search --resume {where}` "
                               "or choose another name")
+        rebuild = ""
         if resume:
             self.storage.pull()  # a working copy that knows only the URI (no-op for a directory)
-        (self.dir / CONFIG_FILE).write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+            rebuild = set_aside_damaged(self.dir)
+            if rebuild:
+                print(f"[vidnas] {RESULTS_FILE} was {rebuild}: set aside as {RESULTS_FILE}.damaged and rebuilt from "
+                      "Tune's records and the Optuna journal", flush=True)
+        atomic.write_text(self.dir / CONFIG_FILE, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         quiet = contextlib.ExitStack()
         quiet.enter_context(quiet_tune(verbose))
         started_ray = not ray.is_initialized()
@@ -197,16 +205,27 @@ class Search:
         # the trials that ended, as the callback recorded them (also those that ended before a hard
         # kill but after Tune's last snapshot); a trial Tune stopped with the experiment is interrupted
         self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
+        ended = self._ended(grid) if rebuild else {}  # rebuilding: what ended, from Optuna (or Tune for a grid)
         for trial in grid._experiment_analysis.trials:  # all of Tune's trials, also those yet to report
             recorded = self.rows.get(trial.trial_id, {}).get("state", "interrupted") != "interrupted"
             if recorded or "arch" not in trial.config:
                 continue
             metrics = {"seed": trial.config.get("seed"), **(trial.last_result or {})}
+            state = ended.get(trial.trial_id)
             self.rows[trial.trial_id] = trial_row(trial.trial_id, metrics, trial.config["arch"],
-                                                  errored=trial.status == "ERROR", interrupted=True,
-                                                  presets=self.presets)
+                                                  errored=trial.status == "ERROR" or state == "failed",
+                                                  interrupted=state is None, presets=self.presets)
         ended = [r for r in self.rows.values() if r["state"] != "interrupted"]
         return self._conclude(len(ended) == len(self.rows) and len(ended) >= self.cfg.trials)
+
+    def _ended(self, grid: Any) -> dict[str, str]:
+        """Trial id -> complete / pruned / failed for the trials that ended, when the results table
+        is rebuilt: the Optuna journal's states, or for a grid (no Optuna study) Tune's."""
+        study = open_study(self.dir)
+        if study is not None:
+            return optuna_states(study)
+        return {t.trial_id: "failed" if t.status == "ERROR" else "ended" for t in grid._experiment_analysis.trials
+                if t.status in ("TERMINATED", "ERROR")}
 
     def _refresh(self, tuner: tune.Tuner, verbose: int) -> None:
         """A restored Tuner holds the searcher, scheduler and callbacks pickled when the search
@@ -318,6 +337,10 @@ class Search:
 
     def _conclude(self, finished: bool) -> Outcome:
         rows = mark_pareto(sorted(self.rows.values(), key=lambda r: r["trial_id"]), self.cfg.objectives)
+        relogged = relog_lost_runs(self.client, self.experiment_id, self.parent_id, rows, self.dataset())
+        if relogged:
+            print(f"[vidnas] logged {relogged} ended trial(s) again in this MLflow store, from the results table "
+                  "(tagged vidnas.relogged)", flush=True)
         path = write_results(self.dir, rows)
         close_orphans(self.client, self.experiment_id, self.parent_id, open_study(self.dir), rows, finished)
         tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))

@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
+from spaces import atomic  # noqa: E402
+
 
 COST_LABELS = {"gmacs": "GMACs per view (multiply-adds / 1e9)",
                "gmacs_clip": "GMACs per clip (multiply-adds / 1e9 per view x views)"}
@@ -48,7 +50,8 @@ def plot_front(rows: list[dict[str, Any]], objectives: dict[str, str], path: Pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
@@ -74,7 +77,8 @@ def plot_choices(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
         ax.axis("off")
     fig.suptitle(f"mean {metric} of complete trials per choice", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -108,7 +112,8 @@ def _save(ax: Any, path: Path) -> Path:
     fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
     fig.set_size_inches(7, 4.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from search.pareto import pareto_ranks
-from spaces import ArchSpec
+from spaces import ArchSpec, atomic
 
 METRIC_KEYS = ("params", "gmacs", "views", "gmacs_clip", "latency_ms", "train_clips_per_s", "train_seconds", "train_loss", "time_total_s",
                "timestamp")
@@ -101,17 +101,38 @@ def write_results(search_dir: Path, rows: list[dict[str, Any]]) -> Path:
     for row in rows:
         columns.update(dict.fromkeys(row))
     table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 
+class ResultsDamaged(ValueError):
+    """The results table cannot be read (one line: the file, what is wrong, how to rebuild it)."""
+
+    user_error = True  # the CLI reports it in one line (search.errors)
+
+
 def read_results(search_dir: Path) -> list[dict[str, Any]]:
-    path = search_dir / RESULTS_FILE
+    path = Path(search_dir) / RESULTS_FILE
     if not path.is_file():
         return []
-    return pq.read_table(path).to_pylist()
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as e:
+        raise ResultsDamaged(f"{path}: damaged ({str(e).splitlines()[0][:80]}); it is rebuilt from Tune's records and "
+                             f"the Optuna journal by `vidnas search --resume {Path(search_dir)}`") from None
+
+
+def set_aside_damaged(search_dir: Path) -> str:
+    """Move a damaged results table aside (RESULTS_FILE.damaged) so that it can be rebuilt; returns
+    what was wrong, or "" when it reads (or is missing: nothing to rebuild from it either way)."""
+    try:
+        read_results(search_dir)
+        return ""
+    except ResultsDamaged as e:
+        path = Path(search_dir) / RESULTS_FILE
+        path.replace(path.with_name(RESULTS_FILE + ".damaged"))
+        return str(e).split(": ", 1)[1].split(";")[0]
 
 
 def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:

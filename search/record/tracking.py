@@ -21,6 +21,8 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunT
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from spaces import atomic
+
 TRIAL_TAG = "vidnas.trial_id"
 SEARCH_TAG = "vidnas.search_dir"
 PARENT_TAG = "mlflow.parentRunId"
@@ -110,8 +112,38 @@ def parent_run(client: MlflowClient, experiment_id: str, search_dir: Path, name:
         run_id = client.create_run(experiment_id, run_name=name, tags={SEARCH_TAG: str(search_dir)}).info.run_id
     else:
         client.set_tag(run_id, SEARCH_TAG, str(search_dir))
-    (Path(search_dir) / PARENT_FILE).write_text(json.dumps({"run_id": run_id, "experiment_id": experiment_id}))
+    record_parent(search_dir, run_id, experiment_id)
     return run_id
+
+
+class TrackingDamaged(ValueError):
+    """A local MLflow store that cannot be read (one line: what is lost, how to go on)."""
+
+    user_error = True  # the CLI reports it in one line (search.errors)
+
+
+def check_local_store(uri: str) -> None:
+    """A local (sqlite) MLflow store must read: SQLite's own integrity check, before Ray starts."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        verdict = str(e)
+    if verdict != "ok":
+        raise TrackingDamaged(
+            f"{path}: damaged ({verdict}); the MLflow runs it held cannot be read, the search's own state (Tune, "
+            f"the Optuna journal, results.parquet) is intact: move it aside (`mv {path} {path}.damaged`) and "
+            "resume, and a fresh store records the search and the trials still to run")
+
+
+def record_parent(search_dir: Path, run_id: str, experiment_id: str) -> None:
+    """Write `PARENT_FILE`: the parent run the directory belongs to (it moves with the directory)."""
+    atomic.write_text(Path(search_dir) / PARENT_FILE, json.dumps({"run_id": run_id, "experiment_id": experiment_id}))
 
 
 def find_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str) -> str | None:

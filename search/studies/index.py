@@ -13,6 +13,7 @@ from typing import Any
 from search.studies import stats
 from search.studies.claims import OTHER_REGIME, VERDICTS
 from search.studies.render import fmt_p, format_effect, to_markdown, verdict_label
+from spaces import atomic
 
 
 def family_verdicts(loaded: list[dict[str, Any]]) -> None:
@@ -100,5 +101,5 @@ def write_index(summaries: list[Path], out: Path, *, before: Path | None = None)
               f"{os.cpu_count()} CPU cores, no GPU) and rewrites this page; each study alone:"),
         ("table", ["study", "regime", "title", "runs", "half-budget runs", "epochs", "seeds", "adequate arms",
                    "wall time", "command"], studies)]
-    out.write_text(to_markdown(items))
+    atomic.write_text(out, to_markdown(items))
     return out

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from spaces import ArchSpec
+from spaces import ArchSpec, atomic
 
 
 def measure_in_process(specs: dict[str, ArchSpec], *, batch: int, repeats: int, threads: int | None,
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                             channels_last=True, warmup=1, repeats=args.repeats)
         rows.append({"arm": name, "latency_ms": m.forward_ms, "step_ms": m.forward_backward_ms, "batch": args.batch,
                      "threads": torch.get_num_threads(), "device": args.device, "process": os.getpid()})
-    args.out.write_text(json.dumps(rows))
+    atomic.write_text(args.out, json.dumps(rows))
 
 
 if __name__ == "__main__":

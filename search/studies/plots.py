@@ -24,6 +24,7 @@ from search.studies import stats  # noqa: E402
 from search.studies.analysis import OTHER_REGIME, UNDERTRAINED, StudyResult  # noqa: E402
 from search.studies.adequacy import window  # noqa: E402
 from search.studies.config import claim_unit  # noqa: E402
+from spaces import atomic  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -83,7 +84,8 @@ def plot_accuracy(result: StudyResult, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -106,7 +108,8 @@ def plot_arms(result: StudyResult, path: Path) -> Path:
         ax.grid(alpha=0.3, axis="y")
     axes.flat[0].set_title(f"per arm: mean over seeds with {ci_name(result)}; ordered by GMACs", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -138,7 +141,8 @@ def plot_claims(result: StudyResult, path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel(f"effect, {claim_unit(c.claim)}", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -169,7 +173,8 @@ def plot_latency(result: StudyResult, path: Path) -> Path | None:
         ax.set_title(f"{titles[metric]}; red: the arm with fewer GMACs is measurably slower", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -198,7 +203,8 @@ def plot_importance(result: StudyResult, path: Path) -> Path | None:
     fig = ax.figure
     fig.set_size_inches(7, 0.35 * len(keys) + 1.8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -238,6 +244,7 @@ def plot_curves(result: StudyResult, path: Path) -> Path | None:
     fig.supxlabel("epoch (shaded: the adequacy window; dashed: half-budget runs)", fontsize=8)
     fig.supylabel("validation top-1 (one line per seed)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path

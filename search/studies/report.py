@@ -31,6 +31,7 @@ from search.studies.render import fmt, fmt_p, format_effect, to_html, to_markdow
 from search.studies.plots import (
     plot_accuracy, plot_arms, plot_claims, plot_curves, plot_importance, plot_latency,
 )
+from spaces import atomic
 
 REPORT_DIR = "study_report"
 
@@ -283,9 +284,9 @@ def write_study_report(result: StudyResult, *, out: Path | None = None, log: boo
         plots.append(Path(shutil.copy(search_importance, directory / "search_importance.png")))
     plots = [p for p in plots if p is not None]
     items = blocks(result, plots)
-    (directory / "report.md").write_text(to_markdown(items))
-    (directory / "report.html").write_text(to_html(items, result.cfg.title or result.cfg.name))
-    (directory / "summary.json").write_text(json.dumps(summary(result), indent=2, allow_nan=True))
+    atomic.write_text(directory / "report.md", to_markdown(items))
+    atomic.write_text(directory / "report.html", to_html(items, result.cfg.title or result.cfg.name))
+    atomic.write_text(directory / "summary.json", json.dumps(summary(result), indent=2, allow_nan=True))
     if log:
         _log(result, directory)
     if out is not None:

@@ -37,7 +37,7 @@ from search.studies.config import (
     read_timing,
 )
 from search.studies.latency import measure_in_process
-from spaces import ArchSpec
+from spaces import ArchSpec, atomic
 
 
 def found_arms(study_dir: Path, k: int) -> dict[str, ArchSpec]:
@@ -94,7 +94,7 @@ class Study:
             if old != self.cfg.to_dict():
                 raise SearchError(f"{self.dir} holds a study with a different config; give this one another "
                                   f"name, or move that directory away")
-        saved.write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        atomic.write_text(saved, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         timing = read_timing(self.dir)
         if command:
             timing["command"] = command
@@ -104,7 +104,7 @@ class Study:
         if self.cfg.retrain_front:
             found, aliases = split_aliases(specs, found_arms(self.dir, self.cfg.retrain_front))
             specs |= found
-            (self.dir / ALIASES_FILE).write_text(json.dumps(aliases, indent=2))
+            atomic.write_text(self.dir / ALIASES_FILE, json.dumps(aliases, indent=2))
         return (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
                 and (not self.cfg.half_seeds
                      or self._phase(timing, "half", lambda: self._train(specs, num_cpus, verbose, half=True)))
@@ -178,8 +178,9 @@ class Study:
             rows += measure_in_process({n: specs[n] for n in order}, batch=lat.batch, repeats=lat.repeats,
                                        threads=lat.threads, device=device, round_=r)
         path = self.dir / LATENCY_FILE
-        pq.write_table(pa.Table.from_pylist(rows), path)
+        with atomic.replacing(path) as tmp:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
         return path
 
     def _save_timing(self, timing: dict[str, Any]) -> None:
-        (self.dir / TIMING_FILE).write_text(json.dumps(timing, indent=2))
+        atomic.write_text(self.dir / TIMING_FILE, json.dumps(timing, indent=2))

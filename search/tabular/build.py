@@ -31,7 +31,7 @@ from search.record.tracking import retry
 from search.tabular.config import BenchConfig
 from search.tabular.space import point_id, point_spec
 from search.tabular.table import CURVE_KEYS, Table, near_front
-from spaces import ArchSpec
+from spaces import ArchSpec, atomic
 from spaces.bounds import SpaceBounds
 
 
@@ -160,4 +160,4 @@ def _add_time(path: Path, name: str, seconds: float) -> None:
     timing = json.loads(path.read_text()) if path.is_file() else {}
     timing[name] = timing.get(name, 0.0) + seconds
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(timing, indent=1))
+    atomic.write_text(path, json.dumps(timing, indent=1))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from search.errors import EXIT_INTERRUPTED
+from spaces import atomic
 
 
 def add_build(p: argparse.ArgumentParser) -> None:
@@ -147,7 +148,7 @@ def run_effects(args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        atomic.write_text(args.out, text + "\n")
     return 0
 
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from search.tabular.replay import Run, Strategy, canonical, grid_seconds, hv_curve, replay, reported_hv
 from search.tabular.table import Table
+from spaces import atomic
 
 BASELINE = "uniform/fifo"  # uniform random search without replacement: what the ratios divide by
 TARGET = 0.95
@@ -284,8 +285,8 @@ def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, 
             "target": TARGET, "baseline": BASELINE, "budget_fraction": fractions,
             "chosen": getattr(choose_default(summaries), "strategy", None),
             "strategies": {k: asdict(v) for k, v in summaries.items()}}
-    (out / "summary.json").write_text(json.dumps(info, indent=1))
-    (out / "ratios.md").write_text(ratio_table(summaries, budget) + "\n")
+    atomic.write_text(out / "summary.json", json.dumps(info, indent=1))
+    atomic.write_text(out / "ratios.md", ratio_table(summaries, budget) + "\n")
     shown = highlight(summaries)
     return [out / "summary.json", out / "ratios.md",
             plot_hv(out / "hypervolume.png", fractions, summaries, budget, shown),

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from spaces import atomic  # noqa: E402
+
 
 def _lines(ax: Any, x: list[float], summaries: dict[str, Any], highlight: list[str] | None,
            values: Callable[[Any], list[float]], label: Callable[[Any], str],
@@ -47,7 +49,8 @@ def plot_hv(path: Path, fractions: list[float], summaries: dict[str, Any], budge
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Search strategies replayed on the benchmark table: mean and 95% interval over seeds", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
@@ -62,6 +65,7 @@ def plot_rank(path: Path, fractions: list[float], summaries: dict[str, Any],
     ax.invert_yaxis()
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

@@ -22,6 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spaces import atomic
+
 CURVE_KEYS = ("val_top1", "val_top5", "val_loss", "val_within_pair", "test_top1", "test_top5", "test_loss",
               "test_within_pair", "train_loss", "train_seconds", "epoch_seconds")
 AXES = ("backbone", "width", "layout", "temporal_op", "gate", "big_view", "tosa_depth")
@@ -145,9 +147,8 @@ class Table:
         table = pa.Table.from_pylist(self.rows)
         meta = {"objectives": self.objectives, "reference": self.reference, "provenance": self.provenance}
         table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
+        with atomic.replacing(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
         return path
 
     @classmethod

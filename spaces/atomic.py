@@ -1,0 +1,110 @@
+"""Files that survive a crash mid-write: every file vidnas writes that a later command reads.
+
+A write goes to a temporary name in the same directory (`.NAME.tmp.SUFFIX`, so a library that
+reads the format from the suffix, as matplotlib does, still sees it), is flushed to disk (fsync),
+and is renamed over the old file; the directory entry is flushed too. A rename within one
+filesystem is atomic on POSIX, so a reader, or a process that starts after a SIGKILL, a power cut
+or a full disk, finds the old file or the new one, never half of one. A write that fails removes
+its temporary file and leaves the old file as it was. One process writes a given file at a time
+(the temporary name is fixed, so a write killed mid-way leaves at most one stale temporary, which
+the next write of that file replaces).
+
+Object storage needs none of this: a put is atomic there (`search.record.storage` uploads whole
+files).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+    >>> write_text(path, '{"a": 1}')
+    >>> with replacing(path) as tmp:
+    ...     _ = tmp.write_text('{"a": 2}')
+    >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+    ('{"a": 2}', ['state.json'])
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+
+def temporary(path: str | Path) -> Path:
+    """The temporary name `replacing` writes `path` under."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.tmp{path.suffix}" if path.suffix else f".{path.name}.tmp")
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; when the block ends without an error it is flushed and
+    renamed over `path`, otherwise removed."""
+    path = Path(path)
+    tmp = temporary(path)
+    tmp.unlink(missing_ok=True)  # a stale one from a write that was killed
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"{tmp}: the block wrote nothing to the temporary file")
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def replacing_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory to fill; when the block ends without an error it takes the
+    place of `path`. A new `path` appears in one rename; an existing one is first renamed aside
+    (`.NAME.old`) and removed after, so a crash between the two renames leaves the old directory
+    there under that name (`recover_dir` puts it back) and never a half-written one at `path`."""
+    path = Path(path)
+    tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    recover_dir(path)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                _fsync(child)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync(path.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        recover_dir(path)
+        raise
+
+
+def recover_dir(path: str | Path) -> None:
+    """Put back a directory that `replacing_dir` had renamed aside when it was killed."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+    elif old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
