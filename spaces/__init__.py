@@ -17,7 +17,7 @@ _WHERE = {
     "VideoNet": "spaces.build", "build": "spaces.build",
     "Cost": "spaces.cost", "Latency": "spaces.cost", "cost": "spaces.cost", "measure_latency": "spaces.cost",
     "load": "spaces.load", "save": "spaces.load",
-    "load_weights": "spaces.weights", "WeightsError": "spaces.weights", "WeightsSource": "spaces.weights",
+    "load_weights": "spaces.weights", "inflate": "spaces.inflate", "WeightsError": "spaces.weights", "WeightsSource": "spaces.weights",
     "PRESETS": "spaces.presets", "Preset": "spaces.presets", "get_preset": "spaces.presets",
     "list_presets": "spaces.presets",
     "Family": "spaces.families", "TemporalOp": "spaces.forms",

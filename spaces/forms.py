@@ -121,6 +121,7 @@ def _factorized(in_channels: int, out_channels: int, kernel: int, temporal_kerne
                         padding=(0, k // 2, k // 2), groups=spatial_groups, bias=False)
     temporal = nn.Conv3d(out_channels, out_channels, (kt, 1, 1), stride=(temporal_stride, 1, 1),
                          padding=(kt // 2, 0, 0), groups=out_channels if depthwise else 1, bias=False)
+    temporal.temporal_part = True  # no 2D counterpart: `spaces.inflate` starts it as the identity
     if depthwise:
         return nn.Sequential(spatial, temporal)
     return nn.Sequential(spatial, nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True), temporal)
