@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from spaces import WeightsError, build, get_preset, inflate
-from tests.spaces.test_reference import _fakes_off, _realistic
+from tests.spaces.reference import fakes_off, realistic
 
 
 def _static(frames: int, crop: int, seed: int = 0) -> torch.Tensor:
@@ -31,7 +31,7 @@ def _features(net: nn.Module, clip: torch.Tensor) -> torch.Tensor:
 ])
 def test_on_a_static_clip_the_inflated_network_is_the_2d_one(flat: str, preset: str, rule: str) -> None:
     frames = 16 if flat == "i2d" else 8
-    two_d = _realistic(build(get_preset(flat, frames=frames, crop=32, num_classes=10)))
+    two_d = realistic(build(get_preset(flat, frames=frames, crop=32, num_classes=10)))
     net = build(get_preset(preset, frames=frames, crop=32, num_classes=10))
     record = inflate(net, two_d.state_dict(), rule=rule, name=flat)
     assert record.tensors == len(two_d.state_dict()) and net.weights_source == record  # every 2D tensor used
@@ -46,7 +46,7 @@ def test_the_i3d_rule_repeats_the_2d_kernel_over_time_and_sees_padding_at_the_en
     """rule="mean": the kernel repeated over its kt frames / kt. On a static clip the 3D conv gives
     the 2D response where the kernel stays inside the clip; at the ends it sees the zero padding
     ((kt - missing) / kt of it), which is I3D's rule as published."""
-    two_d = _realistic(build(get_preset("i2d", frames=16, crop=32, num_classes=10)))
+    two_d = realistic(build(get_preset("i2d", frames=16, crop=32, num_classes=10)))
     net = build(get_preset("i3d", frames=16, crop=32, num_classes=10))
     inflate(net, two_d.state_dict(), rule="mean")
     conv3, conv2 = net.stem[0][0].conv, two_d.stem[0][0].conv  # 1a: 7 x 7 x 7 vs 1 x 7 x 7, temporal stride 2
@@ -87,7 +87,7 @@ def test_a_head_for_other_classes_is_left_out() -> None:
 @pytest.mark.slow  # torchvision's GoogLeNet at full width (about 5 s)
 def test_torchvision_googlenet_inflates_into_i3d_and_s3d() -> None:
     """The Inception-v1 that I3D and S3D inflate: every layer used but its auxiliary classifiers."""
-    with _fakes_off():
+    with fakes_off():
         import torchvision.models
     googlenet = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
     source = googlenet.state_dict()

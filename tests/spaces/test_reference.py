@@ -11,50 +11,23 @@ after; ../shared/STACK-NOTES.md). With a matching torchvision none of that is ne
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
-from torch import nn
 
 from spaces import WeightsError, build, get_preset, load_weights
+from tests.spaces.reference import fakes_off, realistic
 
 RTOL = 1e-5
 
 
-@contextlib.contextmanager
-def _fakes_off() -> Iterator[None]:
-    real = torch.library.register_fake
-    torch.library.register_fake = lambda *args, **kwargs: (lambda fn: fn)
-    try:
-        yield
-    finally:
-        torch.library.register_fake = real
-
-
 @pytest.fixture(scope="module")
 def reference_models():
-    with _fakes_off():
+    with fakes_off():
         import torchvision.models
         import torchvision.models.video
     return torchvision.models
-
-
-def _realistic(net: nn.Module, seed: int = 0) -> nn.Module:
-    """Random weights, and BatchNorm scales, shifts and running statistics far from the identity
-    (variances near 1e-3, so PyTorch's epsilon where the reference has TF's shows), so a wrong
-    epsilon or a misplaced norm shows in the outputs."""
-    g = torch.Generator().manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
-            var = torch.rand(m.running_var.shape, generator=g) * 0.02 + 0.001  # near eps: 1e-3 vs 1e-5 shows
-            m.running_var.copy_(var)
-            m.weight.data.copy_(var.sqrt() * (torch.rand(m.weight.shape, generator=g) + 0.5))  # about unit gain
-            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return net.eval()
 
 
 def _relative(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -63,7 +36,7 @@ def _relative(ours: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.mark.slow  # S3D at 16 x 224 twice on CPU (about 20 s)
 def test_s3d_equals_torchvision_s3d(reference_models) -> None:
-    ref = _realistic(reference_models.video.s3d())
+    ref = realistic(reference_models.video.s3d())
     ours = build(get_preset("s3d", frames=16, num_classes=400)).eval()
     record = load_weights(ours, ref.state_dict(), name="torchvision s3d")
     assert record.tensors == len(ref.state_dict()) == 464  # every tensor, the classifier's 1x1x1 conv as a linear
@@ -76,7 +49,7 @@ def test_s3d_equals_torchvision_s3d(reference_models) -> None:
 def test_tsn_r50_equals_torchvision_resnet50_per_frame(reference_models) -> None:
     """TSN: ResNet-50 on each frame, the logits averaged over frames (the classifier is linear, so
     averaging features first is the same function)."""
-    ref = _realistic(reference_models.resnet50())
+    ref = realistic(reference_models.resnet50())
     ours = build(get_preset("tsn_r50", frames=2, num_classes=1000)).eval()
     assert load_weights(ours, ref.state_dict()).tensors == 320
     clip = torch.randn(1, 3, 2, 224, 224, generator=torch.Generator().manual_seed(2))
