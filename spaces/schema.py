@@ -183,6 +183,10 @@ def _decode_value(hint: Any, value: Any, path: str, block_type: type | None) -> 
         return decode(block_type, value, path, block_type)
     if dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else decode(hint, value, path, block_type)
+    options = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
+    nested = [o for o in options if dataclasses.is_dataclass(o)]
+    if nested and len(options) == 2 and type(None) in options:  # an optional section (X | None)
+        return None if value is None else _decode_value(nested[0], value, path, block_type)
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)):
             raise SpecError(path, value, "must be a list")

@@ -90,6 +90,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the run directory)")
     p.add_argument("--cpus", type=int, default=2, help="CPUs for the trial (default 2)")
     p.add_argument("--gpus", type=float, default=0.0, help="GPUs for the trial (default 0)")
+    p.add_argument("--init", help="start from these weights: a state dict file or an export directory")
+    p.add_argument("--inflate", action="store_true", help="--init is a 2D network's: inflate it (spaces.inflate)")
+    p.add_argument("--no-head", action="store_true", help="leave --init's classifier out (other classes)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -111,6 +114,7 @@ def run_train(args: argparse.Namespace) -> int:
         "trials": 1, "epochs": args.epochs, "min_epochs": 1, "early_stopping": False, "concurrency": 1,
         "cpus_per_trial": args.cpus, "gpus_per_trial": args.gpus, "address": args.address,
         "tracking_uri": args.tracking_uri,
+        "init": {"weights": args.init, "inflate": args.inflate, "head": not args.no_head} if args.init else None,
         "space": {"frames": [spec.frames], "crop": spec.crop, "num_classes": spec.num_classes}})
     start = time.perf_counter()
     outcome = train_spec(spec, cfg, num_cpus=args.cpus if not args.address else None)

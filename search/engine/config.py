@@ -22,7 +22,7 @@ import yaml
 from search.errors import ConfigError, SearchError
 from search.record.layout import CONFIG_FILE
 from search.record.storage import SearchStorage, is_uri, split_search_uri, working_dir
-from search.trial.options import OptimConfig
+from search.trial.options import InitConfig, OptimConfig
 from spaces.bounds import SpaceBounds
 from spaces.presets import list_presets
 from spaces.schema import SpecError, decode
@@ -57,6 +57,7 @@ class SearchConfig:
     warm_start_width: float = 0.25
     warm_start_depth: float = 0.5
     optim: OptimConfig = field(default_factory=OptimConfig)
+    init: InitConfig | None = None  # where every trial's weights start; default: random (search.trial.options)
     amp: bool = True  # bf16 autocast on GPU (not on CPU, where it is slower for these convs)
     system_metrics_s: float | None = 10.0  # each trial's CPU, memory (and GPU) in MLflow every N s; null: off
     test_curve: bool = False  # test metrics every epoch: a benchmark table's record (vidnas bench), never selected on
@@ -175,6 +176,10 @@ def _check(cfg: SearchConfig) -> None:
     for name in cfg.warm_start:
         need(isinstance(name, str) and name in list_presets(), "warm_start", name,
              f"unknown preset; available: {', '.join(list_presets())}")
+    if cfg.init is not None:
+        need(not is_uri(cfg.init.weights) and Path(cfg.init.weights).exists(), "init.weights", cfg.init.weights,
+             "must be a state dict file or an export directory on this machine")
+        need(cfg.init.rule in ("mean", "centre"), "init.rule", cfg.init.rule, "must be mean or centre")
     need(cfg.optim.optimizer in ("adamw", "sgd"), "optim.optimizer", cfg.optim.optimizer, "must be adamw or sgd")
     need(cfg.optim.lr > 0 and cfg.optim.batch_size >= 1, "optim", cfg.optim, "needs lr > 0 and batch_size >= 1")
 

@@ -95,6 +95,9 @@ class Search:
     def __init__(self, cfg: SearchConfig, *, labels: dict[str, str] | None = None) -> None:
         if "://" not in cfg.data:  # trials run in their own directories: only absolute paths hold
             cfg = dataclasses.replace(cfg, data=str(Path(cfg.data).expanduser().resolve()))
+        if cfg.init is not None:
+            cfg = dataclasses.replace(cfg, init=dataclasses.replace(
+                cfg.init, weights=str(Path(cfg.init.weights).expanduser().resolve())))
         self.cfg = cfg
         self.dir = cfg.search_dir  # the working copy of a search stored at a URI
         self.storage = SearchStorage(cfg.storage, cfg.name)
@@ -274,7 +277,7 @@ class Search:
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
                            parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels,
                            test_curve=cfg.test_curve, dataset=self.dataset(), system_metrics_s=cfg.system_metrics_s,
-                           stored_frames=self.store.meta.frames)
+                           stored_frames=self.store.meta.frames, init=cfg.init)
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
         return tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
 

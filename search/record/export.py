@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from search.errors import SearchError
-from search.record.layout import STATE_FILE, TUNE_DIR
+from search.record.layout import CONFIG_FILE, STATE_FILE, TUNE_DIR
 from search.record.results import CLIP_KEYS, REPORT_PREFIX, read_results, selection_view
 from search.record.storage import storage_of
 from spaces import ArchSpec
@@ -57,8 +58,15 @@ def checkpoint_state(search_dir: Path, trial_id: str) -> dict[str, Any]:
         return torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+def _init_of(search_dir: Path) -> dict[str, Any] | None:
+    """The `init:` section of the search's config: where its trials' weights started (None: random;
+    each trial's run has the source's hash as param init_sha256)."""
+    path = Path(search_dir) / CONFIG_FILE
+    return (yaml.safe_load(path.read_text()) or {}).get("init") if path.is_file() else None
+
+
 def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path]:
-    written = []
+    written, init = [], _init_of(search_dir)
     for row in rows:
         state = checkpoint_state(search_dir, row["trial_id"])
         spec = ArchSpec.from_json(state["spec"])
@@ -75,7 +83,8 @@ def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path
                             "val (selected on)": {k.removeprefix("val_"): v for k, v in row.items()
                                                   if k.startswith("val_") and v is not None},
                             "views": "temporal offsets x 1 central crop; cost is GMACs per view x views"},
-                "architecture": row.get("slug")}
+                "architecture": row.get("slug"),
+                "init": init or "random (no init weights)"}
         written.append(save(out / row["trial_id"], spec, state["model"], card))
     return written
 

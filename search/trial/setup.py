@@ -39,6 +39,7 @@ class TrialSetup:
     test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
     system_metrics_s: float | None = None  # MLflow system metrics (CPU, memory, GPU) every N s
     dataset: Any = None  # the clip store as an MLflow DatasetInput (tracking.dataset_input)
+    init: Any = None  # where the weights start (search.trial.options.InitConfig); None: random
 
 
 def trial_seed(search_seed: int, arch_json: str) -> int:

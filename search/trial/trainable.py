@@ -51,6 +51,9 @@ from search.trial.loop import (TrialFailed, evaluate, inject_oom, make_optimizer
 from search.trial.setup import COST_KEYS, CURVES, FAULT_ENV, UNMEASURED, TrialSetup, trial_seed
 from spaces import ArchSpec, build, cost, measure_latency
 from spaces.bounds import gmacs_over_budget
+from spaces.inflate import inflate
+from spaces.load import WEIGHTS_FILE
+from spaces.weights import WeightsError, load_weights
 
 
 def rng_state(data_seed: int, epoch: int) -> dict[str, Any]:
@@ -73,6 +76,22 @@ def set_rng_state(state: dict[str, Any], data_seed: int) -> None:
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def start_weights(model: torch.nn.Module, init: Any) -> Any:
+    """Load `init` (search.trial.options.InitConfig) into a freshly built model: a state dict file,
+    or an export directory's weights; inflated from 2D when `init.inflate`. Weights that do not fit
+    fail the trial with the one-line reason."""
+    source = Path(init.weights)
+    if source.is_dir():
+        source = source / WEIGHTS_FILE
+    try:
+        if init.inflate:
+            return inflate(model, source, rule=init.rule, head=init.head, ignore=tuple(init.ignore),
+                           name=str(init.weights))
+        return load_weights(model, source, head=init.head, name=str(init.weights))
+    except WeightsError as e:
+        raise TrialFailed(f"init: {e}") from None
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -133,7 +152,12 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
                       workers=setup.loader_workers)
     channels_last = True
     with phase("build"):
-        model = build(spec).to(device=device, memory_format=torch.channels_last_3d)
+        model = build(spec)
+        if setup.init is not None:  # a resumed trial's checkpoint replaces these below
+            init = start_weights(model, setup.init)
+            tracking.log_params_once(client, run_id, {"init_weights": init.name, "init_sha256": init.sha256,
+                                                      "init_tensors": init.tensors, "init_inflated": setup.init.inflate})
+        model = model.to(device=device, memory_format=torch.channels_last_3d)
         optimizer = make_optimizer(model, setup.optim, fused=device.type == "cuda")
     total = len(train) * setup.epochs
     scheduler = make_scheduler(optimizer, warmup_steps=int(len(train) * setup.optim.warmup_epochs), total_steps=total)
