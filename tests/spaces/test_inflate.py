@@ -21,13 +21,16 @@ def _features(net: nn.Module, clip: torch.Tensor) -> torch.Tensor:
         return net.eval().forward_features(clip)
 
 
+SLOW = pytest.mark.slow  # full-width networks, 2 to 6 s each: one stays in the fast tier
+
+
 @pytest.mark.parametrize("flat, preset, rule", [
     ("i2d", "s3d", "mean"),  # separable: spatial from 2D, temporal identity
-    ("i2d", "i3d", "centre"),  # full 3D, the 2D kernel on the centre frame
-    ("i2d", "s3d_g", "mean"),  # gates on every branch, no bias
-    ("i2d", "s3d_g_temporal", "mean"),  # gates after the temporal convs, with bias
-    ("tsn_r50", "smallbig_r50", "mean"),  # big views through the shared conv
-    ("tsn_r50", "smallbig_r50_unshared", "mean"),  # big views through their own convs
+    pytest.param("i2d", "i3d", "centre", marks=SLOW),  # full 3D, the 2D kernel on the centre frame
+    pytest.param("i2d", "s3d_g", "mean", marks=SLOW),  # gates on every branch, no bias
+    pytest.param("i2d", "s3d_g_temporal", "mean", marks=SLOW),  # gates after the temporal convs, with bias
+    pytest.param("tsn_r50", "smallbig_r50", "mean", marks=SLOW),  # big views through the shared conv
+    pytest.param("tsn_r50", "smallbig_r50_unshared", "mean", marks=SLOW),  # big views through their own convs
 ])
 def test_on_a_static_clip_the_inflated_network_is_the_2d_one(flat: str, preset: str, rule: str) -> None:
     frames = 16 if flat == "i2d" else 8
@@ -42,6 +45,7 @@ def test_on_a_static_clip_the_inflated_network_is_the_2d_one(flat: str, preset: 
     assert float(reference.abs().max()) > 0.1  # not a network that outputs nothing
 
 
+@pytest.mark.slow  # I3D at full width (about 3 s)
 def test_the_i3d_rule_repeats_the_2d_kernel_over_time_and_sees_padding_at_the_ends() -> None:
     """rule="mean": the kernel repeated over its kt frames / kt. On a static clip the 3D conv gives
     the 2D response where the kernel stays inside the clip; at the ends it sees the zero padding
