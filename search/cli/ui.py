@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from search.engine.config import load_search_config
 from search.errors import SearchError
 from search.net import free_port, serve_until_interrupted
-from search.record.tracking import runs_page
+from search.record.tracking import check_local_store, runs_page
 
 
 def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
@@ -21,6 +21,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
     cfg = load_search_config(search_dir)
     search_dir = cfg.search_dir
     uri = cfg.resolved_tracking_uri()
+    check_local_store(uri)  # a damaged store: one line, not a server that exits
     experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
     if experiment is None:
         raise SearchError(f"{search_dir}: no MLflow experiment {cfg.experiment_name!r} yet (has the search started?)")

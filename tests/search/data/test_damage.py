@@ -60,3 +60,14 @@ def test_a_search_on_a_damaged_store_stops_before_ray_starts(store: str, tmp_pat
     assert len(err) == 1 and "train.arrow: unreadable" in err[0] and "vidnas data synth synth-tiny" in err[0], err
     assert "Traceback" not in err[0] and not ray.is_initialized()
     ClipStore.open(store).verify()  # the intact store passes
+
+
+def test_a_damaged_mlflow_store_is_one_line_for_the_ui_too(store: str, tmp_path: Path, capsys) -> None:
+    directory = tmp_path / "results" / "s"
+    directory.mkdir(parents=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump({"name": "s", "data": store, "storage": str(tmp_path / "results")}))
+    db = directory / "mlflow.db"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)  # a header, then garbage
+    assert main(["ui", str(directory)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"vidnas: error: {db}: damaged (") and f"mv {db} {db}.damaged" in err[0]
