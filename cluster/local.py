@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from search.errors import UserError
-from search.net import free_port, ray_auth_env
+from search.net import MLFLOW_SERVER_ENV, free_port, ray_auth_env
 from spaces import atomic
 
 STATE_FILE = "cluster.json"
@@ -82,7 +82,7 @@ def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: in
                   "--artifacts-destination", str(state / "artifacts"), "--host", "127.0.0.1", "--port",
                   str(mlflow_port), "--workers", "1"]
     ray_proc = _spawn(ray_cmd, state / "ray.log")
-    mlflow_proc = _spawn(mlflow_cmd, state / "mlflow.log")
+    mlflow_proc = _spawn(mlflow_cmd, state / "mlflow.log", MLFLOW_SERVER_ENV)
     dashboard, tracking = f"http://127.0.0.1:{dashboard_port}", f"http://127.0.0.1:{mlflow_port}"
     try:
         _wait_http(f"{dashboard}/api/version", ray_proc, "the Ray dashboard", timeout)
@@ -151,12 +151,13 @@ def down(state_dir: str | Path, *, timeout: float = 60.0) -> list[int]:
     return alive
 
 
-def _spawn(command: list[str], log: Path) -> subprocess.Popen:
+def _spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     with open(log, "ab") as out:  # a session of its own: its group is exactly what we started
         # jobs run `python`: this environment's, with vidnas's dependencies
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "PATH": path} | ray_auth_env())
+                                env=os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "PATH": path} | ray_auth_env()
+                                | (env or {}))
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:

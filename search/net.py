@@ -50,3 +50,8 @@ def ray_auth_env() -> dict[str, str]:
     """What a process that joins a Ray cluster (a driver, `ray start --address`) needs in its
     environment to present the token: token auth mode, unless already chosen."""
     return {"RAY_AUTH_MODE": "token"} if "RAY_AUTH_MODE" not in os.environ and ray_auth_token() else {}
+
+
+# MLflow 3's server starts 8 job consumers (huey, about 236 MB each) for its GenAI jobs unless told not
+# to: memory the trials beside it need, for features vidnas does not use.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

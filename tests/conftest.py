@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import optuna
 import pytest
 import torch
 
-from search.net import free_port, stop
+from search.net import MLFLOW_SERVER_ENV, free_port, stop
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,7 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                              f"sqlite:///{state / 'mlflow.db'}", "--artifacts-destination", str(state / "artifacts"),
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | MLFLOW_SERVER_ENV)
     uri = f"http://127.0.0.1:{port}"
     try:
         _wait_for(proc, lambda: urllib.request.urlopen(f"{uri}/health", timeout=2).close(), "mlflow server")

@@ -1,6 +1,7 @@
 """`vidnas ui [SEARCH_DIR]`: the MLflow UI over a search's tracking store, on 127.0.0.1 only."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from search.engine.config import load_search_config
 from search.errors import SearchError
-from search.net import free_port, serve_until_interrupted
+from search.net import MLFLOW_SERVER_ENV, free_port, serve_until_interrupted
 from search.record.tracking import check_local_store, runs_page
 
 
@@ -28,7 +29,8 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
     port = port or free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--artifacts-destination", str(search_dir / "mlartifacts")]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=os.environ | MLFLOW_SERVER_ENV)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:

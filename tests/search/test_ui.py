@@ -4,6 +4,7 @@ import json
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -29,6 +30,8 @@ def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path)
         base = url.split("/#")[0]
         body = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/runs/get?run_id={run.info.run_id}"))
         assert body["run"]["info"]["run_name"] == "parent"
+        tree = [" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert not [c for c in tree if "huey" in c], tree  # no GenAI job consumers (about 236 MB each)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
