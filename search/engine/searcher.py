@@ -91,6 +91,12 @@ class FidelityOptunaSearch(OptunaSearch):
         self.budget = budget
         self.search_dir = search_dir
 
+    def _setup_study(self, mode: Any) -> None:
+        super()._setup_study(mode)
+        metrics = [self._metric] if isinstance(self._metric, str) else list(self._metric)
+        if self._ot_study.metric_names != metrics:  # optuna-dashboard names the objectives, not "Objective 0"
+            self._ot_study.set_metric_names(metrics)
+
     def suggest(self, trial_id: str) -> dict | str | None:
         ended = self._ot_study.get_trials(deepcopy=False, states=ENDED)
         finished = {t.number for t in ended if not t.user_attrs.get(INFEASIBLE_ATTR)}

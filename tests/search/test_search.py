@@ -52,6 +52,7 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     cfg = _config(store, tmp_path, system_metrics_s=1)
     outcome = run_search(cfg, num_cpus=2, verbose=0, register="t-front")
     assert outcome.finished and len(outcome.rows) == 3
+    assert _study(cfg.search_dir).metric_names == ["val_top1", "gmacs_clip"]  # named in optuna-dashboard
     rows = {r["trial_id"]: r for r in outcome.rows}
     assert all(r["state"] == "complete" and r["epochs"] == 2 for r in rows.values())
     warm = [r for r in rows.values() if r["preset"] == "tsn_r50"]
