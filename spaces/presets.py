@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from spaces import families
@@ -37,10 +38,18 @@ def list_presets() -> list[str]:
     return list(_collect())
 
 
+def unknown_preset(name: Any) -> str:
+    """The rule an unknown preset name breaks, with the nearest names: short, unlike the whole list."""
+    names = list_presets()
+    near = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(near)}? " if near else ""
+    return f"unknown preset; {hint}`vidnas presets --names-only` lists all {len(names)}"
+
+
 def get_preset(name: str, **overrides: Any) -> ArchSpec:
     """The named preset, with top-level fields overridden (e.g. frames=16, num_classes=174)."""
     if name not in _collect():
-        raise SpecError("preset", name, f"unknown preset; available: {', '.join(PRESETS)}")
+        raise SpecError("preset", name, unknown_preset(name))
     spec = PRESETS[name].spec
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(spec)})
     if unknown:

@@ -27,7 +27,7 @@ from spaces import families
 from spaces.bounds import BACKBONES, STAGE_CHOICE_BOUNDS, SpaceBounds, gmacs_over_budget
 from spaces.cost import cost
 from spaces.forms import TemporalOp, form
-from spaces.presets import PRESETS
+from spaces.presets import PRESETS, unknown_preset
 from spaces.schema import encode
 from spaces.spec import ArchSpec, Gate, SpecError, stage_param, stage_param_name
 
@@ -107,7 +107,7 @@ def preset_params(name: str, bounds: SpaceBounds, *, width: float = 1.0, depth: 
     Raises if the preset is not a point of the per-stage space (e.g. a cut inside a stage) or needs
     a choice outside `bounds`."""
     if name not in PRESETS:
-        raise SpecError("preset", name, f"unknown preset; available: {', '.join(PRESETS)}")
+        raise SpecError("preset", name, unknown_preset(name))
     preset = PRESETS[name].spec
     frames = bounds.frames[0] if frames is None else frames
     params = {"frames": frames, "width": width, "depth": depth, "gate": preset.gate.value}

@@ -24,7 +24,7 @@ from search.record.layout import CONFIG_FILE
 from search.record.storage import SearchStorage, is_uri, split_search_uri, working_dir
 from search.trial.options import InitConfig, OptimConfig
 from spaces.bounds import SpaceBounds
-from spaces.presets import list_presets
+from spaces.presets import list_presets, unknown_preset
 from spaces.schema import SpecError, decode
 
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
@@ -175,7 +175,7 @@ def _check(cfg: SearchConfig) -> None:
          "must be a fraction <= 1 or a whole number")
     for name in cfg.warm_start:
         need(isinstance(name, str) and name in list_presets(), "warm_start", name,
-             f"unknown preset; available: {', '.join(list_presets())}")
+             unknown_preset(name))
     if cfg.init is not None:
         need(not is_uri(cfg.init.weights) and Path(cfg.init.weights).exists(), "init.weights", cfg.init.weights,
              "must be a state dict file or an export directory on this machine")

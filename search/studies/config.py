@@ -46,7 +46,7 @@ import yaml
 from search.engine.config import ConfigError, parse_dataclass, read_yaml
 from search.studies import stats
 from search.trial.options import OptimConfig
-from spaces.presets import list_presets
+from spaces.presets import list_presets, unknown_preset
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
 HALF_SUBDIR = "half"  # the arms retrained at half the epochs
@@ -275,8 +275,7 @@ def _check(cfg: StudyConfig) -> None:
         need(arm.name.replace("_", "").replace("-", "").isalnum(), f"arms[{i}].name", arm.name,
              "must be letters, digits, - and _")
         need(arm.name not in names[:i], f"arms[{i}].name", arm.name, "must be unique among the arms")
-        need(arm.preset in list_presets(), f"arms[{i}].preset", arm.preset,
-             "unknown preset; see `vidnas presets --names-only`")
+        need(arm.preset in list_presets(), f"arms[{i}].preset", arm.preset, unknown_preset(arm.preset))
         need(isinstance(arm.groups, list) and all(isinstance(g, str) for g in arm.groups), f"arms[{i}].groups",
              arm.groups, "must be a list of group names")
         for g in arm.groups:

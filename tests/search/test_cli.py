@@ -50,7 +50,7 @@ def test_spec_prints_json_that_cost_reads_back(capsys, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["cost", "--preset", "s3dg"], "vidnas: error: invalid preset='s3dg': unknown preset; available: i3d, s3d"),
+    (["cost", "--preset", "s3dg"], "vidnas: error: invalid preset='s3dg': unknown preset; did you mean s3d_g, s3d"),
     (["cost", "--preset", "s3d", "--frames", "4"], "temporal_kernel=3: must be <= 2*frames-1"),
     (["cost", "--spec", "/nonexistent/arch.json"], "vidnas: error: --spec /nonexistent/arch.json: no such file"),
     (["cost"], "vidnas: error: one of the arguments --preset --spec is required"),
