@@ -275,13 +275,13 @@ class ArchSpec:
     def slug(self) -> str:
         """A short human-readable name for run names; never parsed back: family, the temporal form
         of the stem's spatial convs "." of each stage (each form's letter: 2, 3, s = separable,
-        d = depthwise, ...), big views per stage (b), gating, the family's part (VoV: T-OSA depths),
-        temporal pool kernels when not S3D's (tp), last width, blocks, input."""
+        d = depthwise, ...), big views per stage (b), gating (gt, gb; "+" with a bias), the family's
+        part (VoV: T-OSA depths), temporal pool kernels when not S3D's (tp), last width, blocks, input."""
         short = lambda op: form(op).short  # noqa: E731
         stem = "".join(short(c.temporal_op) for c in self.stem if c.kernel > 1)
         ops = f"{stem}.{''.join(short(st.blocks[0].temporal_op) for st in self.stages)}"
         big = "".join("b" if st.blocks[0].big_view is not BigView.OFF else "-" for st in self.stages)
-        gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value]
+        gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value] + ("+" if self.gate_bias else "")
         width = self.stages[-1].blocks[-1].out_channels
         depth = sum(len(st.blocks) for st in self.stages)
         own = families.get(self.family).slug(self)

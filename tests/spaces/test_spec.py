@@ -182,3 +182,12 @@ def test_head_defaults_and_replace() -> None:
         get_preset("tsn_r50", classes=10)
     assert get_preset("smallbig_r50").stages[0].blocks[0].big_view is BigView.OFF
     assert get_preset("s3d_g").gate is Gate.BRANCHES
+
+
+def test_a_gate_bias_shows_in_the_name() -> None:
+    """Two networks that differ only in the gate's bias get different run names."""
+    from spaces import get_preset
+
+    gated = get_preset("s3d_g").replace(gate="temporal")
+    assert gated.slug() != gated.replace(gate_bias=True).slug()
+    assert "-gt+-" in gated.replace(gate_bias=True).slug() and "-gt-" in gated.slug()
