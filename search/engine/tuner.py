@@ -356,7 +356,8 @@ class Search:
             if self.register:
                 aliases = models.register_front(self.client, self.register, rows, self.models)
                 print(f"[vidnas] registered the front as {self.register!r} with aliases {', '.join(aliases)}; "
-                      f"load one with spaces.load('models:/{self.register}@best-top1')", flush=True)
+                      f"load one with spaces.load('models:/{self.register}@best-top1', "
+                      f"tracking_uri='{self.cfg.resolved_tracking_uri()}')", flush=True)
         if finished:
             tracking.finish(self.client, self.parent_id, "FINISHED")
         else:

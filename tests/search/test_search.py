@@ -48,9 +48,11 @@ def _mlflow(cfg: SearchConfig) -> tuple[MlflowClient, list, list]:
     return client, parents, children
 
 
-def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: str, tmp_path: Path) -> None:
+def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: str, tmp_path: Path, capsys) -> None:
     cfg = _config(store, tmp_path, system_metrics_s=1)
     outcome = run_search(cfg, num_cpus=2, verbose=0, register="t-front")
+    hint = f"spaces.load('models:/t-front@best-top1', tracking_uri='{cfg.resolved_tracking_uri()}')"
+    assert hint in capsys.readouterr().out  # the printed line is what the test runs below
     assert outcome.finished and len(outcome.rows) == 3
     assert _study(cfg.search_dir).metric_names == ["val_top1", "gmacs_clip"]  # named in optuna-dashboard
     rows = {r["trial_id"]: r for r in outcome.rows}
