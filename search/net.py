@@ -1,7 +1,9 @@
 """Ports for the servers vidnas starts (MLflow UI, a local cluster): always on 127.0.0.1."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -17,24 +19,52 @@ def free_port() -> int:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Stop a server this process started, by its pid: SIGTERM, then SIGKILL after `timeout` s."""
-    proc.terminate()
+    """Stop a server this process started, by its pid: SIGTERM, then SIGKILL after `timeout` s. A
+    server started in a session of its own (`start_new_session=True`) is stopped with its whole
+    process group, the workers it forked included (MLflow's uvicorn workers): no orphans."""
+    group = _own_group(proc)
+    _signal(proc, group, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _signal(proc, group, signal.SIGKILL)
         proc.wait()
+    if group:  # workers that outlived their parent
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _own_group(proc: subprocess.Popen) -> bool:
+    try:
+        return os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        return False
+
+
+def _signal(proc: subprocess.Popen, group: bool, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
 
 
 def serve_until_interrupted(proc: subprocess.Popen) -> int:
-    """Wait on a server until it exits or Ctrl-C, then stop it (a command's foreground server)."""
+    """Wait on a server until it exits, Ctrl-C or SIGTERM, then stop it (a command's foreground
+    server): SIGTERM to the command stops the server and its workers too, and exits 0."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         proc.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        stop(proc)
+        signal.signal(signal.SIGTERM, previous)
+        stop(proc, timeout=5.0)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def ray_auth_token() -> str | None:

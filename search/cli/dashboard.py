@@ -27,7 +27,7 @@ def start_dashboard(search_dir: Path, *, port: int | None = None,
                           "whose search has started?")
     port = port or free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVE, str(journal), str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # stopped as a group
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -30,7 +30,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--artifacts-destination", str(search_dir / "mlartifacts")]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=os.environ | MLFLOW_SERVER_ENV)
+                            env=os.environ | MLFLOW_SERVER_ENV, start_new_session=True)  # stopped as a group
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:

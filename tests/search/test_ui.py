@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -38,3 +41,26 @@ def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path)
     assert proc.poll() is not None
     with pytest.raises(SearchError, match="not a search directory"):
         start_ui(tmp_path)
+
+
+def test_sigterm_to_vidnas_ui_stops_the_server_and_its_workers(tmp_path: Path) -> None:
+    """A user's `kill PID` of `vidnas ui`: exit 0, and nothing it started keeps running."""
+    cfg = SearchConfig.from_dict({"name": "s", "data": str(tmp_path), "storage": str(tmp_path / "results")})
+    cfg.search_dir.mkdir(parents=True)
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    client = MlflowClient(cfg.resolved_tracking_uri())
+    client.create_experiment("s", artifact_location=(cfg.search_dir / "mlartifacts").as_uri())
+    ui = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", str(cfg.search_dir)], stdout=subprocess.PIPE,
+                          text=True)
+    try:
+        line = ui.stdout.readline()
+        assert line.startswith(f"MLflow UI of {cfg.search_dir}: http://127.0.0.1:"), line
+        started = psutil.Process(ui.pid).children(recursive=True)
+        assert started  # the server and its workers
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=20) == 0
+        gone, alive = psutil.wait_procs(started, timeout=10)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        if ui.poll() is None:
+            ui.kill()
