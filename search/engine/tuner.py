@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import uuid
@@ -115,7 +116,6 @@ class Search:
         validate.check_gpus(cfg, math.inf if joining else local_gpus(), "this machine (CUDA finds none)")
         self.rows: dict[str, dict[str, Any]] = {}
         tracking.check_local_store(cfg.resolved_tracking_uri())
-        self.client = MlflowClient(cfg.resolved_tracking_uri())
         self.presets = {}
         self.concurrency = cfg.concurrency  # what the resources allow, once Ray is up
         budget = self.bounds.max_gmacs
@@ -133,6 +133,11 @@ class Search:
         self.reference: dict[str, float] = {}
         self.register: str | None = None
         self.log_models = False
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """Made on first use: a search refused before it starts leaves no MLflow store behind."""
+        return MlflowClient(self.cfg.resolved_tracking_uri())
 
     def warm_start_params(self) -> dict[str, dict[str, Any]]:
         for name, value, allowed in (("warm_start_width", self.cfg.warm_start_width, self.bounds.widths),

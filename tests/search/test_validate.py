@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from search.engine.config import ConfigError, SearchConfig
 from search.engine.tuner import Search
@@ -86,3 +87,14 @@ def test_effective_concurrency_says_what_limits_it(store: str, tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"concurrency=0: must be an integer >= 1 \(or left out: as many as the "
                                           r"resources allow\)"):
         _cfg(store, tmp_path, concurrency=0)
+
+
+def test_a_refused_resume_leaves_no_mlflow_store_behind(store: str, tmp_path: Path, capsys) -> None:
+    from search.cli.main import main
+
+    directory = tmp_path / "results" / "v"
+    directory.mkdir(parents=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump(_cfg(store, tmp_path / "results").to_dict()))
+    assert main(["search", "--resume", str(directory)]) == 2
+    assert "nothing to resume (no Tune experiment there)" in capsys.readouterr().err
+    assert sorted(p.name for p in directory.iterdir()) == ["config.yaml"]
