@@ -46,6 +46,14 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
 
 
 def run_ui(args) -> int:
+    cfg = load_search_config(args.search_dir)
+    uri = cfg.resolved_tracking_uri()
+    if uri.startswith(("http://", "https://")):  # the search logged to a tracking server: it serves the UI
+        experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
+        if experiment is None:
+            raise SearchError(f"{uri}: no MLflow experiment {cfg.experiment_name!r} there (has the search started?)")
+        print(f"MLflow UI of {args.search_dir}: {runs_page(uri, experiment.experiment_id)} (its tracking server)")
+        return 0
     proc, url = start_ui(args.search_dir, port=args.port)
     print(f"MLflow UI of {args.search_dir}: {url}\n(Ctrl-C stops it)", flush=True)
     return serve_until_interrupted(proc)

@@ -64,3 +64,21 @@ def test_sigterm_to_vidnas_ui_stops_the_server_and_its_workers(tmp_path: Path) -
     finally:
         if ui.poll() is None:
             ui.kill()
+
+
+def test_a_search_that_logged_to_a_tracking_server_is_shown_there(tmp_path: Path, mlflow_server: str,
+                                                                  capsys) -> None:
+    """A cluster search logs to the cluster's MLflow server: `vidnas ui DIR` (the hint every search
+    prints) gives that server's runs page instead of starting a server on a store it does not have."""
+    from search.cli.main import main
+
+    cfg = SearchConfig.from_dict({"name": "remote", "data": str(tmp_path), "storage": str(tmp_path / "results"),
+                                  "tracking_uri": mlflow_server})
+    cfg.search_dir.mkdir(parents=True)
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    experiment_id = MlflowClient(mlflow_server).create_experiment("remote")
+    assert main(["ui", str(cfg.search_dir)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"MLflow UI of {cfg.search_dir}: {mlflow_server}/#/experiments/{experiment_id}/runs")
+    assert out.endswith("(its tracking server)") and not (cfg.search_dir / "mlflow.db").exists()
+    urllib.request.urlopen(out.split(": ", 1)[1].split(" ")[0].split("/#")[0] + "/health", timeout=5).close()
