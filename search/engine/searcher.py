@@ -15,6 +15,7 @@ States, one meaning everywhere (Optuna, MLflow, the results table):
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,9 @@ class FidelityOptunaSearch(OptunaSearch):
         super()._setup_study(mode)
         metrics = [self._metric] if isinstance(self._metric, str) else list(self._metric)
         if self._ot_study.metric_names != metrics:  # optuna-dashboard names the objectives, not "Objective 0"
-            self._ot_study.set_metric_names(metrics)
+            with warnings.catch_warnings():  # marked experimental since Optuna 3.2, stable in use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._ot_study.set_metric_names(metrics)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         ended = self._ot_study.get_trials(deepcopy=False, states=ENDED)
