@@ -82,6 +82,6 @@ def ray_auth_env() -> dict[str, str]:
     return {"RAY_AUTH_MODE": "token"} if "RAY_AUTH_MODE" not in os.environ and ray_auth_token() else {}
 
 
-# MLflow 3's server starts 8 job consumers (huey, about 236 MB each) for its GenAI jobs unless told not
-# to: memory the trials beside it need, for features vidnas does not use.
+# MLflow 3's server starts job consumers (huey processes, 236 MB resident each as issue 26 measured) for
+# its GenAI jobs unless told not to: memory the trials beside it need, for features vidnas does not use.
 MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

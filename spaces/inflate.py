@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from spaces.blocks.gating import SelfGating
-from spaces.weights import WeightsError, WeightsSource, fingerprint, read_state_dict
+from spaces.weights import WeightsError, WeightsSource, fingerprint, read_state_dict, source_name
 
 RULES = ("mean", "centre")
 
@@ -123,9 +123,8 @@ def inflate(net: nn.Module, source: str | Path | Mapping[str, torch.Tensor], *, 
                                "skeleton")
         if kind == "conv":
             state[f"{path}.weight"] = _inflated(layer, module, path, rule)
-            for k in ("bias",):
-                if k in layer.tensors and f"{path}.{k}" in state:
-                    state[f"{path}.{k}"] = layer.tensors[k].clone()
+            if "bias" in layer.tensors and f"{path}.bias" in state:
+                state[f"{path}.bias"] = layer.tensors["bias"].clone()
             norm_taken = False
         else:
             for leaf, value in layer.tensors.items():
@@ -142,11 +141,10 @@ def inflate(net: nn.Module, source: str | Path | Mapping[str, torch.Tensor], *, 
         raise WeightsError(f"inflate: {len(queue)} source layers left over, from '{queue[0].name}' "
                            f"{queue[0].shape()}: the network has fewer layers than the source")
     for path, module in modules.items():  # a big view's own conv starts as a copy of the small view's
-        if path.endswith("big_conv") and module is not None:
+        if path.endswith("big_conv"):
             small = path.removesuffix("big_conv") + "conv"
             state |= {f"{path}.{k}": state[f"{small}.{k}"].clone() for k in module.state_dict()}
-    record = WeightsSource(name or (str(source) if isinstance(source, (str, Path)) else "state dict"),
-                           fingerprint(tensors), used_tensors, head)
+    record = WeightsSource(source_name(source, name), fingerprint(tensors), used_tensors, head)
     net.load_state_dict(state)
     net.weights_source = record
     return record

@@ -86,6 +86,11 @@ def _is_state(data: Mapping) -> bool:
     return bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
 
 
+def source_name(source: str | Path | Mapping[str, torch.Tensor], name: str | None) -> str:
+    """What a record calls the source: `name`, else the file, else "state dict"."""
+    return name or (str(source) if isinstance(source, (str, Path)) else "state dict")
+
+
 def fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name, t in tensors.items():
@@ -117,8 +122,7 @@ def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tens
                  f"missing from the source: '{ours[n][0]}' and {len(ours) - n - 1} more")
         raise WeightsError(f"weights: the source has {len(theirs)} tensors, the network {len(ours)}; {extra}")
     state = {b: x.reshape(y.shape).to(y.dtype) for (_, x), (b, y) in zip(theirs, ours)}
-    record = WeightsSource(name or (str(source) if isinstance(source, (str, Path)) else "state dict"),
-                           fingerprint(tensors), len(state), head)
+    record = WeightsSource(source_name(source, name), fingerprint(tensors), len(state), head)
     module.load_state_dict(state, strict=head)
     module.weights_source = record
     return record

@@ -187,9 +187,9 @@ class ClipStore:
                             batch.column("clip").flatten().to_numpy(zero_copy_only=True)
                             if labels.min() < 0 or labels.max() >= len(self.meta.classes):
                                 self._damaged(path, f"labels outside 0..{len(self.meta.classes) - 1}")
+            except StoreError:
+                raise
             except (pa.ArrowException, OSError, ValueError) as e:
-                if isinstance(e, StoreError):
-                    raise
                 self._damaged(path, f"unreadable ({str(e).splitlines()[0][:80]})")
 
     def _damaged(self, path: Path, what: str) -> None:

@@ -111,6 +111,11 @@ class ResultsDamaged(ValueError):
 
     user_error = True  # the CLI reports it in one line (search.errors)
 
+    def __init__(self, path: Path, what: str) -> None:
+        self.what = what
+        super().__init__(f"{path}: {what}; it is rebuilt from Tune's records and the Optuna journal by "
+                         f"`vidnas search --resume {path.parent}`")
+
 
 def read_results(search_dir: Path) -> list[dict[str, Any]]:
     path = Path(search_dir) / RESULTS_FILE
@@ -119,8 +124,7 @@ def read_results(search_dir: Path) -> list[dict[str, Any]]:
     try:
         return pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError) as e:
-        raise ResultsDamaged(f"{path}: damaged ({str(e).splitlines()[0][:80]}); it is rebuilt from Tune's records and "
-                             f"the Optuna journal by `vidnas search --resume {Path(search_dir)}`") from None
+        raise ResultsDamaged(path, f"damaged ({str(e).splitlines()[0][:80]})") from None
 
 
 def set_aside_damaged(search_dir: Path) -> str:
@@ -132,7 +136,7 @@ def set_aside_damaged(search_dir: Path) -> str:
     except ResultsDamaged as e:
         path = Path(search_dir) / RESULTS_FILE
         path.replace(path.with_name(RESULTS_FILE + ".damaged"))
-        return str(e).split(": ", 1)[1].split(";")[0]
+        return e.what
 
 
 def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:

@@ -65,26 +65,27 @@ class Contrast:
     def per_replicate(self, present: Mapping[str, Iterable[int]]) -> dict[int, dict[str, float]]:
         """Replicate -> the weights it contributes with (the mean of its complete units), for the
         replicates with at least one, in sorted order. `present`: arm -> the replicates it has."""
-        have = {x: set(present.get(x, ())) for x in self.arms}
-        replicates = sorted(set().union(*have.values())) if have else []
         out = {}
-        for r in replicates:
-            units = [u for u in self.units if all(r in have[x] for x in u)]
+        for r, units in self._complete(present).items():
             if units:
                 out[r] = _mean(units)
         return out
 
+    def _complete(self, present: Mapping[str, Iterable[int]]) -> dict[int, list[dict[str, float]]]:
+        """Each replicate any arm has -> the units whose arms all have it."""
+        have = {x: set(present.get(x, ())) for x in self.arms}
+        replicates = sorted(set().union(*have.values())) if have else []
+        return {r: [u for u in self.units if all(r in have[x] for x in u)] for r in replicates}
+
     def coverage(self, present: Mapping[str, Iterable[int]]) -> str:
         """In words, where some replicate of the arms lacks a unit: how many seeds had every unit,
         and how many units the others had; "" where every replicate had every unit."""
-        have = {x: set(present.get(x, ())) for x in self.arms}
-        replicates = sorted(set().union(*have.values())) if have else []
-        counts = {r: sum(all(r in have[x] for x in u) for u in self.units) for r in replicates}
+        counts = {r: len(units) for r, units in self._complete(present).items()}
         full = [r for r, k in counts.items() if k == len(self.units)]
-        if len(full) == len(replicates):
+        if len(full) == len(counts):
             return ""
         partial = [f"seed {r}: {k}" for r, k in counts.items() if k < len(self.units)]
-        return f"all {len(self.units)} units on {len(full)} of {len(replicates)} seeds; units on the others: " + ", ".join(partial)
+        return f"all {len(self.units)} units on {len(full)} of {len(counts)} seeds; units on the others: " + ", ".join(partial)
 
 
 def _pair(x: str, y: str) -> dict[str, float]:
