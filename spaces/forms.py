@@ -33,6 +33,11 @@ class Form:
     temporal: bool = True  # False: no temporal extent (temporal kernel 1), e.g. `2d`
     in_default_space: bool = False  # the sampler's default choices (`SpaceBounds.temporal_ops`)
     doc: str = ""
+    title: str = ""  # how names spell it (`spaces.names.title`), e.g. "(2+1)D"; default: the name
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name
 
 
 class TemporalOp(Registered):
@@ -141,11 +146,14 @@ def _depthwise(in_channels: int, out_channels: int, kernel: int, temporal_kernel
     return _factorized(in_channels, out_channels, kernel, temporal_kernel, stride, temporal_stride, depthwise=True)
 
 
-TemporalOp.TWO_D = register_form(Form("2d", "2", _two_d, temporal=False, in_default_space=True, doc=_two_d.__doc__))
-TemporalOp.THREE_D = register_form(Form("3d", "3", _three_d, in_default_space=True, doc=_three_d.__doc__))
+TemporalOp.TWO_D = register_form(Form("2d", "2", _two_d, temporal=False, in_default_space=True, doc=_two_d.__doc__,
+                                      title="2D"))
+TemporalOp.THREE_D = register_form(Form("3d", "3", _three_d, in_default_space=True, doc=_three_d.__doc__,
+                                        title="3D"))
 TemporalOp.SEPARABLE = register_form(Form("separable", "s", _separable, in_default_space=True,
-                                          doc=_separable.__doc__))
+                                          doc=_separable.__doc__, title="(2+1)D"))
 TemporalOp.DEPTHWISE = register_form(Form("depthwise", "d", _depthwise, in_default_space=True,
-                                          doc=_depthwise.__doc__))
+                                          doc=_depthwise.__doc__, title="D(2+1)D"))
 # Not in the default space: a saved search resumes with the choices it was sampled from.
-TemporalOp.CHANNELWISE = register_form(Form("channelwise", "c", _channelwise, doc=_channelwise.__doc__))
+TemporalOp.CHANNELWISE = register_form(Form("channelwise", "c", _channelwise, doc=_channelwise.__doc__,
+                                            title="channelwise 3D"))

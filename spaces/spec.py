@@ -288,6 +288,12 @@ class ArchSpec:
         pools = f"-tp{p}" if (p := self._temporal_pools()) else ""
         return f"{self.family.value}-{ops}-{big}{gate}{own}{pools}-w{width}-d{depth}-{self.frames}x{self.crop}"
 
+    def title(self, preset: str = "") -> str:
+        """The name a person reads (MLflow's run names, reports): `spaces.names.title`."""
+        from spaces.names import title
+
+        return title(self, preset)
+
     def _temporal_pools(self) -> str:
         """The temporal kernels of the stem's pools "." of the stages' entry pools (1 where a stage
         does not stride in time), e.g. "2.122"; "" when every pool has its default, so the

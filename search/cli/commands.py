@@ -47,6 +47,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     cfg = load_search_config(outcome.search_dir)  # the working copy (its files are current)
     print(f"\n{outcome.front_table(cfg.objectives)}")
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; results: {outcome.search_dir / 'results.parquet'}")
+    print(f"report: {outcome.search_dir / 'report' / 'index.html'}")
     print(f"browse the trials: vidnas ui {outcome.search_dir}  (it prints the MLflow runs page: "
           f"{tracking.runs_page('http://127.0.0.1:PORT', outcome.experiment_id)})")
     if not outcome.finished:
@@ -71,8 +72,9 @@ def run_report(args: argparse.Namespace) -> int:
     if not rows:
         raise SearchError(f"{path}: no trial has ended yet")
     print(format_front(rows, cfg.objectives))
-    plots = write_report(path, rows, cfg.objectives, open_study(path))
-    print("\nplots: " + ", ".join(str(p) for p in plots))
+    *plots, page = write_report(path, rows, cfg.objectives, open_study(path), name=cfg.name,
+                                tracking_uri=cfg.resolved_tracking_uri())
+    print("\nplots: " + ", ".join(str(p) for p in plots) + f"\nreport: {page}")
     return 0
 
 

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from search.engine.config import load_search_config
 from search.errors import SearchError
 from search.net import MLFLOW_SERVER_ENV, free_port, serve_until_interrupted
-from search.record.tracking import check_local_store, runs_page
+from search.record.tracking import VIEW_TAG, check_local_store, find_parent_run, runs_page, share_view
 
 
 def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
@@ -26,6 +26,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
     experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
     if experiment is None:
         raise SearchError(f"{search_dir}: no MLflow experiment {cfg.experiment_name!r} yet (has the search started?)")
+    _ensure_view(MlflowClient(uri), experiment, cfg)
     port = port or free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--artifacts-destination", str(search_dir / "mlartifacts")]
@@ -45,6 +46,13 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
     raise SearchError(f"the MLflow server did not answer on {base} within {timeout:.0f} s")
 
 
+def _ensure_view(client: MlflowClient, experiment, cfg) -> None:
+    """The view the runs page URL names, for a search from before searches stored it."""
+    if VIEW_TAG not in experiment.tags:
+        share_view(client, experiment.experiment_id, cfg.objectives,
+                   find_parent_run(client, experiment.experiment_id, cfg.search_dir))
+
+
 def run_ui(args) -> int:
     cfg = load_search_config(args.search_dir)
     uri = cfg.resolved_tracking_uri()
@@ -52,6 +60,7 @@ def run_ui(args) -> int:
         experiment = MlflowClient(uri).get_experiment_by_name(cfg.experiment_name)
         if experiment is None:
             raise SearchError(f"{uri}: no MLflow experiment {cfg.experiment_name!r} there (has the search started?)")
+        _ensure_view(MlflowClient(uri), experiment, cfg)
         print(f"MLflow UI of {args.search_dir}: {runs_page(uri, experiment.experiment_id)} (its tracking server)")
         return 0
     proc, url = start_ui(args.search_dir, port=args.port)

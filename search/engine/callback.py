@@ -15,7 +15,9 @@ from ray import tune
 
 from search.engine.progress import Terminal, summary
 from search.record import tracking
+from search.record.report import write_report
 from search.record.results import mark_pareto, read_results, trial_row, write_results
+from spaces.spec import ArchSpec
 
 
 class TrackingCallback(tune.Callback):
@@ -24,11 +26,17 @@ class TrackingCallback(tune.Callback):
 
     def __init__(self, search_dir: str, tracking_uri: str, experiment_id: str, parent_id: str,
                  objectives: dict[str, str], presets: dict[str, str], *, terminal: Terminal | None = None,
-                 reference: dict[str, float] | None = None) -> None:
+                 reference: dict[str, float] | None = None, live_name: str | None = None) -> None:
         self.search_dir, self.tracking_uri = search_dir, tracking_uri
         self.experiment_id, self.parent_id = experiment_id, parent_id
         self.objectives, self.presets = objectives, presets
         self.terminal, self.reference = terminal or Terminal(0, 1), reference or {}
+        self.live_name = live_name  # a sampled search: its report page and front, refreshed as trials end
+        self._front: list[str] = []
+        self._started = time.monotonic()
+
+    def setup(self, **info: Any) -> None:
+        self._started = time.monotonic()  # this run's start (a resumed search counts from its resume)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, trials, errored=False)
@@ -53,10 +61,28 @@ class TrackingCallback(tune.Callback):
         progress = {tracking.PROGRESS_PREFIX + k: v for k, v in numbers.items()}
         tracking.log_metrics(client, self.parent_id, progress, len(ended))  # the parent's charts: progress
         self.terminal.event(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
-                            f"val_top1 {_fmt(row['val_top1'])}, GMACs per clip {_fmt(row['gmacs_clip'], 4)} ({row['slug']})"
+                            f"val_top1 {_fmt(row['val_top1'])}, GMACs per clip {_fmt(row['gmacs_clip'], 4)} ({_name(row)})"
                             + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)
+        if self.live_name is not None:
+            self._show_front(directory, marked)
         running = sum(t.status == "RUNNING" for t in trials) - (trial.status == "RUNNING")
         self.terminal.status(len(ended), max(running, 0), numbers)
+
+    def _show_front(self, directory: Path, rows: list[dict[str, Any]]) -> None:
+        """The report page written again; the front printed when its members changed."""
+        page = write_report(directory, rows, self.objectives, None, name=self.live_name,
+                            tracking_uri=self.tracking_uri, running=True)[-1]
+        metric, mode = next(iter(self.objectives.items()))
+        front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
+        if [r["trial_id"] for r in front] == self._front:
+            return
+        self._front = [r["trial_id"] for r in front]
+        complete = sum(r["state"] == "complete" for r in rows)
+        minutes = (time.monotonic() - self._started) / 60
+        lines = [f"[vidnas] the front at {minutes:.1f} min: {len(front)} of {complete} complete trial(s) (report: {page})"]
+        lines += [f"          {metric} {_fmt(r[metric])}  GMACs per clip {_fmt(r.get('gmacs_clip'), 4)}  {_name(r)}"
+                  for r in front]
+        self.terminal.event("\n".join(lines))
 
 
 class StatePusher(tune.Callback):
@@ -88,6 +114,10 @@ class StatePusher(tune.Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._push()
+
+
+def _name(row: dict[str, Any]) -> str:
+    return ArchSpec.from_json(row["spec"]).title(row["preset"])
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -107,15 +107,16 @@ class Terminal:
 class ProgressCallback(tune.Callback):
     """Start and rung-decision lines (the end line and the status come from TrackingCallback)."""
 
-    def __init__(self, terminal: Terminal, scheduler: Any) -> None:
-        self.terminal, self.scheduler = terminal, scheduler
+    def __init__(self, terminal: Terminal, scheduler: Any, presets: dict[str, str] | None = None) -> None:
+        self.terminal, self.scheduler, self.presets = terminal, scheduler, presets or {}
         self._said: set[tuple[str, int]] = set()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from spaces.spec import ArchSpec
 
-        slug = ArchSpec.from_json(trial.config["arch"]).slug() if "arch" in trial.config else ""
-        self.terminal.event(f"[vidnas] trial {trial.trial_id} started: {slug}")
+        arch = trial.config.get("arch")
+        name = ArchSpec.from_json(arch).title(self.presets.get(arch, "")) if arch else ""
+        self.terminal.event(f"[vidnas] trial {trial.trial_id} started: {name}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         decisions = getattr(self.scheduler, "decisions", {})

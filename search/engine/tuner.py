@@ -126,7 +126,6 @@ class Search:
                                   f"costs {gmacs:.4f} GMACs, over space.max_gmacs={budget}")
             self.presets[spec.to_json()] = name
         self.presets |= labels or {}
-        self.labels = labels
         # set per run: its scheduler, terminal, hypervolume reference, and what the front becomes
         self.scheduler: Any = None
         self.terminal: Terminal | None = None
@@ -259,8 +258,9 @@ class Search:
         if self.cfg.tracking_uri is None:  # the directory's own store: it may have been moved here
             tracking.relocate_artifacts(self.dir / "mlflow.db", self.client.get_experiment(experiment_id),
                                         artifacts.as_uri())
-        parent = tracking.parent_run(self.client, experiment_id, self.dir, self.cfg.name)
+        parent = tracking.parent_run(self.client, experiment_id, self.dir, f"search {self.cfg.name}")
         self.client.update_run(parent, status="RUNNING")
+        tracking.share_view(self.client, experiment_id, self.cfg.objectives, parent)
         tracking.log_config(self.client, parent, self.cfg.to_dict(), {
             "store_fingerprint": self.store_fingerprint(), "code_version": code_version(),
             "num_classes": self.bounds.num_classes})
@@ -280,7 +280,7 @@ class Search:
         setup = TrialSetup(data=cfg.data, epochs=cfg.epochs, optim=cfg.optim, seed=cfg.seed, cpus=cfg.cpus_per_trial,
                            gpus=cfg.gpus_per_trial, amp=cfg.amp, loader_workers=cfg.loader_workers,
                            tracking_uri=cfg.resolved_tracking_uri(), experiment_id=self.experiment_id,
-                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.labels,
+                           parent_run_id=self.parent_id, max_gmacs=self.bounds.max_gmacs, labels=self.presets,
                            test_curve=cfg.test_curve, dataset=self.dataset(), system_metrics_s=cfg.system_metrics_s,
                            stored_frames=self.store.meta.frames, init=cfg.init)
         resources = {"cpu": cfg.cpus_per_trial + cfg.loader_workers, "gpu": cfg.gpus_per_trial}
@@ -330,8 +330,8 @@ class Search:
         self.terminal = Terminal(cfg.trials, verbose)
         callbacks = [TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
                                       self.parent_id, cfg.objectives, self.presets, terminal=self.terminal,
-                                      reference=self.reference),
-                     ProgressCallback(self.terminal, self.scheduler)]
+                                      reference=self.reference, live_name=cfg.name if self.log_models else None),
+                     ProgressCallback(self.terminal, self.scheduler, self.presets)]
         if self.storage.remote:
             callbacks.append(StatePusher(self.storage))
         storage_path, filesystem = self.storage.tune_storage()
@@ -354,7 +354,8 @@ class Search:
         tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(path)))
         front = format_front(rows, self.cfg.objectives)
         tracking.retry(lambda: self.client.log_text(self.parent_id, front, "pareto_front.txt"))
-        for plot in write_report(self.dir, rows, self.cfg.objectives, open_study(self.dir)):
+        for plot in write_report(self.dir, rows, self.cfg.objectives, open_study(self.dir), name=self.cfg.name,
+                                 tracking_uri=self.cfg.resolved_tracking_uri()):
             tracking.retry(lambda: self.client.log_artifact(self.parent_id, str(plot), "report"))
         if finished and self.log_models:
             self.models = models.log_front(self.client, self.experiment_id, self.dir, rows, self.dataset())

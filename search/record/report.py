@@ -5,7 +5,9 @@
   accuracy is truncated);
 - `hypervolume.png`: the dominated hypervolume over trials (Optuna's plot);
 - `choices.png`: mean validation top-1 of complete trials per value of each architecture choice;
-- `importance.png`: Optuna's parameter importances for the first objective (PED-ANOVA).
+- `importance.png`: Optuna's parameter importances for the first objective (PED-ANOVA);
+- `curves.png`: validation top-1 per epoch of the front;
+- `index.html`: the page that shows them (`search.record.page`).
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ COST_LABELS = {"gmacs": "GMACs per view (multiply-adds / 1e9)",
 def plot_front(rows: list[dict[str, Any]], objectives: dict[str, str], path: Path) -> Path:
     names = list(objectives)
     metric, cost = names[0], names[1] if len(names) > 1 else "gmacs"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
     complete = [r for r in rows if r["state"] == "complete"]
     pruned = [r for r in rows if r["state"] == "pruned" and r.get(metric) is not None]
     ax.scatter([r[cost] for r in complete], [r[metric] for r in complete], c="tab:blue", s=25, label="complete")
@@ -118,12 +121,37 @@ def _save(ax: Any, path: Path) -> Path:
     return path
 
 
+def plot_curves(front: list[dict[str, Any]], path: Path) -> Path:
+    """Validation top-1 per epoch of the front's trials (the results table's curves)."""
+    with plt.style.context("default"):  # not the style Optuna's plots leave set
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in front:
+        curve = list(r.get("curve_val_top1") or [])
+        label = f"{r['trial_id']}" + (f" ({r['preset']})" if r.get("preset") else "")
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("val_top1")
+    ax.grid(alpha=0.3)
+    if front:
+        ax.legend(fontsize=7)
+    return _save(ax, path)
+
+
 def write_report(search_dir: Path, rows: list[dict[str, Any]], objectives: dict[str, str],
-                 study: optuna.Study | None) -> list[Path]:
+                 study: optuna.Study | None, *, name: str = "", tracking_uri: str = "",
+                 running: bool = False) -> list[Path]:
+    """The plots and the page (`search.record.page`), the page last; `running`: written as a trial
+    ended (the front and its curves only; the study's plots and importances when it has ended)."""
+    from search.record.page import write_page
+
     directory = search_dir / "report"
     directory.mkdir(exist_ok=True)
-    paths = [plot_front(rows, objectives, directory / "front.png"),
-             plot_choices(rows, next(iter(objectives)), directory / "choices.png")]
-    if study is not None:
-        paths += plot_study(study, objectives, directory)
-    return paths
+    paths = [plot_front(rows, objectives, directory / "front.png")]
+    if not running:
+        paths.append(plot_choices(rows, next(iter(objectives)), directory / "choices.png"))
+        if study is not None:
+            paths += plot_study(study, objectives, directory)
+    page = write_page(search_dir, name or Path(search_dir).name, rows, objectives, None if running else study,
+                      tracking_uri=tracking_uri, running=running)
+    return [*paths, directory / "curves.png", page]

@@ -59,9 +59,10 @@ def experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> st
     return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
 
 
-# The runs page lists the trials flat, best validation top-1 first: MLflow nests child runs under
-# their parent (folded) only while the list is unsorted or sorted by date.
-RUNS_ORDER = "orderByKey=metrics.%60val_top1%60&orderByAsc=false"
+# The view the runs page opens with: MLflow's shared view state, an experiment tag the page reads
+# when its URL names the key (`viewStateShareKey`; the URL may then carry no sort or filter).
+VIEW_KEY = "vidnas"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 # Chart sections: prefixed metric groups first, in alphabetical order, then the unprefixed ones
 # (the trials' curves). The search's progress (parent run) comes first, the front's models next.
 PROGRESS_PREFIX = "search/"
@@ -69,8 +70,37 @@ MODEL_PREFIX = "selected/"
 
 
 def runs_page(base_url: str, experiment_id: str) -> str:
-    """The MLflow UI's runs page of an experiment: model-training mode, trials listed flat by top-1."""
-    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&{RUNS_ORDER}"
+    """The MLflow UI's runs page of an experiment in model-training mode, opened on the view that
+    `share_view` stored (trials flat by validation top-1, the objectives next to their names)."""
+    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+
+
+def view_state(objectives: dict[str, str], pinned: list[str]) -> dict[str, Any]:
+    """What the runs page shows first: the runs listed flat (MLflow folds child runs under their
+    parent only while the list is unsorted or sorted by date), sorted by the first objective (best first), the
+    objectives and the parameter count as the first columns after a wide name column, every run drawn
+    in the chart view (MLflow draws the first 10 by default, which hid the searches' progress), the
+    searches' own runs pinned on top."""
+    metric, mode = next(iter(objectives.items()))
+    shown = [*objectives, *(["params"] if "params" not in objectives else [])]
+    columns = [f"metrics.`{m}`" for m in shown]
+    return {"orderByKey": f"metrics.`{metric}`", "orderByAsc": mode == "min", "selectedColumns": columns,
+            "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
+            "columnWidths": {"attributes.`Run Name`": 440} | {c: 110 for c in columns},
+            "runsHiddenMode": "SHOW_ALL", "runsPinned": pinned}
+
+
+def share_view(client: MlflowClient, experiment_id: str, objectives: dict[str, str], parent_id: str | None) -> None:
+    """Store the runs page's view on the experiment (`view_state`), with this search's run pinned
+    next to those pinned before (several searches may share an experiment)."""
+    tags = retry(lambda: client.get_experiment(experiment_id)).tags
+    try:
+        pinned = list(json.loads(tags.get(VIEW_TAG, "{}")).get("runsPinned", []))
+    except (ValueError, AttributeError):  # not a view this code wrote: replaced
+        pinned = []
+    state = view_state(objectives, pinned + ([parent_id] if parent_id and parent_id not in pinned else []))
+    if tags.get(VIEW_TAG) != (text := json.dumps(state)):
+        retry(lambda: client.set_experiment_tag(experiment_id, VIEW_TAG, text))
 
 
 def dataset_input(meta: Any, source: str, fingerprint: str) -> DatasetInput:

@@ -35,7 +35,8 @@ class TrialSetup:
     parent_run_id: str
     stored_frames: int  # the store's clip length: with a spec's frames, its evaluation views
     max_gmacs: float | None = None  # over this budget a trial fails at once, untrained
-    labels: dict[str, str] | None = None  # arch JSON -> arm name (a study's arms), logged as param `arm`
+    labels: dict[str, str] | None = None  # arch JSON -> a preset's or arm's name: in front of the run's name,
+    #                                        param `preset` (and `arm` for a study's seeded runs)
     test_curve: bool = False  # test metrics every epoch (a benchmark table's learning curves)
     system_metrics_s: float | None = None  # MLflow system metrics (CPU, memory, GPU) every N s
     dataset: Any = None  # the clip store as an MLflow DatasetInput (tracking.dataset_input)

@@ -107,11 +107,14 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     trial_id = context.get_trial_id()
     seed = config.get("seed")
     init_seed = trial_seed(setup.seed, config["arch"]) if seed is None else seed
+    preset = (setup.labels or {}).get(config["arch"], "")
     params = spec.choices() | {"slug": spec.slug(), "trial_seed": init_seed, "trial_id": trial_id}
+    if preset:
+        params["preset"] = preset
     if seed is not None:
-        params |= {"seed": seed, "arm": (setup.labels or {}).get(config["arch"], "")}
+        params |= {"seed": seed, "arm": preset}
     client = MlflowClient(setup.tracking_uri)
-    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, spec.slug(), params,
+    run_id = tracking.trial_run(client, setup.experiment_id, setup.parent_run_id, trial_id, spec.title(preset), params,
                                 spec.to_json(indent=2), dataset=setup.dataset)
     c = cost(spec)
     views = eval_views(setup.stored_frames, spec.frames)

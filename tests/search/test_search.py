@@ -18,6 +18,7 @@ from search.engine.config import ConfigError, SearchConfig
 from search.engine.tuner import Search, open_study, resume_search, run_search
 from search.errors import SearchError
 from search.record.export import checkpoint_state, export, select
+from search.record.tracking import VIEW_TAG
 from search.trial.loop import evaluate
 import spaces
 from spaces import ArchSpec, get_preset
@@ -94,6 +95,9 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     client, parents, children = _mlflow(cfg)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
+    assert parent.info.run_name == "search t"  # told apart from its trials, and pinned on top:
+    view = json.loads(client.get_experiment(parent.info.experiment_id).tags[VIEW_TAG])
+    assert view["runsPinned"] == [parent.info.run_id] and view["runsHiddenMode"] == "SHOW_ALL"
     assert parent.data.params["trials"] == "3" and "store_fingerprint" in parent.data.params
     # a model-training experiment (the UI opens on its runs), the clip store as the runs' dataset
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
@@ -107,7 +111,9 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
         assert child.info.status == "FINISHED" and child.data.tags["vidnas.pruned"] == "false"
         assert child.data.params["family"] == row["arch_family"]
         # named by its architecture, the trial id a tag and a param, a description, the same dataset
-        assert child.info.run_name == row["slug"] and child.data.params["trial_id"] == row["trial_id"]
+        assert child.info.run_name == ArchSpec.from_json(row["spec"]).title(row["preset"])
+        assert child.data.params["trial_id"] == row["trial_id"] and child.data.params["slug"] == row["slug"]
+        assert child.data.params.get("preset", "") == row["preset"]
         assert child.data.tags["mlflow.note.content"].startswith("complete: trained every epoch")
         assert [(d.dataset.name, d.dataset.digest) for d in child.inputs.dataset_inputs] == [(dataset.name,
                                                                                                dataset.digest)]

@@ -71,8 +71,9 @@ def test_a_diverging_loss_stops_training_with_the_reason(tiny: Path) -> None:
 
 
 def test_report_writes_the_plots(tmp_path: Path) -> None:
+    spec = get_preset("s3d", frames=16, crop=32, num_classes=6).to_json()
     rows = [{"trial_id": f"t{i}", "state": s, "val_top1": a, "gmacs": g, "preset": p, "arch_family": f,
-             "arch_s1_temporal_op": op}
+             "arch_s1_temporal_op": op, "spec": spec}
             for i, (s, a, g, p, f, op) in enumerate([("complete", 0.5, 0.01, "s3d", "inception", "separable"),
                                                      ("complete", 0.3, 0.002, "", "resnet", "2d"),
                                                      ("complete", 0.2, 0.02, "", "vov", "3d"),
@@ -80,5 +81,5 @@ def test_report_writes_the_plots(tmp_path: Path) -> None:
     rows = mark_pareto(rows, {"val_top1": "max", "gmacs": "min"})
     assert [r["pareto"] for r in rows] == [True, True, False, False]
     paths = write_report(tmp_path, rows, {"val_top1": "max", "gmacs": "min"}, None)
-    assert [p.name for p in paths] == ["front.png", "choices.png"]
-    assert all(p.stat().st_size > 5000 for p in paths)
+    assert [p.name for p in paths] == ["front.png", "choices.png", "curves.png", "index.html"]
+    assert all(p.stat().st_size > 5000 for p in paths[:2])  # the page: tests/search/test_page.py

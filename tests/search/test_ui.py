@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from search.cli.ui import start_ui
 from search.engine.config import SearchConfig
 from search.errors import SearchError
-from search.record.tracking import RUNS_ORDER
+from search.record.tracking import VIEW_KEY, VIEW_TAG
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,10 @@ def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path)
     run = client.create_run(experiment_id, run_name="parent")
     proc, url = start_ui(cfg.search_dir)
     try:
-        assert url.startswith("http://127.0.0.1:") and url.endswith(f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning&{RUNS_ORDER}")
+        assert url.startswith("http://127.0.0.1:") and url.endswith(f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}")
+        view = json.loads(client.get_experiment(experiment_id).tags[VIEW_TAG])  # written for a store from before views
+        assert view["selectedColumns"] == ["metrics.`val_top1`", "metrics.`gmacs_clip`", "metrics.`params`"]
+        assert view["orderByKey"] == "metrics.`val_top1`" and view["orderByAsc"] is False
         base = url.split("/#")[0]
         body = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/runs/get?run_id={run.info.run_id}"))
         assert body["run"]["info"]["run_name"] == "parent"
