@@ -14,7 +14,7 @@ TORCHVISION ?= torchvision==0.28.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo presets test test-fast bench bench-table bench-replay studies studies-index venv clean
+.PHONY: demo demo-full presets test test-fast bench bench-table bench-replay studies studies-index venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,14 +27,17 @@ $(STAMP): pyproject.toml Makefile
 venv: $(STAMP)
 
 DEMO_DATA ?= data/demo
-DEMO_DIR  ?= results/demo
 
 # The main job: the demo benchmark (made once), then the demo search (resumed if it was
-# interrupted; a finished one just prints its front again), then its Pareto table.
-demo: $(STAMP)
+# interrupted; a finished one just prints its front again), then its Pareto table. `demo-full` is
+# the same space at 20 trials x 8 epochs.
+DEMO_TIME_demo      := about 6-9 min on 2 CPU cores, the first front after 2-3 min
+DEMO_TIME_demo-full := about 17-27 min on 2 CPU cores
+demo demo-full: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
-	@if [ -d $(DEMO_DIR)/tune ]; then $(VENV)/bin/vidnas search --resume $(DEMO_DIR); \
-	 else $(VENV)/bin/vidnas search configs/demo.yaml; fi
+	@config=configs/$(subst -,_,$@).yaml; dir=results/$@; \
+	 if [ -d $$dir/tune ]; then $(VENV)/bin/vidnas search --resume $$dir; \
+	 else echo "[make] $$config: $(DEMO_TIME_$@)"; $(VENV)/bin/vidnas search $$config; fi
 
 # Every study of configs/studies/ in both regimes of the built-in benchmark (the study size: 100
 # training clips a class, 16x32x32): appearance-heavy (data/study) and temporal-heavy

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from search.engine.config import load_search_config
 from search.errors import SearchError
 from search.net import MLFLOW_SERVER_ENV, free_port, serve_until_interrupted
-from search.record.tracking import VIEW_TAG, check_local_store, find_parent_run, runs_page, share_view
+from search.record.tracking import VIEW_TAG, check_local_store, runs_page, share_view
 
 
 def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
@@ -49,8 +49,7 @@ def start_ui(search_dir: Path, *, port: int | None = None, timeout: float = 120.
 def _ensure_view(client: MlflowClient, experiment, cfg) -> None:
     """The view the runs page URL names, for a search from before searches stored it."""
     if VIEW_TAG not in experiment.tags:
-        share_view(client, experiment.experiment_id, cfg.objectives,
-                   find_parent_run(client, experiment.experiment_id, cfg.search_dir))
+        share_view(client, experiment.experiment_id, cfg.objectives)
 
 
 def run_ui(args) -> int:

@@ -50,6 +50,8 @@ class SearchConfig:
     min_epochs: int = 2  # the first rung (these two: chosen by `vidnas bench replay`, README)
     reduction_factor: int = 2  # keep the best 1/eta at each rung
     concurrency: int | None = None  # trials at once; None: as many as the cluster's CPUs and GPUs allow
+    reproducible_order: bool = False  # decisions independent of the order results arrive in: trials in
+    #   batches of `concurrency`, the next batch drawn when the last has ended, rungs compared with earlier batches
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0  # a fraction shares a GPU (memory capped to that fraction)
     loader_workers: int = 0  # reader processes per trial

@@ -7,6 +7,10 @@ ceil(n / eta) by Pareto rank with ties broken by crowding distance. A cheap arch
 learns slower is on the front by its cost and survives. Stopped trials are PRUNED in Optuna, KILLED and
 tagged pruned in MLflow, and never on the Pareto front: their truncated accuracy is not a final result.
 
+With `by_batch` (a search's `reproducible_order`), a trial is compared only with the trials of
+earlier batches (`search.engine.searcher`: a batch starts when the one before has ended), so its
+decision does not depend on which of its batch-mates reported first.
+
 Tune does not checkpoint its scheduler, so this one saves itself: every decision goes to
 `state_file` (JSON: the rungs' points, each decision, the stopped trials) before Tune acts on it, and
 a scheduler given an existing file continues from it. A decision is made once per trial and rung: a
@@ -22,6 +26,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from search.engine.searcher import BATCH_KEY
 from search.pareto import pareto_ranks, survivors
 from spaces import atomic
 
@@ -30,13 +35,15 @@ class MOASHAScheduler(FIFOScheduler):
     """Asynchronous multi-objective successive halving on reported `epoch`."""
 
     def __init__(self, *, objectives: dict[str, str], max_epochs: int, min_epochs: int, reduction_factor: int,
-                 state_file: str | None = None) -> None:
+                 state_file: str | None = None, by_batch: bool = False) -> None:
         super().__init__()
         self.objectives = objectives
         self.eta = reduction_factor
         self.state_file = state_file
+        self.by_batch = by_batch  # reproducible order: a trial is compared with earlier batches only
         self.rungs: dict[int, dict[str, tuple[float, ...]]] = {}
         self.decisions: dict[int, dict[str, str]] = {}
+        self.batches: dict[str, int] = {}
         epoch = min_epochs
         while epoch < max_epochs:
             self.rungs[epoch], self.decisions[epoch] = {}, {}
@@ -51,6 +58,7 @@ class MOASHAScheduler(FIFOScheduler):
                                  f"{list(self.rungs)}; the search's epochs or min_epochs changed")
             self.rungs[int(epoch)] = {t: tuple(p) for t, p in points.items()}
         self.decisions |= {int(e): dict(d) for e, d in state["decisions"].items()}
+        self.batches |= state.get("batches", {})
 
     @property
     def stopped(self) -> set[str]:
@@ -59,7 +67,8 @@ class MOASHAScheduler(FIFOScheduler):
 
     def state(self) -> dict[str, Any]:
         return {"rungs": {str(e): {t: list(p) for t, p in r.items()} for e, r in self.rungs.items()},
-                "decisions": {str(e): d for e, d in self.decisions.items()}, "stopped": sorted(self.stopped)}
+                "decisions": {str(e): d for e, d in self.decisions.items()}, "stopped": sorted(self.stopped)} | (
+                    {"batches": self.batches} if self.by_batch else {})
 
     def _save(self) -> None:
         if self.state_file is None:
@@ -90,6 +99,10 @@ class MOASHAScheduler(FIFOScheduler):
         rung = self.rungs[epoch]
         rung[trial.trial_id] = point
         ids = list(rung)
+        if self.by_batch:  # what ended before this trial's batch began, in an order of values not of arrival
+            batch = self.batches.setdefault(trial.trial_id, int(trial.config.get(BATCH_KEY, 0)))
+            earlier = [i for i in ids if i != trial.trial_id and self.batches.get(i, 0) < batch]
+            ids = sorted(earlier, key=lambda i: (rung[i], i)) + [trial.trial_id]
         points = [rung[i] for i in ids]
         me = ids.index(trial.trial_id)
         if pareto_ranks(points)[me] == 0 or me in survivors(points, math.ceil(len(ids) / self.eta)):

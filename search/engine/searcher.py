@@ -30,6 +30,7 @@ RAY_TRIAL_ATTR = "ray_trial_id"
 INFEASIBLE_ATTR = "infeasible"  # a draw over the GMACs budget: PRUNED, never a Ray trial
 MAX_INFEASIBLE_IN_A_ROW = 200
 STARTUP_TRIALS = 10  # TPE's random draws before it models; chosen by `vidnas bench replay` (README)
+BATCH_KEY = "batch"  # in a trial's config when the search keeps a reproducible order
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -78,6 +79,10 @@ class FidelityOptunaSearch(OptunaSearch):
     or errored for good): a trial stopped with the whole experiment (Ctrl-C, SIGTERM) gets no call,
     so it is never mistaken for a pruned one.
 
+    With `batch` (a search's `reproducible_order`), it hands out `batch` trials, then waits until
+    all of them have ended and been told before it draws the next ones: every draw sees the same
+    history whatever order the results arrived in. Each trial's config carries its batch number.
+
     It also keeps the trial budget across a hard kill: Tune's snapshot of the experiment can be a
     few seconds older than the Optuna journal, so a trial that finished in between is unknown to
     the restored Tune but finished in Optuna (and in MLflow and the results table). It counts,
@@ -87,10 +92,12 @@ class FidelityOptunaSearch(OptunaSearch):
     moved keeps writing to its own journal.
     """
 
-    def __init__(self, *args: Any, budget: int, search_dir: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, budget: int, search_dir: str, batch: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.budget = budget
         self.search_dir = search_dir
+        self.batch = batch  # reproducible order: `batch` trials at a time, the next only when all have ended
+        self._batch_index, self._in_batch = 0, 0
 
     def _setup_study(self, mode: Any) -> None:
         super()._setup_study(mode)
@@ -106,6 +113,10 @@ class FidelityOptunaSearch(OptunaSearch):
         live = {t.number for t in self._ot_trials.values()}
         if len(finished | live) >= self.budget:
             return Searcher.FINISHED
+        if self.batch is not None and self._in_batch >= self.batch:
+            if set(self._ot_trials) - self._completed_trials:
+                return None  # Tune asks again later: the batch has not ended, its results are not all told
+            self._batch_index, self._in_batch = self._batch_index + 1, 0
         for _ in range(MAX_INFEASIBLE_IN_A_ROW):
             config = super().suggest(trial_id)
             if not isinstance(config, dict):
@@ -114,6 +125,9 @@ class FidelityOptunaSearch(OptunaSearch):
             constraints = self._ot_study._storage.get_trial(ot_trial._trial_id).constraints
             if not any(v > 0 for v in constraints.values()):  # which Ray trial it is, from the start
                 ot_trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+                if self.batch is not None:  # the scheduler's rungs compare it with earlier batches only
+                    self._in_batch += 1
+                    config[BATCH_KEY] = self._batch_index
                 return config
             # over the budget: never trained and not counted; told PRUNED with its constraint value,
             # which puts it in TPE's infeasible group, so the sampler learns where the budget ends

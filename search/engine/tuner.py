@@ -260,7 +260,7 @@ class Search:
                                         artifacts.as_uri())
         parent = tracking.parent_run(self.client, experiment_id, self.dir, f"search {self.cfg.name}")
         self.client.update_run(parent, status="RUNNING")
-        tracking.share_view(self.client, experiment_id, self.cfg.objectives, parent)
+        tracking.share_view(self.client, experiment_id, self.cfg.objectives)
         tracking.log_config(self.client, parent, self.cfg.to_dict(), {
             "store_fingerprint": self.store_fingerprint(), "code_version": code_version(),
             "num_classes": self.bounds.num_classes})
@@ -293,7 +293,7 @@ class Search:
         else:
             self.scheduler = MOASHAScheduler(objectives=cfg.objectives, max_epochs=cfg.epochs,
                                              min_epochs=cfg.min_epochs, reduction_factor=cfg.reduction_factor,
-                                             state_file=str(self.dir / SCHEDULER_FILE))
+                                             state_file=str(self.dir / SCHEDULER_FILE), by_batch=cfg.reproducible_order)
         return self.scheduler
 
     def _new_tuner(self, trainable: Any, verbose: int) -> tune.Tuner:
@@ -303,7 +303,8 @@ class Search:
             space=ArchSpace(self.bounds), metric=list(cfg.objectives), mode=list(cfg.objectives.values()),
             points_to_evaluate=list(self.warm_start_params().values()) or None,
             sampler=make_sampler(cfg.sampler, cfg.seed, cfg.trials, cfg.grid), study_name=name,
-            storage=journal_storage(self.dir), budget=cfg.trials, search_dir=str(self.dir))
+            storage=journal_storage(self.dir), budget=cfg.trials, search_dir=str(self.dir),
+            batch=self.concurrency if cfg.reproducible_order else None)
         scheduler = self._scheduler()
         return tune.Tuner(
             trainable,

@@ -73,14 +73,14 @@ def importance_by_choice(study: Any, objectives: dict[str, str]) -> list[tuple[s
     empty with fewer than 4 complete trials or when every trial took the same choices."""
     import optuna
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes the importances")
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 4:
         return []
     sign = -1.0 if next(iter(objectives.values())) == "max" else 1.0  # PED-ANOVA explains low target values
     try:
-        values = optuna.importance.get_param_importances(study, target=lambda t: sign * t.values[0])
+        with warnings.catch_warnings():  # e.g. "quantiles select the same set of trials": equal importances
+            warnings.simplefilter("ignore", UserWarning)
+            values = optuna.importance.get_param_importances(study, target=lambda t: sign * t.values[0])
     except (RuntimeError, ValueError, ZeroDivisionError):
         return []
     groups: dict[str, tuple[float, list[str]]] = {}
@@ -93,15 +93,14 @@ def importance_by_choice(study: Any, objectives: dict[str, str]) -> list[tuple[s
 
 def write_page(search_dir: Path, name: str, rows: list[dict[str, Any]], objectives: dict[str, str],
                study: Any = None, *, tracking_uri: str = "", running: bool = False) -> Path:
-    """The report page (and its curves plot) in SEARCH_DIR/report; `study` None: no importances yet."""
-    from search.record.report import plot_curves
+    """The report page in SEARCH_DIR/report (beside the plots `search.record.report` draws there);
+    `study` None: no importances yet."""
     from search.record.results import STATES
 
     directory = Path(search_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
     metric = next(iter(objectives))
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=objectives[metric] == "max")
-    plot_curves(front, directory / "curves.png")
     base, links = _ui_base(search_dir, tracking_uri)
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     importance = importance_by_choice(study, objectives) if study is not None else []

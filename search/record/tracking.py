@@ -75,31 +75,26 @@ def runs_page(base_url: str, experiment_id: str) -> str:
     return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
-def view_state(objectives: dict[str, str], pinned: list[str]) -> dict[str, Any]:
+def view_state(objectives: dict[str, str]) -> dict[str, Any]:
     """What the runs page shows first: the runs listed flat (MLflow folds child runs under their
-    parent only while the list is unsorted or sorted by date), sorted by the first objective (best first), the
-    objectives and the parameter count as the first columns after a wide name column, every run drawn
-    in the chart view (MLflow draws the first 10 by default, which hid the searches' progress), the
-    searches' own runs pinned on top."""
+    parent only while the list is unsorted or sorted by date), sorted by the first objective (best
+    first, the searches' own runs last: they have no value), the objectives and the parameter count
+    as the first columns after a wide name column (they fit beside MLflow's assistant panel at
+    1600 px), every run drawn in the chart view (MLflow draws the first 10 by default, which hid
+    the searches' progress). MLflow leaves pinned runs out of a shared view."""
     metric, mode = next(iter(objectives.items()))
     shown = [*objectives, *(["params"] if "params" not in objectives else [])]
     columns = [f"metrics.`{m}`" for m in shown]
     return {"orderByKey": f"metrics.`{metric}`", "orderByAsc": mode == "min", "selectedColumns": columns,
             "columnOrder": ["attributes.`Run Name`", *columns, "runDateAndNestInfo", "duration"],
-            "columnWidths": {"attributes.`Run Name`": 440} | {c: 110 for c in columns},
-            "runsHiddenMode": "SHOW_ALL", "runsPinned": pinned}
+            "columnWidths": {"attributes.`Run Name`": 380} | {c: 100 for c in columns},
+            "runsHiddenMode": "SHOW_ALL"}
 
 
-def share_view(client: MlflowClient, experiment_id: str, objectives: dict[str, str], parent_id: str | None) -> None:
-    """Store the runs page's view on the experiment (`view_state`), with this search's run pinned
-    next to those pinned before (several searches may share an experiment)."""
-    tags = retry(lambda: client.get_experiment(experiment_id)).tags
-    try:
-        pinned = list(json.loads(tags.get(VIEW_TAG, "{}")).get("runsPinned", []))
-    except (ValueError, AttributeError):  # not a view this code wrote: replaced
-        pinned = []
-    state = view_state(objectives, pinned + ([parent_id] if parent_id and parent_id not in pinned else []))
-    if tags.get(VIEW_TAG) != (text := json.dumps(state)):
+def share_view(client: MlflowClient, experiment_id: str, objectives: dict[str, str]) -> None:
+    """Store the runs page's view (`view_state`) on the experiment."""
+    text = json.dumps(view_state(objectives))
+    if retry(lambda: client.get_experiment(experiment_id)).tags.get(VIEW_TAG) != text:
         retry(lambda: client.set_experiment_tag(experiment_id, VIEW_TAG, text))
 
 

@@ -3,6 +3,7 @@ trial killed mid-way and resumed from its checkpoint (model, optimizer, schedule
 state) ends exactly where an uninterrupted one ends."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search.engine.config import SearchConfig
-from search.engine.tuner import resume_search, run_search
+from search.engine.tuner import open_study, resume_search, run_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EPOCHS = 4
@@ -74,3 +75,30 @@ def test_same_seed_same_metrics_and_a_resumed_trial_ends_where_an_uninterrupted_
     _kill_after_first_checkpoint(killed, tmp_path)
     assert resume_search(killed.search_dir, num_cpus=2, verbose=0).finished
     assert _history(killed) == reference  # one point per epoch, each equal to the uninterrupted run's
+
+
+def _decisions(cfg: SearchConfig) -> list[tuple]:
+    """Each Optuna trial in number order: its parameters, state, epochs reached and values."""
+    study = open_study(cfg.search_dir)
+    return [(t.number, sorted(t.params.items()), t.state.name, t.user_attrs.get("epochs"), t.values)
+            for t in study.get_trials(deepcopy=False)]
+
+
+def test_reproducible_order_makes_two_searches_with_trials_at_once_decide_alike(store: str, tmp_path: Path) -> None:
+    """Two trials at once under MO-ASHA and TPE (which models from the third trial on): with
+    `reproducible_order`, draws and rung decisions do not depend on which trial reported first."""
+    def config(name: str) -> SearchConfig:
+        return SearchConfig.from_dict({
+            "name": name, "data": store, "storage": str(tmp_path), "trials": 4, "epochs": 2, "min_epochs": 1,
+            "reduction_factor": 2, "early_stopping": True, "concurrency": 2, "sampler": "tpe", "seed": 5,
+            "reproducible_order": True, "system_metrics_s": None, "optim": {"batch_size": 16},
+            "space": {"frames": [8], "crop": 32, "widths": [0.125], "depths": [0.34], "families": ["inception", "resnet"],
+                      "backbones": ["inception_v1", "resnet50"]}})
+
+    first, second = config("first"), config("second")
+    assert run_search(first, num_cpus=2, verbose=0).finished and run_search(second, num_cpus=2, verbose=0).finished
+    decided = _decisions(first)
+    assert len(decided) == 4 and _decisions(second) == decided
+    assert {state for _, _, state, _, _ in decided} <= {"COMPLETE", "PRUNED"}
+    rungs = json.loads((first.search_dir / "moasha.json").read_text())
+    assert sorted(rungs["batches"].values()) == [0, 0, 1, 1]  # two batches of two

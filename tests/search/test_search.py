@@ -95,9 +95,10 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     client, parents, children = _mlflow(cfg)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
-    assert parent.info.run_name == "search t"  # told apart from its trials, and pinned on top:
-    view = json.loads(client.get_experiment(parent.info.experiment_id).tags[VIEW_TAG])
-    assert view["runsPinned"] == [parent.info.run_id] and view["runsHiddenMode"] == "SHOW_ALL"
+    assert parent.info.run_name == "search t"  # told apart from its trials by name
+    view = json.loads(client.get_experiment(parent.info.experiment_id).tags[VIEW_TAG])  # what the runs page opens on
+    assert view["selectedColumns"] == ["metrics.`val_top1`", "metrics.`gmacs_clip`", "metrics.`params`"]
+    assert view["runsHiddenMode"] == "SHOW_ALL"
     assert parent.data.params["trials"] == "3" and "store_fingerprint" in parent.data.params
     # a model-training experiment (the UI opens on its runs), the clip store as the runs' dataset
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
