@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities import LoggedModelOutput
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -64,6 +65,8 @@ def log_front(client: MlflowClient, experiment_id: str, search_dir: Path, rows: 
                 tracking.retry(lambda key=key, value=value, extra=extra: client.log_metric(
                     run_id, tracking.MODEL_PREFIX + key, float(value), step=row["epochs"], model_id=model.model_id, **extra))
         tracking.retry(lambda: client.finalize_logged_model(model.model_id, "READY"))
+        if run_id:  # the run's own page lists it ("Logged models"), as mlflow.log_model in a run does
+            tracking.retry(lambda: client.log_outputs(run_id, [LoggedModelOutput(model.model_id, row["epochs"])]))
         out[row["trial_id"]] = model.model_id
     return out
 

@@ -155,6 +155,9 @@ def test_a_small_search_is_recorded_in_ray_optuna_mlflow_and_the_table(store: st
     assert sorted(m.tags["vidnas.trial_id"] for m in logged) == sorted(front_ids)
     assert all(str(m.status).endswith("READY") and m.source_run_id == rows[m.tags["vidnas.trial_id"]]["mlflow_run_id"]
                for m in logged)
+    for m in logged:  # the trial's own run page lists its model (the run's outputs)
+        outputs = client.get_run(m.source_run_id).outputs.model_outputs
+        assert [(o.model_id, o.step) for o in outputs] == [(m.model_id, 2)]
     top = client.get_model_version_by_alias("t-front", "best-top1")
     best_front = max((rows[t] for t in front_ids), key=lambda r: r["val_top1"])
     assert top.tags["vidnas.trial_id"] == best_front["trial_id"]
