@@ -51,8 +51,11 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from cluster.inventory import format_inventory, inventory
+
     c = LocalCluster.read(args.state)
-    print(f"Ray head {c.ray_address}, Jobs API {c.dashboard_url}, MLflow {c.tracking_uri}, {len(c.pids)} processes")
+    print(f"Ray head {c.ray_address}, Jobs API {c.dashboard_url}, MLflow {c.tracking_uri}\n")
+    print(format_inventory(inventory([c.ray_pid, c.mlflow_pid, *(leader for leader, _ in c.nodes)])))
     return 0
 
 

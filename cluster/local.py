@@ -71,11 +71,12 @@ def up(state_dir: str | Path, *, num_cpus: int | None = None, dashboard_port: in
             raise ClusterError(f"{state} already runs a cluster ({running.dashboard_url}); `vidnas cluster down` first")
     gcs_port, dashboard_port, mlflow_port = free_port(), dashboard_port or free_port(), mlflow_port or free_port()
     # every port its own, free now: another Ray on this machine (a local search) holds the defaults,
-    # and a job agent that cannot bind 52365 leaves the Jobs API with "No available agent"
+    # and a job agent that cannot bind 52365 leaves the Jobs API with "No available agent". The
+    # autoscaler's monitor is not started (vidnas uses none); the Ray Client server cannot be left out.
     ray_cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(gcs_port),
                "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1", "--dashboard-port",
                str(dashboard_port), "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port",
-               str(free_port()), "--metrics-export-port", str(free_port()), "--disable-usage-stats"]
+               str(free_port()), "--no-monitor", "--metrics-export-port", str(free_port()), "--disable-usage-stats"]
     if num_cpus is not None:
         ray_cmd += ["--num-cpus", str(num_cpus)]
     mlflow_cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",

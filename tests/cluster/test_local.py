@@ -45,6 +45,17 @@ def test_cluster_up_and_down_leave_no_process_behind(tmp_path: Path, capsys) -> 
         assert {"gcs_server", "raylet"} <= {psutil.Process(p).name() for p in cluster.pids if _alive(p)}
         with pytest.raises(ClusterError, match="already runs a cluster"):
             up(state)
+        capsys.readouterr()
+        assert main(["cluster", "status", "--state", str(state)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        table = lines[lines.index(next(line for line in lines if line.strip().startswith("pid"))) + 1:-1]
+        roles = [line[18:44].strip() for line in table]
+        assert {"Ray GCS", "Ray raylet", "Ray dashboard", "MLflow server"} <= set(roles)
+        assert "MLflow job worker" not in roles and "other" not in roles, table  # nothing vidnas does not use
+        alive = sorted(p.pid for leader in (cluster.ray_pid, cluster.mlflow_pid)
+                       for p in [psutil.Process(leader), *psutil.Process(leader).children(recursive=True)])
+        assert sorted(int(line.split()[0]) for line in table) == alive
+        assert lines[-1] == f"{len(alive)} processes, {lines[-1].split()[2]} MB resident in all"
     finally:
         stopped = down(state)
     assert set(stopped) <= set(cluster.pids) and cluster.ray_pid in stopped
