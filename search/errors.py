@@ -28,3 +28,29 @@ class ConfigError(UserError):
 
 class SearchError(UserError):
     """A search that cannot start or resume (reported in one line)."""
+
+
+class DiskFull(UserError):
+    """A write failed for lack of space (or a file-size limit): the search stopped as an interrupt
+    does, with nothing half-written (every file vidnas writes is replaced atomically); the message
+    says which write and how to go on. Exit status 130, as an interrupt."""
+
+    exit_status = EXIT_INTERRUPTED
+
+
+FULL_ERRNOS = (28, 122, 27)  # ENOSPC, EDQUOT, EFBIG (a file-size limit)
+
+
+def disk_full(error: BaseException) -> str | None:
+    """What ran out of space, if `error` (or what caused it) is a write that failed for lack of
+    space: an OSError with ENOSPC/EDQUOT/EFBIG, or sqlite's "database or disk is full" (as MLflow
+    raises it); None for anything else."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in FULL_ERRNOS:
+            return f"{error.strerror or 'no space left'}" + (f" writing {error.filename}" if error.filename else "")
+        if "database or disk is full" in str(error):
+            return "database or disk is full (the MLflow store)"
+        error = error.__cause__ or error.__context__
+    return None

@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not is_user_error(e):
             raise  # a bug: its traceback
-        print(f"vidnas: error: {e}", file=sys.stderr)
-        return 2
+        status = getattr(e, "exit_status", 2)
+        print(f"vidnas: {'stopped' if status == 130 else 'error'}: {e}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ experiment (Ctrl-C, SIGTERM) gets neither, and `Search` records it as interrupte
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from search.engine.progress import Terminal, summary
+from search.errors import disk_full
 from search.record import tracking
 from search.record.report import write_report
 from search.record.results import mark_pareto, read_results, trial_row, write_results
@@ -39,10 +42,22 @@ class TrackingCallback(tune.Callback):
         self._started = time.monotonic()  # this run's start (a resumed search counts from its resume)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, trials, errored=False)
+        self._guarded(trial, trials, errored=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, trials, errored=True)
+        self._guarded(trial, trials, errored=True)
+
+    def _guarded(self, trial: Any, trials: list, *, errored: bool) -> None:
+        """A record that cannot be written for lack of space stops the search as Ctrl-C does (Tune's
+        stop-and-save signal); `Search.run` reports it when its own last writes fail too. The
+        trial is in Tune's and Optuna's records: the resumed search writes its row (`reconcile`)."""
+        try:
+            self._record(trial, trials, errored=errored)
+        except Exception as e:
+            if disk_full(e) is None:
+                raise
+            self.terminal.event(f"[vidnas] {disk_full(e)}: stopping the search (resume it once there is space)", level=0)
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def _record(self, trial: Any, trials: list, *, errored: bool) -> None:
         row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},

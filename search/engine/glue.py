@@ -47,10 +47,13 @@ def sigterm_stops_tune() -> Iterator[None]:
 @contextlib.contextmanager
 def quiet_tune(verbose: int) -> Iterator[None]:
     """No output a user can do nothing about while the search runs: Tune's "excessive experiment
-    checkpoint sync" warning (every epoch checkpoints, by design), and below verbose 2 its
+    checkpoint sync" warning (every epoch checkpoints, by design), TensorBoard event files, and below verbose 2 its
     experiment box and result paths (the old reporter at verbosity 0 prints nothing), Optuna's
     per-study log line and the experimental-feature warning of the grouped TPE we chose."""
-    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+                # Tune's CSV and JSON loggers are listed by the search itself; not TensorBoard's, which
+                # vidnas does not use (MLflow tracks) and whose writer thread dies loudly on a full disk
+                "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     if verbose < 2:
         settings["RAY_AIR_NEW_OUTPUT"] = "0"
     previous = {k: os.environ.get(k) for k in settings}

@@ -38,6 +38,7 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from search.data.store import ClipStore
 from search.engine import validate
@@ -50,7 +51,7 @@ from search.engine.scheduler import MOASHAScheduler
 from search.engine.glue import local_gpus, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
 from search.engine.searcher import (JOURNAL_FILE, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
-from search.errors import ConfigError, SearchError
+from search.errors import ConfigError, DiskFull, SearchError, disk_full
 from search.provenance import code_version
 from search.record import models, tracking
 from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
@@ -156,7 +157,23 @@ class Search:
             grid: Grid | None = None, register: str | None = None) -> Outcome:
         """Run (or resume) the search: Optuna samples the space, or with `grid` exactly those
         architectures are trained. A finished search logs its Pareto front as MLflow models,
-        registered under `register` if given (a grid logs none)."""
+        registered under `register` if given (a grid logs none).
+
+        A write that fails for lack of space (in the driver: its records, Tune's snapshots, the
+        MLflow store) stops the search as an interrupt does: `DiskFull`, one line with the resume
+        command; every file is replaced atomically, so none is left half-written."""
+        try:
+            return self._run(resume=resume, num_cpus=num_cpus, verbose=verbose, grid=grid, register=register)
+        except Exception as e:
+            if (what := disk_full(e)) is None:
+                raise
+            again = (f"vidnas search --resume {self.storage.uri}" if self.storage.has_tune_state()
+                     else "the same command again")
+            raise DiskFull(f"{what}: the search stopped as if interrupted, with nothing half-written; free "
+                           f"space, then run `{again}`") from None
+
+    def _run(self, *, resume: bool, num_cpus: int | None, verbose: int, grid: Grid | None,
+             register: str | None) -> Outcome:
         self.register, self.log_models = register, grid is None
         self.dir.mkdir(parents=True, exist_ok=True)
         where = self.storage.uri
@@ -332,7 +349,8 @@ class Search:
         callbacks = [TrackingCallback(str(self.dir), cfg.resolved_tracking_uri(), self.experiment_id,
                                       self.parent_id, cfg.objectives, self.presets, terminal=self.terminal,
                                       reference=self.reference, live_name=cfg.name if self.log_models else None),
-                     ProgressCallback(self.terminal, self.scheduler, self.presets)]
+                     ProgressCallback(self.terminal, self.scheduler, self.presets),
+                     CSVLoggerCallback(), JsonLoggerCallback()]  # Tune's records of every result (quiet_tune)
         if self.storage.remote:
             callbacks.append(StatePusher(self.storage))
         storage_path, filesystem = self.storage.tune_storage()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_ui_serves_the_search_runs_on_localhost_and_stops_by_pid(tmp_path: Path) -> None:
     cfg = SearchConfig.from_dict({"name": "s", "data": str(tmp_path), "storage": str(tmp_path / "results")})
     cfg.search_dir.mkdir(parents=True)
-    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # as a search writes it
     client = MlflowClient(cfg.resolved_tracking_uri())
     experiment_id = client.create_experiment("s", artifact_location=(cfg.search_dir / "mlartifacts").as_uri())
     run = client.create_run(experiment_id, run_name="parent")
@@ -50,7 +50,7 @@ def test_sigterm_to_vidnas_ui_stops_the_server_and_its_workers(tmp_path: Path) -
     """A user's `kill PID` of `vidnas ui`: exit 0, and nothing it started keeps running."""
     cfg = SearchConfig.from_dict({"name": "s", "data": str(tmp_path), "storage": str(tmp_path / "results")})
     cfg.search_dir.mkdir(parents=True)
-    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # as a search writes it
     client = MlflowClient(cfg.resolved_tracking_uri())
     client.create_experiment("s", artifact_location=(cfg.search_dir / "mlartifacts").as_uri())
     ui = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", str(cfg.search_dir)], stdout=subprocess.PIPE,
@@ -78,7 +78,7 @@ def test_a_search_that_logged_to_a_tracking_server_is_shown_there(tmp_path: Path
     cfg = SearchConfig.from_dict({"name": "remote", "data": str(tmp_path), "storage": str(tmp_path / "results"),
                                   "tracking_uri": mlflow_server})
     cfg.search_dir.mkdir(parents=True)
-    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    (cfg.search_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # as a search writes it
     experiment_id = MlflowClient(mlflow_server).create_experiment("remote")
     assert main(["ui", str(cfg.search_dir)]) == 0
     out = capsys.readouterr().out.strip()
