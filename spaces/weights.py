@@ -5,7 +5,8 @@ PySlowFast's `s2.pathway0_res0.branch2.a.weight`, SmallBigNet's `module.layer1.0
 ours are `stem.2.0.conv.3.weight`. Names cannot be mapped by rule across codebases, but a network
 that equals the reference as a function registers the same tensors in the same order. So the
 mapping is by structure: the source's tensors and the network's, each in its state-dict order,
-are paired one by one, and every pair must agree in kind (the last part of the name: weight, bias,
+are paired one by one (SmallBigNet's big-view norms first moved next to their small view's:
+`in_network_order`), and every pair must agree in kind (the last part of the name: weight, bias,
 running_mean, running_var, num_batches_tracked) and in shape, up to size-1 dimensions (a 1x1x1
 conv classifier is a linear layer). Every tensor on both sides is accounted for: a count, kind or
 shape that differs is one line that names both tensors, so a wrong or truncated checkpoint never
@@ -29,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -105,7 +107,7 @@ def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tens
     """Copy `source`'s tensors into `module` by structure (the module docstring says how); raise
     WeightsError, and change nothing, where they do not fit."""
     tensors = read_state_dict(source)
-    theirs = list(tensors.items())
+    theirs = in_network_order(list(tensors.items()))
     ours = list(module.state_dict().items())
     if not head:
         theirs, ours = _without_head(theirs, "source"), _without_head(ours, "network")
@@ -126,6 +128,35 @@ def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tens
     module.load_state_dict(state, strict=head)
     module.weights_source = record
     return record
+
+
+# SmallBigNet's blocks register the big views' norms after the block's last norm (`bn3`, then
+# `big1.1`, `big2.1`, `big3.1`); ours register each next to its small view's (`conv1.norm`,
+# `conv1.big_norm`). The one reordering by name: each big-view norm moved behind its `bn<k>`.
+SMALLBIG_BIG = re.compile(r"(?P<block>.*\.)big(?P<k>[123])\.1\.[a-z_]+$")
+
+
+def in_network_order(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    """The source's tensors in the order a network of the space registers them: unchanged, but for
+    SmallBigNet's checkpoints (their `bigK.1` norms follow `bnK`)."""
+    bigs = {}
+    for name, tensor in items:
+        if m := SMALLBIG_BIG.match(name):
+            bigs.setdefault(f"{m['block']}bn{m['k']}.", []).append((name, tensor))
+    if not bigs:
+        return items
+    out, moved = [], {name for group in bigs.values() for name, _ in group}
+    for i, (name, tensor) in enumerate(items):
+        if name in moved:
+            continue
+        out.append((name, tensor))
+        anchor = name.rsplit(".", 1)[0] + "."
+        following = items[i + 1][0] if i + 1 < len(items) else ""
+        if anchor in bigs and not following.startswith(anchor):  # the last tensor of bnK: its big view next
+            out += bigs.pop(anchor)
+    if bigs:
+        raise WeightsError(f"weights: SmallBigNet big-view norms without their small view's: {sorted(bigs)[:3]}")
+    return out
 
 
 def _kind(name: str) -> str:
