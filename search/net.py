@@ -49,11 +49,14 @@ def _signal(proc: subprocess.Popen, group: bool, sig: int) -> None:
             proc.send_signal(sig)
 
 
-def serve_until_interrupted(proc: subprocess.Popen) -> int:
+def serve_until_interrupted(proc: subprocess.Popen, announce: str = "") -> int:
     """Wait on a server until it exits, Ctrl-C or SIGTERM, then stop it (a command's foreground
-    server): SIGTERM to the command stops the server and its workers too, and exits 0."""
+    server): SIGTERM to the command stops the server and its workers too, and exits 0. `announce`
+    (the server's address) is printed once SIGTERM is handled: whoever read it may send it."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if announce:
+            print(announce, flush=True)
         proc.wait()
     except KeyboardInterrupt:
         pass

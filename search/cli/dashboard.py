@@ -50,5 +50,4 @@ def add_dashboard(p: argparse.ArgumentParser) -> None:
 
 def run_dashboard(args: argparse.Namespace) -> int:
     proc, url = start_dashboard(args.search_dir, port=args.port)
-    print(f"optuna-dashboard of {args.search_dir}: {url}  (pid {proc.pid}; Ctrl-C stops it)", flush=True)
-    return serve_until_interrupted(proc)
+    return serve_until_interrupted(proc, f"optuna-dashboard of {args.search_dir}: {url}  (pid {proc.pid}; Ctrl-C stops it)")

@@ -63,8 +63,7 @@ def run_ui(args) -> int:
         print(f"MLflow UI of {args.search_dir}: {runs_page(uri, experiment.experiment_id)} (its tracking server)")
         return 0
     proc, url = start_ui(args.search_dir, port=args.port)
-    print(f"MLflow UI of {args.search_dir}: {url}\n(Ctrl-C stops it)", flush=True)
-    return serve_until_interrupted(proc)
+    return serve_until_interrupted(proc, f"MLflow UI of {args.search_dir}: {url}\n(Ctrl-C stops it)")
 
 
 def add_ui(p) -> None:
