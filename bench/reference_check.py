@@ -1,6 +1,13 @@
 """The presets against the papers' own code, where that code is not on a package registry.
 
     python bench/reference_check.py --smallbig-code DIR   # DIR: a checkout of xhl-video/SmallBigNet
+    python bench/reference_check.py --vov3d-code DIR --slowfast-code DIR2
+        # DIR: youngwanLEE/VoV3D; DIR2: facebookresearch/SlowFast of its time (9bcc68f, Jan 2021);
+        # with fvcore, yacs, simplejson and iopath installed. detectron2, which only its AVA heads
+        # use, is replaced by an empty module when it is missing.
+
+For VoV3D: VoV3D-M (configs/Kinetics/vov3d/vov3d_M.yaml) at 16 x 224 x 224, logits compared (its
+head's eval-time softmax set aside).
 
 builds the official `smallbig50_no_extra` (8 frames) with random weights and BatchNorm statistics far
 from the identity, loads its state dict into `smallbig_r50` with `spaces.load_weights`, and prints
@@ -39,12 +46,48 @@ def smallbig(code: Path, crop: int = 112, frames: int = 8) -> float:
     return ((a - b).abs().max() / a.abs().max()).item()
 
 
+def vov3d(code: Path, slowfast: Path, crop: int = 224, frames: int = 16) -> float:
+    import types
+
+    if "detectron2" not in sys.modules:
+        try:
+            import detectron2  # noqa: F401
+        except ImportError:  # only ResNetRoIHead (AVA) imports it; not built for Kinetics
+            layers = types.ModuleType("detectron2.layers")
+            layers.ROIAlign = object
+            sys.modules |= {"detectron2": types.ModuleType("detectron2"), "detectron2.layers": layers}
+    sys.path[:0] = [str(code), str(slowfast)]
+    from vov3d.config.defaults import get_cfg
+    from vov3d.models import build_model
+
+    cfg = get_cfg()
+    cfg.merge_from_file(str(code / "configs" / "Kinetics" / "vov3d" / "vov3d_M.yaml"))
+    cfg.NUM_GPUS = 0
+    torch.manual_seed(0)
+    ref = realistic(build_model(cfg)).eval()
+    ref.head.act = torch.nn.Identity()  # logits, not its eval-time softmax
+    ours = build(get_preset("vov3d_m", frames=frames, crop=crop, num_classes=cfg.MODEL.NUM_CLASSES)).eval()
+    load_weights(ours, ref.state_dict(), name="official VoV3D-M")
+    x = torch.randn(2, 3, frames, crop, crop)
+    with torch.no_grad():
+        a, b = ref([x]), ours(x)
+    return ((a - b).abs().max() / a.abs().max()).item()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--smallbig-code", type=Path, required=True, help="a checkout of xhl-video/SmallBigNet")
+    p.add_argument("--smallbig-code", type=Path, help="a checkout of xhl-video/SmallBigNet")
+    p.add_argument("--vov3d-code", type=Path, help="a checkout of youngwanLEE/VoV3D")
+    p.add_argument("--slowfast-code", type=Path, help="a checkout of facebookresearch/SlowFast (9bcc68f)")
     args = p.parse_args()
-    print(f"smallbig_r50 vs official smallbig50_no_extra (8 x 112 x 112, 2 clips): "
-          f"max |difference| / max |output| = {smallbig(args.smallbig_code):.2e}")
+    if args.smallbig_code:
+        print(f"smallbig_r50 vs official smallbig50_no_extra (8 x 112 x 112, 2 clips): "
+              f"max |difference| / max |output| = {smallbig(args.smallbig_code):.2e}")
+    if args.vov3d_code:
+        if not args.slowfast_code:
+            p.error("--vov3d-code needs --slowfast-code (VoV3D imports PySlowFast)")
+        print(f"vov3d_m vs official VoV3D-M (16 x 224 x 224, 2 clips, logits): "
+              f"max |difference| / max |output| = {vov3d(args.vov3d_code, args.slowfast_code):.2e}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ PySlowFast's `s2.pathway0_res0.branch2.a.weight`, SmallBigNet's `module.layer1.0
 ours are `stem.2.0.conv.3.weight`. Names cannot be mapped by rule across codebases, but a network
 that equals the reference as a function registers the same tensors in the same order. So the
 mapping is by structure: the source's tensors and the network's, each in its state-dict order,
-are paired one by one (SmallBigNet's big-view norms first moved next to their small view's:
-`in_network_order`), and every pair must agree in kind (the last part of the name: weight, bias,
+are paired one by one (SmallBigNet's big-view norms and PySlowFast's shortcuts first moved where
+ours register them: `in_network_order`), and every pair must agree in kind (the last part of the name: weight, bias,
 running_mean, running_var, num_batches_tracked) and in shape, up to size-1 dimensions (a 1x1x1
 conv classifier is a linear layer). Every tensor on both sides is accounted for: a count, kind or
 shape that differs is one line that names both tensors, so a wrong or truncated checkpoint never
@@ -136,9 +136,40 @@ def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tens
 SMALLBIG_BIG = re.compile(r"(?P<block>.*\.)big(?P<k>[123])\.1\.[a-z_]+$")
 
 
+# PySlowFast's residual blocks (VoV3D's checkpoints) register the shortcut (`branch1`, `branch1_bn`)
+# before the residual branch (`branch2...`); ours register it after.
+SLOWFAST_SHORTCUT = re.compile(r"(?P<block>.*\.)branch1(_bn)?\.[a-z_]+$")
+
+
 def in_network_order(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
     """The source's tensors in the order a network of the space registers them: unchanged, but for
-    SmallBigNet's checkpoints (their `bigK.1` norms follow `bnK`)."""
+    SmallBigNet's checkpoints (their `bigK.1` norms follow `bnK`) and PySlowFast's (a block's
+    shortcut `branch1` comes before its `branch2`)."""
+    return _shortcuts_last(_smallbig_order(items))
+
+
+def _shortcuts_last(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
+    shortcuts: dict[str, list[tuple[str, torch.Tensor]]] = {}
+    for name, tensor in items:
+        if m := SLOWFAST_SHORTCUT.match(name):
+            shortcuts.setdefault(m["block"], []).append((name, tensor))
+    if not shortcuts:
+        return items
+    out, moved = [], {name for group in shortcuts.values() for name, _ in group}
+    for i, (name, tensor) in enumerate(items):
+        if name in moved:
+            continue
+        out.append((name, tensor))
+        block = next((b for b in shortcuts if name.startswith(b + "branch2")), None)
+        following = items[i + 1][0] if i + 1 < len(items) else ""
+        if block is not None and not following.startswith(block + "branch2"):  # the block's last: its shortcut next
+            out += shortcuts.pop(block)
+    if shortcuts:
+        raise WeightsError(f"weights: PySlowFast shortcuts without their block's branch2: {sorted(shortcuts)[:3]}")
+    return out
+
+
+def _smallbig_order(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
     bigs = {}
     for name, tensor in items:
         if m := SMALLBIG_BIG.match(name):

@@ -1,5 +1,11 @@
 """Checkpoints in the papers' published layouts load into the presets (`spaces.load_weights`).
 
+VoV3D: the layout of VoV3D-M as its own code (on PySlowFast) registers it
+(`data/vov3d_m_kinetics.json`), saved as PySlowFast saves a checkpoint (`{"epoch", "model_state",
+"optimizer_state", "cfg"}`): all 944 tensors land in `vov3d_m`, each block's shortcut (`branch1`,
+registered first there) on our shortcut. Function: 8.4e-7 relative (logits) against the official code
+(`bench/reference_check.py --vov3d-code DIR --slowfast-code DIR`).
+
 SmallBigNet: the layout is what its own code registers (`data/smallbig50_no_extra.json`: the names,
 shapes and dtypes of `smallbig50_no_extra`'s state dict, written by the official repository's code;
 the code itself cannot be installed from a package registry). A checkpoint in that layout, saved as
@@ -54,3 +60,26 @@ def test_a_checkpoint_missing_a_big_view_norm_is_one_line_naming_both_sides(tmp_
         load_weights(net, checkpoint)
     assert "\n" not in str(e.value) and "layer3.1" in str(e.value) and "stages.2.1" in str(e.value)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # nothing loaded half-way
+
+
+VOV = json.loads((Path(__file__).parent / "data" / "vov3d_m_kinetics.json").read_text())["tensors"]
+
+
+def test_a_vov3d_checkpoint_in_pyslowfast_s_layout_loads_into_vov3d_m_with_the_shortcuts_in_place(tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(1)
+    state = {name: (torch.randn(shape, generator=g) if dtype.startswith("float") else torch.tensor(3))
+             for name, shape, dtype in VOV}
+    torch.save({"epoch": 196, "model_state": state, "optimizer_state": {"state": {}, "param_groups": []},
+                "cfg": "MODEL:\n  MODEL_NAME: VoV3D\n"}, tmp_path / "checkpoint_epoch_00196.pyth")
+    net = build(get_preset("vov3d_m", frames=16, crop=224, num_classes=400))
+    record = load_weights(net, tmp_path / "checkpoint_epoch_00196.pyth")
+    assert record.tensors == len(VOV) == 944
+    ours = net.state_dict()
+    pairs = {"stages.0.0.shortcut.conv.weight": "s2.pathway0_res0.branch1.weight",  # registered first there
+             "stages.0.0.shortcut.norm.running_var": "s2.pathway0_res0.branch1_bn.running_var",
+             "stages.0.0.layers.0.expand.conv.weight": "s2.pathway0_res0.branch2.layers.0.a.0.weight",
+             "stages.0.0.layers.4.spatiotemporal.conv.1.weight": "s2.pathway0_res0.branch2.layers.4.b2.weight",
+             "stages.0.0.aggregate.conv.weight": "s2.pathway0_res0.branch2.c.weight"}
+    for mine, theirs in pairs.items():
+        assert torch.equal(ours[mine], state[theirs]), (mine, theirs)
+    assert torch.equal(ours["head.fc.weight"].reshape(-1), state[VOV[-2][0]].reshape(-1))
