@@ -6,8 +6,8 @@
         # with fvcore, yacs, simplejson and iopath installed. detectron2, which only its AVA heads
         # use, is replaced by an empty module when it is missing.
 
-For VoV3D: VoV3D-M (configs/Kinetics/vov3d/vov3d_M.yaml) at 16 x 224 x 224, logits compared (its
-head's eval-time softmax set aside).
+For VoV3D: VoV3D-M and -L (configs/Kinetics/vov3d/vov3d_{M,L}.yaml) at 16 x 224 x 224, logits
+compared (its head's eval-time softmax set aside).
 
 builds the official `smallbig50_no_extra` (8 frames) with random weights and BatchNorm statistics far
 from the identity, loads its state dict into `smallbig_r50` with `spaces.load_weights`, and prints
@@ -46,7 +46,7 @@ def smallbig(code: Path, crop: int = 112, frames: int = 8) -> float:
     return ((a - b).abs().max() / a.abs().max()).item()
 
 
-def vov3d(code: Path, slowfast: Path, crop: int = 224, frames: int = 16) -> float:
+def vov3d(code: Path, slowfast: Path, size: str = "M", crop: int = 224, frames: int = 16) -> float:
     import types
 
     if "detectron2" not in sys.modules:
@@ -61,13 +61,13 @@ def vov3d(code: Path, slowfast: Path, crop: int = 224, frames: int = 16) -> floa
     from vov3d.models import build_model
 
     cfg = get_cfg()
-    cfg.merge_from_file(str(code / "configs" / "Kinetics" / "vov3d" / "vov3d_M.yaml"))
+    cfg.merge_from_file(str(code / "configs" / "Kinetics" / "vov3d" / f"vov3d_{size}.yaml"))
     cfg.NUM_GPUS = 0
     torch.manual_seed(0)
     ref = realistic(build_model(cfg)).eval()
     ref.head.act = torch.nn.Identity()  # logits, not its eval-time softmax
-    ours = build(get_preset("vov3d_m", frames=frames, crop=crop, num_classes=cfg.MODEL.NUM_CLASSES)).eval()
-    load_weights(ours, ref.state_dict(), name="official VoV3D-M")
+    ours = build(get_preset(f"vov3d_{size.lower()}", frames=frames, crop=crop, num_classes=cfg.MODEL.NUM_CLASSES)).eval()
+    load_weights(ours, ref.state_dict(), name=f"official VoV3D-{size}")
     x = torch.randn(2, 3, frames, crop, crop)
     with torch.no_grad():
         a, b = ref([x]), ours(x)
@@ -86,8 +86,9 @@ def main() -> None:
     if args.vov3d_code:
         if not args.slowfast_code:
             p.error("--vov3d-code needs --slowfast-code (VoV3D imports PySlowFast)")
-        print(f"vov3d_m vs official VoV3D-M (16 x 224 x 224, 2 clips, logits): "
-              f"max |difference| / max |output| = {vov3d(args.vov3d_code, args.slowfast_code):.2e}")
+        for size in ("M", "L"):
+            print(f"vov3d_{size.lower()} vs official VoV3D-{size} (16 x 224 x 224, 2 clips, logits): "
+                  f"max |difference| / max |output| = {vov3d(args.vov3d_code, args.slowfast_code, size):.2e}")
 
 
 if __name__ == "__main__":
