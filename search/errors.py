@@ -3,6 +3,8 @@
 without importing what raises them."""
 from __future__ import annotations
 
+import errno
+
 
 # exit statuses, the same for every command: 0 finished, 1 failed, 2 bad input, 130 interrupted
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -38,7 +40,7 @@ class DiskFull(UserError):
     exit_status = EXIT_INTERRUPTED
 
 
-FULL_ERRNOS = (28, 122, 27)  # ENOSPC, EDQUOT, EFBIG (a file-size limit)
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # EFBIG: past a file-size limit
 
 
 def disk_full(error: BaseException) -> str | None:

@@ -33,7 +33,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -145,48 +145,33 @@ def in_network_order(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, t
     """The source's tensors in the order a network of the space registers them: unchanged, but for
     SmallBigNet's checkpoints (their `bigK.1` norms follow `bnK`) and PySlowFast's (a block's
     shortcut `branch1` comes before its `branch2`)."""
-    return _shortcuts_last(_smallbig_order(items))
+    items = _move_after(items, SMALLBIG_BIG, lambda m: f"{m['block']}bn{m['k']}.",
+                        "SmallBigNet big-view norms without their small view's")
+    return _move_after(items, SLOWFAST_SHORTCUT, lambda m: f"{m['block']}branch2",
+                       "PySlowFast shortcuts without their block's branch2")
 
 
-def _shortcuts_last(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
-    shortcuts: dict[str, list[tuple[str, torch.Tensor]]] = {}
+def _move_after(items: list[tuple[str, torch.Tensor]], pattern: re.Pattern, anchor: Any,
+                what: str) -> list[tuple[str, torch.Tensor]]:
+    """The tensors whose names match `pattern`, moved as a group behind the last tensor whose name
+    starts with their `anchor(match)`; every group must find its anchor."""
+    groups: dict[str, list[tuple[str, torch.Tensor]]] = {}
     for name, tensor in items:
-        if m := SLOWFAST_SHORTCUT.match(name):
-            shortcuts.setdefault(m["block"], []).append((name, tensor))
-    if not shortcuts:
+        if m := pattern.match(name):
+            groups.setdefault(anchor(m), []).append((name, tensor))
+    if not groups:
         return items
-    out, moved = [], {name for group in shortcuts.values() for name, _ in group}
-    for i, (name, tensor) in enumerate(items):
-        if name in moved:
-            continue
+    moved = {name for group in groups.values() for name, _ in group}
+    kept = [(name, tensor) for name, tensor in items if name not in moved]
+    out = []
+    for i, (name, tensor) in enumerate(kept):
         out.append((name, tensor))
-        block = next((b for b in shortcuts if name.startswith(b + "branch2")), None)
-        following = items[i + 1][0] if i + 1 < len(items) else ""
-        if block is not None and not following.startswith(block + "branch2"):  # the block's last: its shortcut next
-            out += shortcuts.pop(block)
-    if shortcuts:
-        raise WeightsError(f"weights: PySlowFast shortcuts without their block's branch2: {sorted(shortcuts)[:3]}")
-    return out
-
-
-def _smallbig_order(items: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
-    bigs = {}
-    for name, tensor in items:
-        if m := SMALLBIG_BIG.match(name):
-            bigs.setdefault(f"{m['block']}bn{m['k']}.", []).append((name, tensor))
-    if not bigs:
-        return items
-    out, moved = [], {name for group in bigs.values() for name, _ in group}
-    for i, (name, tensor) in enumerate(items):
-        if name in moved:
-            continue
-        out.append((name, tensor))
-        anchor = name.rsplit(".", 1)[0] + "."
-        following = items[i + 1][0] if i + 1 < len(items) else ""
-        if anchor in bigs and not following.startswith(anchor):  # the last tensor of bnK: its big view next
-            out += bigs.pop(anchor)
-    if bigs:
-        raise WeightsError(f"weights: SmallBigNet big-view norms without their small view's: {sorted(bigs)[:3]}")
+        here = next((a for a in groups if name.startswith(a)), None)
+        following = kept[i + 1][0] if i + 1 < len(kept) else ""
+        if here is not None and not following.startswith(here):  # the anchor's last tensor: the group next
+            out += groups.pop(here)
+    if groups:
+        raise WeightsError(f"weights: {what}: {sorted(groups)[:3]}")
     return out
 
 

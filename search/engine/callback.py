@@ -19,8 +19,7 @@ from search.engine.progress import Terminal, summary
 from search.errors import disk_full
 from search.record import tracking
 from search.record.report import write_report
-from search.record.results import mark_pareto, read_results, trial_row, write_results
-from spaces.spec import ArchSpec
+from search.record.results import mark_pareto, read_results, row_name, sorted_front, trial_row, write_results
 
 
 class TrackingCallback(tune.Callback):
@@ -76,7 +75,7 @@ class TrackingCallback(tune.Callback):
         progress = {tracking.PROGRESS_PREFIX + k: v for k, v in numbers.items()}
         tracking.log_metrics(client, self.parent_id, progress, len(ended))  # the parent's charts: progress
         self.terminal.event(f"[vidnas] trial {trial.trial_id} {row['state']} after {row['epochs']} epoch(s): "
-                            f"val_top1 {_fmt(row['val_top1'])}, GMACs per clip {_fmt(row['gmacs_clip'], 4)} ({_name(row)})"
+                            f"val_top1 {_fmt(row['val_top1'])}, GMACs per clip {_fmt(row['gmacs_clip'], 4)} ({row_name(row)})"
                             + (f"; {row['reason']}" if row["state"] == "failed" and row["reason"] else ""), level=0)
         if self.live_name is not None:
             self._show_front(directory, marked)
@@ -87,15 +86,15 @@ class TrackingCallback(tune.Callback):
         """The report page written again; the front printed when its members changed."""
         page = write_report(directory, rows, self.objectives, None, name=self.live_name,
                             tracking_uri=self.tracking_uri, running=True)[-1]
-        metric, mode = next(iter(self.objectives.items()))
-        front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
+        metric = next(iter(self.objectives))
+        front = sorted_front(rows, self.objectives)
         if [r["trial_id"] for r in front] == self._front:
             return
         self._front = [r["trial_id"] for r in front]
         complete = sum(r["state"] == "complete" for r in rows)
         minutes = (time.monotonic() - self._started) / 60
         lines = [f"[vidnas] the front at {minutes:.1f} min: {len(front)} of {complete} complete trial(s) (report: {page})"]
-        lines += [f"          {metric} {_fmt(r[metric])}  GMACs per clip {_fmt(r.get('gmacs_clip'), 4)}  {_name(r)}"
+        lines += [f"          {metric} {_fmt(r[metric])}  GMACs per clip {_fmt(r.get('gmacs_clip'), 4)}  {row_name(r)}"
                   for r in front]
         self.terminal.event("\n".join(lines))
 
@@ -129,10 +128,6 @@ class StatePusher(tune.Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._push()
-
-
-def _name(row: dict[str, Any]) -> str:
-    return ArchSpec.from_json(row["spec"]).title(row["preset"])
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 
 import jinja2
 
-from spaces import ArchSpec, atomic
+from search.record.results import STATES, row_name, sorted_front
+from spaces import atomic
 
 UI_PORT = 5000  # where `vidnas ui --port 5000` serves a local store: the page's links point there
 PAGE_FILE = "index.html"
@@ -95,12 +96,10 @@ def write_page(search_dir: Path, name: str, rows: list[dict[str, Any]], objectiv
                study: Any = None, *, tracking_uri: str = "", running: bool = False) -> Path:
     """The report page in SEARCH_DIR/report (beside the plots `search.record.report` draws there);
     `study` None: no importances yet."""
-    from search.record.results import STATES
-
     directory = Path(search_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
     metric = next(iter(objectives))
-    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=objectives[metric] == "max")
+    front = sorted_front(rows, objectives)
     base, links = _ui_base(search_dir, tracking_uri)
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     importance = importance_by_choice(study, objectives) if study is not None else []
@@ -122,7 +121,7 @@ def _row(r: dict[str, Any], base: str | None) -> dict[str, Any]:
         return "-" if value is None else format(value, spec)
 
     run = r.get("mlflow_run_id")
-    return {"trial": r["trial_id"], "name": ArchSpec.from_json(r["spec"]).title(r.get("preset") or ""),
+    return {"trial": r["trial_id"], "name": row_name(r),
             "link": f"{base}/runs/{run}" if base and run else "", "val": fmt(r.get("val_top1"), ".3f"),
             "pair": fmt(r.get("val_within_pair"), ".3f"), "test": fmt(r.get("test_top1"), ".3f"),
             "gmacs": fmt(r.get("gmacs_clip"), ".4f"), "views": fmt(r.get("views"), ".0f"),

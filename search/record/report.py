@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
 from search.record.page import write_page  # noqa: E402
+from search.record.results import sorted_front  # noqa: E402
 from spaces import atomic  # noqa: E402
 
 
@@ -146,14 +147,12 @@ def write_report(search_dir: Path, rows: list[dict[str, Any]], objectives: dict[
     ended (the front and its curves only; the study's plots and importances when it has ended)."""
     directory = search_dir / "report"
     directory.mkdir(exist_ok=True)
-    metric, mode = next(iter(objectives.items()))
-    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
     paths = [plot_front(rows, objectives, directory / "front.png")]
     if not running:
         paths.append(plot_choices(rows, next(iter(objectives)), directory / "choices.png"))
         if study is not None:
             paths += plot_study(study, objectives, directory)
-    paths.append(plot_curves(front, directory / "curves.png"))
+    paths.append(plot_curves(sorted_front(rows, objectives), directory / "curves.png"))
     page = write_page(search_dir, name or Path(search_dir).name, rows, objectives, None if running else study,
                       tracking_uri=tracking_uri, running=running)
     return [*paths, page]

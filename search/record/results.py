@@ -139,10 +139,20 @@ def set_aside_damaged(search_dir: Path) -> str:
         return e.what
 
 
+def sorted_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows on the Pareto front, best first by the first objective."""
+    metric, mode = next(iter(objectives.items()))
+    return sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
+
+
+def row_name(row: dict[str, Any]) -> str:
+    """The row's architecture as a person reads it, its preset in front (`ArchSpec.title`)."""
+    return ArchSpec.from_json(row["spec"]).title(row.get("preset") or "")
+
+
 def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
     """The Pareto front as a text table, best first by the first objective."""
-    metric, mode = next(iter(objectives.items()))
-    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r[metric], reverse=mode == "max")
+    front = sorted_front(rows, objectives)
     groups = sorted({k for r in rows for k in r if k.startswith("val_acc_") and any(x.get(k) is not None for x in rows)})
     header = (f"{'trial':<12} {'val_top1':>8} {'val_within_pair':>15} {'views':>5} " + " ".join(f"{g:>15}" for g in groups)
               + f" {'GMACs/view':>10} {'GMACs/clip':>10} {'params':>10} {'latency_ms':>10}  architecture (preset: ...)")
@@ -152,7 +162,7 @@ def format_front(rows: list[dict[str, Any]], objectives: dict[str, str]) -> str:
         lines.append(f"{r['trial_id']:<12} {_fmt(r['val_top1']):>8} {_fmt(r.get('val_within_pair')):>15} "
                      f"{_fmt(r.get('val_views'), 0):>5} {cells} {r['gmacs']:>10.4f} {_fmt(r.get('gmacs_clip'), 4):>10} "
                      f"{int(r['params']):>10,} {_fmt(r.get('latency_ms'), 1):>10}  "
-                     + ArchSpec.from_json(r["spec"]).title(r["preset"] or ""))
+                     + row_name(r))
     counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
     interrupted = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
     lines.append(f"\n{len(front)} on the Pareto front of {counts['complete']} complete trials "
