@@ -14,7 +14,7 @@ TORCHVISION ?= torchvision==0.28.0
 STAMP   = $(VENV)/.installed
 QUIET   = { grep -v '^WARNING: Location' || true; }   # pip's noise about local index folders
 
-.PHONY: demo demo-full presets test test-fast bench bench-table bench-replay studies studies-index venv clean
+.PHONY: demo demo-full demo-init presets test test-fast bench bench-table bench-replay studies studies-index venv clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -38,6 +38,17 @@ demo demo-full: $(STAMP)
 	@config=configs/$(subst -,_,$@).yaml; dir=results/$@; \
 	 if [ -d $$dir/tune ]; then $(VENV)/bin/vidnas search --resume $$dir; \
 	 else echo "[make] $$config: $(DEMO_TIME_$@)"; $(VENV)/bin/vidnas search $$config; fi
+
+# Starting from pretrained weights: a 2D Inception network (I2D at width 0.25, half the blocks)
+# trained 4 epochs on the demo benchmark's frames stands in for ImageNet weights (no downloads here),
+# exported to results/pretrain-i2d/export; then configs/demo_init.yaml, a search whose every trial
+# inflates it into its own point and fine-tunes (each MLflow run records the source and its hash).
+demo-init: $(STAMP)
+	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
+	@test -f results/pretrain-i2d/export/weights.pt || $(VENV)/bin/vidnas train i2d --data $(DEMO_DATA) --epochs 4 \
+	  --width 0.25 --depth 0.5 --frames 8 --crop 32 --name pretrain-i2d --export results/pretrain-i2d/export
+	@if [ -d results/demo-init/tune ]; then $(VENV)/bin/vidnas search --resume results/demo-init; \
+	 else $(VENV)/bin/vidnas search configs/demo_init.yaml; fi
 
 # Every study of configs/studies/ in both regimes of the built-in benchmark (the study size: 100
 # training clips a class, 16x32x32): appearance-heavy (data/study) and temporal-heavy

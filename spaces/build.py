@@ -14,6 +14,7 @@ from torch import nn
 
 from spaces import families
 from spaces.blocks import ClassifierHead, conv_stem_layer, downsample_pool
+from spaces.blocks.padding import same_padding
 from spaces.forms import form
 from spaces.spec import ArchSpec, Gate, StageSpec
 
@@ -48,6 +49,8 @@ def build(spec: ArchSpec) -> VideoNet:
     for module in net.modules():  # one epsilon for every norm: blocks take plain arguments
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eps = spec.norm_eps
+    if spec.padding == "same":
+        same_padding(net)
     return net
 
 

@@ -34,6 +34,8 @@ class Form:
     in_default_space: bool = False  # the sampler's default choices (`SpaceBounds.temporal_ops`)
     doc: str = ""
     title: str = ""  # how names spell it (`spaces.names.title`), e.g. "(2+1)D"; default: the name
+    flat: str = "2d"  # the form with this one's 2D skeleton and no temporal extent (`ArchSpec.flat`:
+    #                   the 2D network whose weights `spaces.inflate` takes)
 
     @property
     def label(self) -> str:
@@ -49,6 +51,7 @@ class TemporalOp(Registered):
     SEPARABLE: ClassVar[TemporalOp]
     DEPTHWISE: ClassVar[TemporalOp]
     CHANNELWISE: ClassVar[TemporalOp]
+    TWO_D_DEPTHWISE: ClassVar[TemporalOp]
 
 
 FORMS: dict[str, Form] = {}
@@ -75,10 +78,12 @@ def form(op: str) -> Form:
 
 
 def check_temporal(op: TemporalOp, kernel: int) -> None:
-    """A form without temporal extent has temporal kernel 1; every other an odd kernel >= 3."""
+    """A form without temporal extent has temporal kernel 1; every other an odd kernel >= 3, or 1
+    where a single frame reaches the conv (`ArchSpec.at_frames` shortens a kernel that only pads
+    so, keeping the form and its weights; `ArchSpec` checks the frames)."""
     if not form(op).temporal and kernel != 1:
         raise SpecError("temporal_kernel", kernel, f"must be 1 when temporal_op is '{op}'")
-    if form(op).temporal and (kernel < 3 or kernel % 2 == 0):
+    if form(op).temporal and (kernel < 1 or kernel % 2 == 0):
         raise SpecError("temporal_kernel", kernel, f"must be odd and >= 3 when temporal_op is '{op}' "
                         "(use temporal_op '2d' for no temporal extent)")
 
@@ -114,6 +119,13 @@ def _channelwise(in_channels: int, out_channels: int, kernel: int, temporal_kern
     where the width changes (a stem)."""
     groups = in_channels if in_channels == out_channels else 1
     return _full(in_channels, out_channels, kernel, temporal_kernel, stride, temporal_stride, groups)
+
+
+def _two_d_depthwise(in_channels: int, out_channels: int, kernel: int, temporal_kernel: int, stride: int,
+                     temporal_stride: int) -> Any:
+    """One depthwise 1 x k x k conv; a full conv where the width changes: the 2D skeleton of the
+    depthwise and channelwise forms (a 2D VoV or X3D network, e.g. to pretrain on images)."""
+    return _channelwise(in_channels, out_channels, kernel, 1, stride, temporal_stride)
 
 
 def _factorized(in_channels: int, out_channels: int, kernel: int, temporal_kernel: int, stride: int,
@@ -153,7 +165,10 @@ TemporalOp.THREE_D = register_form(Form("3d", "3", _three_d, in_default_space=Tr
 TemporalOp.SEPARABLE = register_form(Form("separable", "s", _separable, in_default_space=True,
                                           doc=_separable.__doc__, title="(2+1)D"))
 TemporalOp.DEPTHWISE = register_form(Form("depthwise", "d", _depthwise, in_default_space=True,
-                                          doc=_depthwise.__doc__, title="D(2+1)D"))
+                                          doc=_depthwise.__doc__, title="D(2+1)D", flat="2d_depthwise"))
 # Not in the default space: a saved search resumes with the choices it was sampled from.
 TemporalOp.CHANNELWISE = register_form(Form("channelwise", "c", _channelwise, doc=_channelwise.__doc__,
-                                            title="channelwise 3D"))
+                                            title="channelwise 3D", flat="2d_depthwise"))
+TemporalOp.TWO_D_DEPTHWISE = register_form(Form("2d_depthwise", "w", _two_d_depthwise, temporal=False,
+                                                doc=_two_d_depthwise.__doc__, title="depthwise 2D",
+                                                flat="2d_depthwise"))

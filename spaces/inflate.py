@@ -1,7 +1,9 @@
 """2D weights into a point of the space that has the same 2D skeleton: `inflate(net, source)`.
 
 The source is a 2D network's state dict (ImageNet weights: torchvision's GoogLeNet for the
-Inception family, ResNet-50 for ResNet), or a file holding one. Its layers are taken in order, one
+Inception family, ResNet-50 for ResNet), or a file holding one: a network of `spec.flat()`, the
+spec's 2D skeleton (I2D for I3D and S3D, TSN for SmallBig, depthwise 2D convs for the depthwise
+and channelwise forms of VoV3D and X3D). Its layers are taken in order, one
 per layer of the 3D network that has a 2D counterpart, and each is turned into its 3D form:
 
 - a conv of the 2d form: the 2D kernel as a 1 x k x k one;

@@ -47,7 +47,9 @@ def unknown_preset(name: Any) -> str:
 
 
 def get_preset(name: str, **overrides: Any) -> ArchSpec:
-    """The named preset, with top-level fields overridden (e.g. frames=16, num_classes=174)."""
+    """The named preset, with top-level fields overridden (e.g. frames=16, num_classes=174). At
+    other frames, kernels that would only see padding are cut (`ArchSpec.at_frames`), so the
+    preset's weights load at any frame count (`load_weights(..., shorten=True)`)."""
     if name not in _collect():
         raise SpecError("preset", name, unknown_preset(name))
     spec = PRESETS[name].spec
@@ -55,4 +57,9 @@ def get_preset(name: str, **overrides: Any) -> ArchSpec:
     if unknown:
         valid = ", ".join(f.name for f in dataclasses.fields(spec))
         raise SpecError(unknown[0], overrides[unknown[0]], f"unknown field; valid fields: {valid}")
+    if "frames" in overrides:
+        frames = overrides.pop("frames")
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise SpecError("frames", frames, "must be an integer >= 1")
+        spec = spec.at_frames(frames)
     return spec.replace(**overrides) if overrides else spec

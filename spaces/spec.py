@@ -51,6 +51,8 @@ class SqueezeExcite(str, Enum):
     ALL = "all"
 
 
+PADDINGS = ("symmetric", "same")
+
 # ----------------------------------------------------------------------------------------------
 # The tree.
 
@@ -148,11 +150,14 @@ class ArchSpec:
     gate: Gate = Gate.OFF
     gate_bias: bool = False
     norm_eps: float = 1e-5  # every BatchNorm's epsilon: PyTorch's 1e-5, or 1e-3 as the TF reference code
+    padding: str = "symmetric"  # of strided convs and pools: symmetric (PyTorch's), or "same" as TF's
+    #                             'SAME' (the official s3dg.py): where a stride leaves one over, the end gets it
 
     def __post_init__(self) -> None:
         check_fields(self)
         if not 0.0 < self.norm_eps <= 0.01:
             raise SpecError("norm_eps", self.norm_eps, "must be in (0, 0.01], e.g. 1e-5 (PyTorch) or 1e-3 (TF)")
+        one_of("padding", self.padding, PADDINGS)
         at_least("frames", self.frames, 1)
         at_least("crop", self.crop, 1)
         at_least("num_classes", self.num_classes, 1)
@@ -180,21 +185,38 @@ class ArchSpec:
     def _check_geometry(self) -> None:
         """Every temporal kernel must fit the frames that reach it: with 'same' padding, taps
         beyond 2*frames-1 only ever see zeros."""
-        frames, pooled = self.frames, families.get(self.family).enters_by == "pool"
-        for i, conv in enumerate(self.stem):
-            _check_fits(f"stem[{i}].temporal_kernel", conv.temporal_kernel, frames)
-            frames = conv.frames_out(frames)
-        for s, stage in enumerate(self.stages):
-            if pooled:  # the entry pool strides before the blocks
-                frames = _ceil_div(frames, stage.temporal_stride)
-            for b, block in enumerate(stage.blocks):
-                _check_fits(f"stages[{s}].blocks[{b}].temporal_kernel", block.temporal_kernel, frames)
-                if b == 0 and not pooled:
-                    frames = _ceil_div(frames, stage.temporal_stride)
-        window = self.head.temporal_window
+        stem_frames, block_frames = self.frames_reaching()
+        for i, (conv, frames) in enumerate(zip(self.stem, stem_frames)):
+            _check_fits(f"stem[{i}].temporal_kernel", conv.temporal_op, conv.temporal_kernel, frames)
+        for s, (stage, reaching) in enumerate(zip(self.stages, block_frames)):
+            for b, (block, frames) in enumerate(zip(stage.blocks, reaching)):
+                _check_fits(f"stages[{s}].blocks[{b}].temporal_kernel", block.temporal_op, block.temporal_kernel,
+                            frames)
+        window, frames = self.head.temporal_window, self.stage_frames()[-1]
         if window > frames:
             raise SpecError("head.temporal_window", window,
                             f"must be <= the {frames} frames left after the last stage")
+
+    def frames_reaching(self, frames: int | None = None) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+        """The frames that reach each stem conv, and each block of each stage (at its temporal
+        conv), for this spec's input (or `frames` input frames)."""
+        frames = self.frames if frames is None else frames
+        pooled = families.get(self.family).enters_by == "pool"
+        stem = []
+        for conv in self.stem:
+            stem.append(frames)
+            frames = conv.frames_out(frames)
+        stages = []
+        for stage in self.stages:
+            if pooled:  # the entry pool strides before the blocks
+                frames = _ceil_div(frames, stage.temporal_stride)
+            reaching = []
+            for b in range(len(stage.blocks)):
+                reaching.append(frames)
+                if b == 0 and not pooled:
+                    frames = _ceil_div(frames, stage.temporal_stride)
+            stages.append(tuple(reaching))
+        return tuple(stem), tuple(stages)
 
     def frames_after_stem(self, frames: int | None = None) -> int:
         """Frames entering the first stage, for this spec's input (or `frames` input frames)."""
@@ -220,10 +242,25 @@ class ArchSpec:
     def as_space_point(self) -> ArchSpec:
         """The point of the search space this spec stands for: the details the space does not
         choose, which the presets take from the reference code (a 2x2x2 entry pool, BatchNorm's
-        epsilon 1e-3), at the space's own (3x3x3, 1e-5). A warm start replays this."""
+        epsilon 1e-3, TF's padding), at the space's own (3x3x3, 1e-5, symmetric). A warm start replays
+        this."""
         stages = tuple(dataclasses.replace(s, pool_kernel=3, pool_temporal_kernel=3) if s.pool_kernel == 2 else s
                        for s in self.stages)
-        return dataclasses.replace(self, stages=stages, norm_eps=ArchSpec.__dataclass_fields__["norm_eps"].default)
+        return dataclasses.replace(self, stages=stages, norm_eps=ArchSpec.__dataclass_fields__["norm_eps"].default,
+                                   padding="symmetric")
+
+    def flat(self) -> ArchSpec:
+        """The 2D network with this one's 2D skeleton (`spaces.variants.flat`)."""
+        from spaces.variants import flat
+
+        return flat(self)
+
+    def at_frames(self, frames: int) -> ArchSpec:
+        """The same network on `frames` input frames, kernels that would only see padding shortened
+        (`spaces.variants.at_frames`)."""
+        from spaces.variants import at_frames
+
+        return at_frames(self, frames)
 
     def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8,
                bottleneck: float = 1.0) -> ArchSpec:
@@ -340,7 +377,7 @@ class ArchSpec:
 
 
 # The fields added after specs were first stored: written to JSON only when not their default.
-LATE_FIELDS = {"ArchSpec": ("norm_eps",), "ConvSpec": ("pool_temporal_kernel",),
+LATE_FIELDS = {"ArchSpec": ("norm_eps", "padding"), "ConvSpec": ("pool_temporal_kernel",),
                "StageSpec": ("pool_temporal_kernel", "pool_kernel")}
 
 
@@ -375,7 +412,11 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _check_fits(path: str, kernel: int, frames: int) -> None:
+def _check_fits(path: str, op: TemporalOp, kernel: int, frames: int) -> None:
+    if kernel == 1 and form(op).temporal and frames > 1:
+        raise SpecError(path, kernel, f"must be odd and >= 3 when temporal_op is '{op}' and {frames} frames reach "
+                        "the conv (1 is only for a kernel shortened to the one frame that reaches it, as "
+                        "ArchSpec.at_frames does); use temporal_op '2d' for no temporal extent")
     if kernel > 2 * frames - 1:
         raise SpecError(path, kernel, f"must be <= 2*frames-1 = {2 * frames - 1}: only {frames} frame(s) "
                         "reach this conv and taps beyond that see only padding; use a smaller "

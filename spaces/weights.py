@@ -13,6 +13,9 @@ shape that differs is one line that names both tensors, so a wrong or truncated 
 loads half-way. `head=False` leaves the classifier's weight and bias out on both sides, to
 fine-tune on other classes.
 
+The official S3D-G's TF variables (a mapping of `InceptionV1/.../weights` names to arrays, as
+`tf.train.load_checkpoint` reads them) are first turned into this layout (`spaces.tf_layout`).
+
 The source is a state dict, or a file that holds one (read with `torch.load(weights_only=True)`),
 also inside the containers the reference code saves (`{"state_dict": ...}`, `{"model_state":
 ...}`, `{"model": ...}`) and with DataParallel's `module.` prefix. What was loaded is returned, and
@@ -37,6 +40,8 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
+
+from spaces.tf_layout import LayoutError, is_tf_s3dg, s3dg_state_dict
 
 CONTAINERS = ("state_dict", "model_state", "model", "module")  # where reference code keeps the weights
 KINDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -70,6 +75,11 @@ def read_state_dict(source: str | Path | Mapping[str, torch.Tensor]) -> dict[str
                                f"{str(e).splitlines()[0][:120]})") from None
     else:
         data = source
+    if isinstance(data, Mapping) and is_tf_s3dg([str(k) for k in data]):  # TF variables: converted
+        try:
+            return s3dg_state_dict(data)
+        except LayoutError as e:
+            raise WeightsError(str(e)) from None
     while isinstance(data, Mapping) and not _is_state(data):
         inner = next((data[k] for k in CONTAINERS if isinstance(data.get(k), Mapping)), None)
         if inner is None:
@@ -103,9 +113,12 @@ def fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
 
 
 def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tensor], *, name: str | None = None,
-                 head: bool = True) -> WeightsSource:
+                 head: bool = True, shorten: bool = False) -> WeightsSource:
     """Copy `source`'s tensors into `module` by structure (the module docstring says how); raise
-    WeightsError, and change nothing, where they do not fit."""
+    WeightsError, and change nothing, where they do not fit. `shorten`: a conv whose temporal
+    kernel is shorter in the network takes the source kernel's centre taps (weights trained at
+    more frames into `get_preset(name, frames=F)`, whose cut taps only saw padding: the same
+    function on F frames)."""
     tensors = read_state_dict(source)
     theirs = in_network_order(list(tensors.items()))
     ours = list(module.state_dict().items())
@@ -115,9 +128,13 @@ def load_weights(module: nn.Module, source: str | Path | Mapping[str, torch.Tens
         if _kind(a) != _kind(b):
             raise WeightsError(f"weights: tensor {i} is {_kind(a)} '{a}' {tuple(x.shape)} in the source but "
                                f"{_kind(b)} '{b}' {tuple(y.shape)} in the network: not the same structure")
-        if _squeezed(x.shape) != _squeezed(y.shape):
+        if shorten and _cuttable(x.shape, y.shape):
+            theirs[i] = (a, _centre_taps(x, y.shape[2]))
+        elif _squeezed(x.shape) != _squeezed(y.shape):
+            hint = ("; a longer temporal kernel: shorten=True takes its centre taps" if _cuttable(x.shape, y.shape)
+                    else "")
             raise WeightsError(f"weights: wrong shape at tensor {i}: source '{a}' {tuple(x.shape)} vs network "
-                               f"'{b}' {tuple(y.shape)}")
+                               f"'{b}' {tuple(y.shape)}{hint}")
     if len(theirs) != len(ours):
         n = min(len(theirs), len(ours))
         extra = (f"unexpected in the source: '{theirs[n][0]}' and {len(theirs) - n - 1} more" if len(theirs) > n else
@@ -178,6 +195,17 @@ def _move_after(items: list[tuple[str, torch.Tensor]], pattern: re.Pattern, anch
 def _kind(name: str) -> str:
     last = name.rsplit(".", 1)[-1]
     return last if last in KINDS else "weight"  # e.g. a bare nn.Parameter such as a scale
+
+
+def _cuttable(theirs: torch.Size, ours: torch.Size) -> bool:
+    """Conv weights that differ only in an odd temporal kernel, longer in the source."""
+    return (len(theirs) == len(ours) == 5 and theirs[:2] == ours[:2] and theirs[3:] == ours[3:]
+            and theirs[2] > ours[2] and theirs[2] % 2 == 1 and ours[2] % 2 == 1)
+
+
+def _centre_taps(weight: torch.Tensor, kernel: int) -> torch.Tensor:
+    cut = (weight.shape[2] - kernel) // 2
+    return weight[:, :, cut:cut + kernel]
 
 
 def _squeezed(shape: torch.Size) -> tuple[int, ...]:

@@ -95,9 +95,20 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", help="start from these weights: a state dict file or an export directory")
     p.add_argument("--inflate", action="store_true", help="--init is a 2D network's: inflate it (spaces.inflate)")
     p.add_argument("--no-head", action="store_true", help="leave --init's classifier out (other classes)")
+    p.add_argument("--shorten", action="store_true",
+                   help="--init was trained at more frames: take its longer temporal kernels' centre taps")
+    p.add_argument("--backbone-lr", type=float, default=1.0,
+                   help="with --init: all but the classifier train at this fraction of the lr (default 1)")
+    p.add_argument("--freeze-bn", action="store_true", help="with --init: keep every BatchNorm as loaded")
+    p.add_argument("--export", type=Path, help="write the trained network here (spec + weights + card), for "
+                   "spaces.load or another run's --init")
 
 
 def run_train(args: argparse.Namespace) -> int:
+    given = [flag for flag, on in (("--inflate", args.inflate), ("--no-head", args.no_head), ("--shorten", args.shorten),
+                                   ("--backbone-lr", args.backbone_lr != 1.0), ("--freeze-bn", args.freeze_bn)) if on]
+    if given and not args.init:
+        raise SearchError(f"{given[0]}: only with --init (it says how to start from given weights)")
     store = ClipStore.open(args.data)
     meta = store.meta
     shape = {"frames": args.frames or meta.frames, "crop": args.crop or min(meta.height, meta.width),
@@ -116,7 +127,8 @@ def run_train(args: argparse.Namespace) -> int:
         "trials": 1, "epochs": args.epochs, "min_epochs": 1, "early_stopping": False, "concurrency": 1,
         "cpus_per_trial": args.cpus, "gpus_per_trial": args.gpus, "address": args.address,
         "tracking_uri": args.tracking_uri,
-        "init": {"weights": args.init, "inflate": args.inflate, "head": not args.no_head} if args.init else None,
+        "init": {"weights": args.init, "inflate": args.inflate, "head": not args.no_head, "shorten": args.shorten,
+                 "backbone_lr": args.backbone_lr, "freeze_bn": args.freeze_bn} if args.init else None,
         "space": {"frames": [spec.frames], "crop": spec.crop, "num_classes": spec.num_classes}})
     start = time.perf_counter()
     outcome = train_spec(spec, cfg, num_cpus=args.cpus if not args.address else None)
@@ -131,7 +143,13 @@ def run_train(args: argparse.Namespace) -> int:
     if not outcome.finished:
         print(f"interrupted: finish it with `vidnas search --resume {outcome.search_dir}`")
         return EXIT_INTERRUPTED
-    return 0 if row.get("state") == "complete" else EXIT_FAILED
+    if row.get("state") != "complete":
+        return EXIT_FAILED
+    if args.export:
+        from search.record.export import export_one
+
+        print(f"exported {export_one(Path(outcome.search_dir), row, args.export)}")
+    return 0
 
 
 def _fmt(value: object, digits: int = 3) -> str:

@@ -178,12 +178,24 @@ def _check(cfg: SearchConfig) -> None:
     for name in cfg.warm_start:
         need(isinstance(name, str) and name in list_presets(), "warm_start", name,
              unknown_preset(name))
-    if cfg.init is not None:
-        need(not is_uri(cfg.init.weights) and Path(cfg.init.weights).exists(), "init.weights", cfg.init.weights,
-             "must be a state dict file or an export directory on this machine")
-        need(cfg.init.rule in ("mean", "centre"), "init.rule", cfg.init.rule, "must be mean or centre")
+    check_init(cfg.init)
     need(cfg.optim.optimizer in ("adamw", "sgd"), "optim.optimizer", cfg.optim.optimizer, "must be adamw or sgd")
     need(cfg.optim.lr > 0 and cfg.optim.batch_size >= 1, "optim", cfg.optim, "needs lr > 0 and batch_size >= 1")
+
+
+def check_init(init: InitConfig | None) -> None:
+    """`init:` (search, study and benchmark configs): weights that exist, rules that do."""
+    def need(ok: bool, name: str, value: Any, rule: str) -> None:
+        if not ok:
+            raise ConfigError(f"init.{name}={value!r}: {rule}")
+
+    if init is None:
+        return
+    need(not is_uri(init.weights) and Path(init.weights).exists(), "weights", init.weights,
+         "must be a state dict file or an export directory on this machine")
+    need(init.rule in ("mean", "centre"), "rule", init.rule, "must be mean or centre")
+    need(isinstance(init.backbone_lr, (int, float)) and 0 < init.backbone_lr <= 1, "backbone_lr", init.backbone_lr,
+         "must be in (0, 1]: the fraction of the lr at which all but the classifier train")
 
 
 def load_search_config(search_dir: str | Path) -> SearchConfig:

@@ -66,27 +66,31 @@ def _init_of(search_dir: Path) -> dict[str, Any] | None:
 
 
 def export(search_dir: Path, out: Path, rows: list[dict[str, Any]]) -> list[Path]:
-    written, init = [], _init_of(search_dir)
-    for row in rows:
-        state = checkpoint_state(search_dir, row["trial_id"])
-        spec = ArchSpec.from_json(state["spec"])
-        card = {"source": {"search_dir": str(search_dir), "trial_id": row["trial_id"],
-                           "mlflow_run_id": row.get("mlflow_run_id"), "epochs": state["epoch"],
-                           "preset": row.get("preset") or None},
-                "input": {"shape": [3, spec.frames, spec.crop, spec.crop], "layout": "(B, C, T, H, W)",
-                          "normalize": "(x / 255 - 0.45) / 0.225", "num_classes": spec.num_classes},
-                "cost": {"params": row.get("params"), "gmacs per view (multiply-adds / 1e9)": row.get("gmacs"),
-                         "views": row.get("views"), "gmacs per clip (per view x views)": row.get("gmacs_clip"),
-                         "latency_ms (batch 1, search device)": row.get("latency_ms")},
-                "metrics": {"test (reported)": {k.removeprefix("test_"): v for k, v in row.items()
-                                                if k.startswith("test_") and v is not None and k not in CLIP_KEYS},
-                            "val (selected on)": {k.removeprefix("val_"): v for k, v in row.items()
-                                                  if k.startswith("val_") and v is not None},
-                            "views": "temporal offsets x 1 central crop; cost is GMACs per view x views"},
-                "architecture": row.get("slug"),
-                "init": init or "random (no init weights)"}
-        written.append(save(out / row["trial_id"], spec, state["model"], card))
-    return written
+    """Each trial of `rows` as OUT/<trial_id>/."""
+    return [export_one(search_dir, row, out / row["trial_id"]) for row in rows]
+
+
+def export_one(search_dir: Path, row: dict[str, Any], directory: Path) -> Path:
+    """One trial (its results row) as an export in `directory`: spec, weights and card."""
+    init = _init_of(search_dir)
+    state = checkpoint_state(search_dir, row["trial_id"])
+    spec = ArchSpec.from_json(state["spec"])
+    card = {"source": {"search_dir": str(search_dir), "trial_id": row["trial_id"],
+                       "mlflow_run_id": row.get("mlflow_run_id"), "epochs": state["epoch"],
+                       "preset": row.get("preset") or None},
+            "input": {"shape": [3, spec.frames, spec.crop, spec.crop], "layout": "(B, C, T, H, W)",
+                      "normalize": "(x / 255 - 0.45) / 0.225", "num_classes": spec.num_classes},
+            "cost": {"params": row.get("params"), "gmacs per view (multiply-adds / 1e9)": row.get("gmacs"),
+                     "views": row.get("views"), "gmacs per clip (per view x views)": row.get("gmacs_clip"),
+                     "latency_ms (batch 1, search device)": row.get("latency_ms")},
+            "metrics": {"test (reported)": {k.removeprefix("test_"): v for k, v in row.items()
+                                            if k.startswith("test_") and v is not None and k not in CLIP_KEYS},
+                        "val (selected on)": {k.removeprefix("val_"): v for k, v in row.items()
+                                              if k.startswith("val_") and v is not None},
+                        "views": "temporal offsets x 1 central crop; cost is GMACs per view x views"},
+            "architecture": row.get("slug"),
+            "init": init or "random (no init weights)"}
+    return save(directory, spec, state["model"], card)
 
 
 def export_run(client: Any, run: Any, out: Path) -> Path:

@@ -43,9 +43,9 @@ from typing import Any
 
 import yaml
 
-from search.engine.config import ConfigError, parse_dataclass, read_yaml
+from search.engine.config import ConfigError, check_init, parse_dataclass, read_yaml
 from search.studies import stats
-from search.trial.options import OptimConfig
+from search.trial.options import InitConfig, OptimConfig
 from spaces.presets import list_presets, unknown_preset
 
 STUDY_CONFIG, TIMING_FILE, LATENCY_FILE, SEARCH_SUBDIR = "study_config.yaml", "timing.json", "latency.parquet", "search"
@@ -180,6 +180,7 @@ class StudyConfig:
     #                                        default: the first 3 seeds; [] turns it off
     confidence: float = 0.95
     latency: LatencyConfig = field(default_factory=LatencyConfig)
+    init: InitConfig | None = None  # where every arm's (and the joint search's) weights start; default: random
     search: dict | None = None  # a joint search (SearchConfig keys) run first, at the same budget
     retrain_front: int = 0  # members of its Pareto front retrained as arms (group "found")
     tracking_uri: str | None = None
@@ -254,6 +255,7 @@ def _check(cfg: StudyConfig) -> None:
     for key in ("epochs", "concurrency", "cpus_per_trial"):
         need(getattr(cfg, key) >= 1, key, getattr(cfg, key), "must be an integer >= 1")
     need(cfg.width > 0 and cfg.depth > 0, "width/depth", (cfg.width, cfg.depth), "must be > 0")
+    check_init(cfg.init)
     need(cfg.interval in stats.INTERVALS, "interval", cfg.interval, f"must be one of {', '.join(stats.INTERVALS)}")
     need(0 < cfg.confidence < 1, "confidence", cfg.confidence, "must be in (0, 1), e.g. 0.95")
     need(cfg.latency.rounds >= 2 and cfg.latency.batch >= 2 and cfg.latency.repeats >= 1, "latency", cfg.latency,

@@ -129,7 +129,8 @@ class Study:
         given = dict(self.cfg.search or {})
         fixed = {"name": SEARCH_SUBDIR, "data": self.cfg.data, "storage": str(self.dir), "epochs": self.cfg.epochs,
                  "optim": dataclasses.asdict(self.cfg.optim), "tracking_uri": self.cfg.resolved_tracking_uri(),
-                 "experiment": self.cfg.name, "address": self.cfg.address}
+                 "experiment": self.cfg.name, "address": self.cfg.address,
+                 "init": dataclasses.asdict(self.cfg.init) if self.cfg.init else None}
         clash = sorted(set(given) & set(fixed))
         if clash:
             raise ConfigError(f"search.{clash[0]}: set by the study, so that the search and the arms share data, "
@@ -156,6 +157,7 @@ class Study:
             "concurrency": cfg.concurrency, "cpus_per_trial": cfg.cpus_per_trial, "gpus_per_trial": cfg.gpus_per_trial,
             "amp": cfg.amp, "optim": dataclasses.asdict(cfg.optim), "tracking_uri": cfg.resolved_tracking_uri(),
             "experiment": cfg.name + ("-half" if half else ""), "address": cfg.address, "seed": seeds[0],
+            "init": dataclasses.asdict(cfg.init) if cfg.init else None,
             "space": {"frames": frames, "crop": crop}}, where="study")
 
     def _train(self, specs: dict[str, ArchSpec], num_cpus: int | None, verbose: int, *, half: bool = False) -> Any:

@@ -64,7 +64,7 @@ def search_config(cfg: BenchConfig, name: str, trials: int, seed: int, bounds: S
     return SearchConfig(name=name, data=cfg.data, storage=cfg.storage, trials=trials, seed=seed, space=bounds,
                         epochs=cfg.epochs, early_stopping=False, concurrency=cfg.concurrency,
                         cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=cfg.gpus_per_trial, optim=cfg.optim,
-                        test_curve=True, address=cfg.address)
+                        test_curve=True, address=cfg.address, init=cfg.init)
 
 
 def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) -> Path | None:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.engine.config import OBJECTIVE_METRICS, ConfigError, parse_dataclass, read_yaml
+from search.engine.config import OBJECTIVE_METRICS, ConfigError, check_init, parse_dataclass, read_yaml
 from search.tabular.space import Axes, complete_point, enumerate_points, point_id
-from search.trial.options import OptimConfig
+from search.trial.options import InitConfig, OptimConfig
 from spaces.schema import SpecError
 
 
@@ -48,6 +48,7 @@ class BenchConfig:
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
     optim: OptimConfig = field(default_factory=OptimConfig)
+    init: InitConfig | None = None  # where every point's weights start; default: random
     address: str | None = None  # a Ray cluster; default: a local Ray
 
     def __post_init__(self) -> None:
@@ -71,6 +72,7 @@ class BenchConfig:
             if OBJECTIVE_METRICS.get(metric) != mode:
                 raise ConfigError(f"objectives.{metric}={mode!r}: valid objectives are "
                                   f"{', '.join(f'{k}: {v}' for k, v in OBJECTIVE_METRICS.items())}")
+        check_init(self.init)
         ids = {point_id(p) for p in self.points()}
         for name, point in self.warm_start.items():
             if point_id(self.complete(point)) not in ids:

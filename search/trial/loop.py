@@ -55,26 +55,49 @@ def phase(name: str) -> Iterator[None]:
         raise TrialFailed(f"out of memory in {name}: {str(e).splitlines()[0][:300]}") from None
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on conv and linear weights only: not on norms, biases or gate biases."""
-    decay, no_decay = [], []
-    for p in model.parameters():
+def param_groups(model: nn.Module, weight_decay: float, backbone_lr: float = 1.0) -> list[dict]:
+    """Weight decay on conv and linear weights only: not on norms, biases or gate biases. With
+    `backbone_lr` != 1, all but the classifier (`model.head`) train at that fraction of the lr
+    (each group's "lr_scale"). Frozen parameters (requires_grad False) are left out."""
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            scale = 1.0 if name.startswith("head.") else backbone_lr
+            groups.setdefault((p.ndim > 1, scale), []).append(p)
+    return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale}
+            for (decay, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))]
 
 
-def make_optimizer(model: nn.Module, cfg: OptimConfig, *, fused: bool = False) -> torch.optim.Optimizer:
-    """AdamW or SGD with Nesterov momentum, the lr scaled linearly from batch 32. `fused` (on
-    CUDA): one kernel for the whole update instead of one per parameter tensor."""
+def make_optimizer(model: nn.Module, cfg: OptimConfig, *, fused: bool = False,
+                   backbone_lr: float = 1.0) -> torch.optim.Optimizer:
+    """AdamW or SGD with Nesterov momentum, the lr scaled linearly from batch 32 (and by
+    `backbone_lr` for all but the classifier, to fine-tune). `fused` (on CUDA): one kernel for the
+    whole update instead of one per parameter tensor."""
     lr = cfg.lr * cfg.batch_size / 32
-    groups = param_groups(model, cfg.weight_decay)
+    groups = [{"params": g["params"], "weight_decay": g["weight_decay"], "lr": lr * g["lr_scale"]}
+              for g in param_groups(model, cfg.weight_decay, backbone_lr)]
     extra = {"fused": True} if fused else {}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=True, **extra)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr, **extra)
     raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
+
+
+def freeze_norms(model: nn.Module) -> int:
+    """Every BatchNorm frozen, as fine-tuning from published weights often does: its scale and
+    shift no longer train, and `norms_to_eval` keeps its running statistics. Returns how many."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.requires_grad_(False)
+    return len(norms)
+
+
+def norms_to_eval(model: nn.Module) -> None:
+    """BatchNorms whose parameters are frozen normalise by their running statistics in training too."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int
@@ -104,6 +127,7 @@ def train_epoch(model: nn.Module, loader: Iterable[RawBatch], optimizer: torch.o
     `check_every` steps and at the end (no host sync per step); `DivergedError` if it is NaN or
     infinite by then. `step_guard` wraps each step (e.g. `DeviceLock.shared`)."""
     model.train()
+    norms_to_eval(model)  # frozen norms (`freeze_norms`) keep their statistics
     guard = step_guard or contextlib.nullcontext
     loss_sum = torch.zeros((), device=device)
     count, steps, checked = 0, 0, 0

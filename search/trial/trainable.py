@@ -46,7 +46,7 @@ from search.data.store import ClipStore
 from search.record import tracking
 from search.record.layout import STATE_FILE
 from search.trial.device import DeviceLock, configure_backends, memory_fraction
-from search.trial.loop import (TrialFailed, evaluate, inject_oom, make_optimizer, make_scheduler, phase,
+from search.trial.loop import (TrialFailed, evaluate, freeze_norms, inject_oom, make_optimizer, make_scheduler, phase,
                                train_epoch)
 from search.trial.setup import COST_KEYS, CURVES, FAULT_ENV, UNMEASURED, TrialSetup, trial_seed
 from spaces import ArchSpec, build, cost, measure_latency
@@ -89,7 +89,7 @@ def start_weights(model: torch.nn.Module, init: Any) -> Any:
         if init.inflate:
             return inflate(model, source, rule=init.rule, head=init.head, ignore=tuple(init.ignore),
                            name=str(init.weights))
-        return load_weights(model, source, head=init.head, name=str(init.weights))
+        return load_weights(model, source, head=init.head, shorten=init.shorten, name=str(init.weights))
     except WeightsError as e:
         raise TrialFailed(f"init: {e}") from None
 
@@ -160,8 +160,11 @@ def _train(config: dict[str, Any], setup: TrialSetup, spec: ArchSpec, init_seed:
             init = start_weights(model, setup.init)
             tracking.log_params_once(client, run_id, {"init_weights": init.name, "init_sha256": init.sha256,
                                                       "init_tensors": init.tensors, "init_inflated": setup.init.inflate})
+            if setup.init.freeze_bn:
+                freeze_norms(model)
         model = model.to(device=device, memory_format=torch.channels_last_3d)
-        optimizer = make_optimizer(model, setup.optim, fused=device.type == "cuda")
+        optimizer = make_optimizer(model, setup.optim, fused=device.type == "cuda",
+                                   backbone_lr=setup.init.backbone_lr if setup.init is not None else 1.0)
     total = len(train) * setup.epochs
     scheduler = make_scheduler(optimizer, warmup_steps=int(len(train) * setup.optim.warmup_epochs), total_steps=total)
     amp_dtype = torch.bfloat16 if setup.amp and device.type == "cuda" else None

@@ -158,12 +158,29 @@ def _ref(op_of: Callable[[str], TemporalOp]) -> ArchSpec:
 
 _S3D_G = dataclasses.replace(_ref(_everywhere(_SEP)), gate=Gate.BRANCHES)
 
+
+def official_s3dg() -> ArchSpec:
+    """The official s3dg.py (tensorflow/models, research/slim/nets) at its defaults: 1a a full 3D
+    conv with 3 taps in time (`first_temporal_kernel_size=3`), separable convs from 2c on, gates
+    after 2c and every branch, TF's 'SAME' padding and BatchNorm epsilon. Its separable convs'
+    temporal part has a bias and no norm; ours has a norm, which takes that bias exactly (scale 1,
+    statistics 0 and 1 - eps: `spaces.tf_layout`). `s3d_g` stays S3D (torchvision's) with these
+    gates, so that it differs from `s3d` by the gates alone (the studies contrast them)."""
+    spec = _ref(lambda layer: _3D if layer == "1a" else _SEP)
+    stem = (dataclasses.replace(spec.stem[0], temporal_kernel=3),) + spec.stem[1:]
+    return spec.replace(stem=stem, gate=Gate.BRANCHES, padding="same")
+
 PRESETS.update({
     "i3d": Preset(_ref(_everywhere(_3D)), f"Carreira & Zisserman, CVPR 2017; {_S3D_PAPER}, Table 2",
                   12_697_000, 111.15),
     "s3d": Preset(_ref(_everywhere(_SEP)), f"{_S3D_PAPER}, Table 2; torchvision s3d", 8_320_048, 71.92),
     "s3d_g": Preset(_S3D_G, f"{_S3D_PAPER}, Table 2; gating as in the official s3dg.py (branches, no bias)",
                     9_539_000, 71.92),
+    # counted on the official code (bench/reference_s3dg.py: TF 2.21 + tf_slim, 400 classes, 64x224):
+    # 9,518,848 trainable parameters (ours: 10,544 more, every norm's scale, fixed at 1 there) and
+    # 64.1848 GMACs (TF's count of its Conv3D ops / 2)
+    "s3d_g_tf": Preset(official_s3dg(), f"{_S3D_PAPER}: the official s3dg.py at its defaults "
+                       "(tensorflow/models, research/slim)", 9_518_848, 64.18),
     "s3d_g_temporal": Preset(dataclasses.replace(_S3D_G, gate=Gate.TEMPORAL, gate_bias=True),
                              f"{_S3D_PAPER}, sec. 4.4: gating after each temporal conv, with bias"),
     "i2d": Preset(_ref(_everywhere(_2D)), f"{_S3D_PAPER}, Table 2 (I2D)", 6_010_000, 36.89),

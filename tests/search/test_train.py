@@ -10,7 +10,8 @@ from search.data.loader import ClipDataset, make_loader
 from search.data.synth import write_synth
 from search.record.report import write_report
 from search.record.results import mark_pareto
-from search.trial.loop import DivergedError, OptimConfig, evaluate, make_optimizer, make_scheduler, param_groups, train_epoch
+from search.trial.loop import (DivergedError, OptimConfig, evaluate, freeze_norms, make_optimizer, make_scheduler,
+                               param_groups, train_epoch)
 from spaces import build, get_preset
 
 
@@ -48,6 +49,31 @@ def test_no_weight_decay_on_norms_and_biases() -> None:
     decay, no_decay = param_groups(_model(), 0.05)
     assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim <= 1 for p in no_decay["params"])
     assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.05
+
+
+def test_fine_tuning_trains_the_backbone_slower_and_can_freeze_its_norms(tiny: Path) -> None:
+    """`init.backbone_lr` and `init.freeze_bn`: the classifier at the full lr, the rest at the
+    fraction; frozen BatchNorms keep their loaded scale, shift and statistics through training."""
+    torch.manual_seed(0)
+    model = _model()
+    head = {id(p) for p in model.head.parameters()}
+    optimizer = make_optimizer(model, OptimConfig(lr=0.004, batch_size=16), backbone_lr=0.1)
+    lrs = sorted((g["lr"], all(id(p) in head for p in g["params"])) for g in optimizer.param_groups)
+    assert lrs == [(0.0002, False), (0.0002, False), (0.002, True), (0.002, True)]  # 0.004 * 16/32, x0.1 below the head
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
+    assert freeze_norms(model) == len(norms) > 10
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = make_optimizer(model, OptimConfig(lr=0.004, batch_size=16), backbone_lr=0.1)
+    trained = sum(len(g["params"]) for g in optimizer.param_groups)
+    assert trained == len(list(model.parameters())) - 2 * len(norms)  # scale and shift of each norm left out
+    loader = make_loader(ClipDataset(tiny, "train", train=True), batch_size=16)
+    train_epoch(model, loader, optimizer, None, device=torch.device("cpu"))
+    after = model.state_dict()
+    for name, value in before.items():
+        frozen = any(name.startswith(n + ".") for n, m in model.named_modules() if isinstance(m, nn.BatchNorm3d))
+        if value.is_floating_point():
+            assert torch.equal(after[name], value) == frozen, name  # norms unchanged, every conv and the head moved
 
 
 def test_a_diverging_loss_stops_training_with_the_reason(tiny: Path) -> None:

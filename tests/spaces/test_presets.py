@@ -13,7 +13,7 @@ REFERENCED = [n for n, p in PRESETS.items() if p.params is not None]
 
 
 def test_every_headline_preset_has_a_reference() -> None:
-    assert set(REFERENCED) == {"i3d", "s3d", "s3d_g", "i2d", "vov3d_m", "vov3d_l", "smallbig_r50", "tsn_r50",
+    assert set(REFERENCED) == {"i3d", "s3d", "s3d_g", "s3d_g_tf", "i2d", "vov3d_m", "vov3d_l", "smallbig_r50", "tsn_r50",
                                "x3d_xs", "x3d_s", "x3d_m", "x3d_l"}
 
 
