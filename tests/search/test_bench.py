@@ -75,6 +75,8 @@ def test_enumeration_is_the_define_by_run_space() -> None:
     ({"noise_seed": 0}, "noise_seed=0"),
     ({"front_seed": 1}, "front_seed=1: must differ"),
     ({"front_sds": -1}, "front_sds=-1"),
+    ({"init": {"weights": "nowhere/weights.pt"}}, "init.weights='nowhere/weights.pt': must be a state dict file or"),
+    ({"init": {"weights": "README.md", "backbone_lr": 0}}, "init.backbone_lr=0.0: must be in (0, 1]"),
 ])
 def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, change, message) -> None:
     import yaml
@@ -84,6 +86,20 @@ def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, chan
     assert main(["bench", "build", str(tmp_path / "b.yaml")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_init_reaches_every_point_of_a_benchmark(tmp_path, store) -> None:
+    from search.tabular.build import bounds_of, search_config
+    from search.trial.options import InitConfig
+
+    data = {"name": "t", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "t"),
+            "backbones": {"inception_v1": {"layouts": ["2d", "3d"]}},
+            "init": {"weights": str(Path(__file__)), "inflate": True, "backbone_lr": 0.1, "freeze_bn": True}}
+    import yaml
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(data))
+    cfg = BenchConfig.from_yaml(tmp_path / "b.yaml")
+    search = search_config(cfg, "t", 3, 0, bounds_of(cfg, 6))
+    assert search.init == InitConfig(weights=str(Path(__file__)), inflate=True, backbone_lr=0.1, freeze_bn=True)
 
 
 # -- the build, through the engine ----------------------------------------------------------

@@ -41,13 +41,20 @@ def _train(store: str, tmp_path: Path, preset: str, name: str, *extra: str) -> t
 
 def test_a_trial_starts_from_given_weights_and_records_where_from(store: str, tmp_path: Path) -> None:
     same = _export(tmp_path, "same", "tsn_r50", 0.125)
-    code, row, params = _train(store, tmp_path, "tsn_r50", "copied", "--init", str(same))
+    code, row, params = _train(store, tmp_path, "tsn_r50", "copied", "--init", str(same), "--backbone-lr", "0.5",
+                               "--freeze-bn", "--export", str(tmp_path / "trained"))
     assert code == 0 and row["state"] == "complete"
     assert params["init_weights"] == str(same.resolve()) and params["init_inflated"] == "False"
     assert params["init_sha256"] == fingerprint(read_state_dict(same / "weights.pt"))
     assert main(["export", str(tmp_path / "results" / "copied"), "--best", "val_top1", "--out", str(tmp_path / "out")]) == 0
     card = json.loads(next((tmp_path / "out").glob("*/card.json")).read_text())
-    assert card["init"] == {"weights": str(same.resolve()), "inflate": False, "rule": "mean", "head": True, "ignore": []}
+    assert card["init"] == {"weights": str(same.resolve()), "inflate": False, "rule": "mean", "head": True, "ignore": [],
+                            "shorten": False, "backbone_lr": 0.5, "freeze_bn": True}
+    start, trained = read_state_dict(same / "weights.pt"), read_state_dict(tmp_path / "trained" / "weights.pt")
+    assert json.loads((tmp_path / "trained" / "card.json").read_text())["init"] == card["init"]  # --export wrote it
+    norms = [k for k in start if ".norm." in k and not k.endswith("num_batches_tracked")]
+    assert norms and all(torch.equal(start[k], trained[k]) for k in norms)  # --freeze-bn: every norm as loaded
+    assert not torch.equal(start["head.fc.weight"], trained["head.fc.weight"])  # and the rest trained
 
     code, row, params = _train(store, tmp_path, "smallbig_r50", "inflated", "--init", str(same), "--inflate")
     assert code == 0 and row["state"] == "complete" and params["init_inflated"] == "True"  # 2D ResNet into SmallBig

@@ -87,6 +87,23 @@ def test_bad_arms_and_search_keys_are_named(store: str, tmp_path: Path) -> None:
         Study(StudyConfig.from_dict(joint))._search_config()
 
 
+def test_init_reaches_every_arm_the_half_budget_and_the_joint_search(store: str, tmp_path: Path) -> None:
+    """A study's `init:` starts every arm, its half-budget retrain and its joint search alike (one
+    fair start for all); a search that names its own is refused."""
+    from search.trial.options import InitConfig
+
+    init = {"weights": str(Path(__file__)), "inflate": True, "rule": "centre", "backbone_lr": 0.1}
+    study = Study(StudyConfig.from_dict(_study(store, tmp_path, init=init, search={"trials": 2})))
+    expected = InitConfig(weights=str(Path(__file__)), inflate=True, rule="centre", backbone_lr=0.1)
+    assert study.arms_config(study.specs).init == study.arms_config(study.specs, half=True).init == expected
+    assert study._search_config().init == expected
+    own = _study(store, tmp_path, search={"trials": 2, "init": init})
+    with pytest.raises(ConfigError, match=r"^search.init: set by the study"):
+        Study(StudyConfig.from_dict(own))._search_config()
+    with pytest.raises(ConfigError, match=r"^init.weights='nope.pt': must be a state dict file or an export"):
+        StudyConfig.from_dict(_study(store, tmp_path, init={"weights": "nope.pt"}))
+
+
 def test_the_shipped_studies_are_valid(store: str) -> None:
     studies = sorted(Path(__file__).parents[2].glob("configs/studies/*.yaml"))
     assert {p.stem for p in studies} >= {"s3d_placement", "s3d_factorization", "vov3d", "smallbig", "joint"}
