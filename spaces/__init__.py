@@ -24,8 +24,8 @@ _WHERE = {
     "InceptionBlock": "spaces.families.inception", "VoVBlock": "spaces.families.vov",
     "BottleneckBlock": "spaces.families.resnet",
     **{name: "spaces.spec" for name in (
-        "ArchSpec", "BigView", "ConvSpec", "Gate", "HeadSpec", "SpecError", "SqueezeExcite", "StageSpec",
-        "make_divisible")},
+        "ArchSpec", "BigView", "ConvSpec", "Gate", "HeadSpec", "SpecError", "SqueezeExcite", "StageSpec")},
+    "make_divisible": "spaces.variants",
 }
 
 

@@ -18,6 +18,7 @@ import hashlib
 import re
 from typing import Any
 
+from spaces import families
 from spaces.forms import form
 
 
@@ -83,3 +84,32 @@ def _grouped(values: list[str], positions: list[str], *, everywhere: bool = Fals
 
 
 __all__ = ["digest", "title"]
+
+
+def slug(spec: Any) -> str:
+    """The compact name (`ArchSpec.slug`; the key of run names before `title`, and of the tables'
+    rows): family, the temporal form of the stem's spatial convs "." of each stage (each form's
+    letter: 2, 3, s = separable, d = depthwise, ...), big views per stage (b), gating (gt, gb; "+"
+    with a bias), the family's part (VoV: T-OSA depths), temporal pool kernels when not S3D's (tp),
+    last width, blocks, input. Never parsed back."""
+    short = lambda op: form(op).short  # noqa: E731
+    stem = "".join(short(c.temporal_op) for c in spec.stem if c.kernel > 1)
+    ops = f"{stem}.{''.join(short(st.blocks[0].temporal_op) for st in spec.stages)}"
+    big = "".join("b" if st.blocks[0].big_view.value != "off" else "-" for st in spec.stages)
+    gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[spec.gate.value] + ("+" if spec.gate_bias else "")
+    width = spec.stages[-1].blocks[-1].out_channels
+    depth = sum(len(st.blocks) for st in spec.stages)
+    own = families.get(spec.family).slug(spec)
+    pools = f"-tp{p}" if (p := temporal_pools(spec)) else ""
+    return f"{spec.family.value}-{ops}-{big}{gate}{own}{pools}-w{width}-d{depth}-{spec.frames}x{spec.crop}"
+
+
+def temporal_pools(spec: Any) -> str:
+    """The temporal kernels of the stem's pools "." of the stages' entry pools (1 where a stage
+    does not stride in time), e.g. "2.122"; "" when every pool has its default, so the
+    architectures named before the field existed keep their names."""
+    if all(c.pool_temporal_kernel == 1 for c in spec.stem) and all(s.pool_temporal_kernel == 3 for s in spec.stages):
+        return ""
+    stem = "".join(str(c.pool_temporal_kernel) for c in spec.stem if c.pool)
+    stages = "".join(str(s.pool_temporal_kernel if s.temporal_stride > 1 else 1) for s in spec.stages)
+    return f"{stem}.{stages}" if families.get(spec.family).enters_by == "pool" else stem

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -265,9 +264,7 @@ class ArchSpec:
     def scaled(self, *, width: float = 1.0, depth: float = 1.0, divisor: int = 8,
                bottleneck: float = 1.0) -> ArchSpec:
         """Shrink (or grow) widths and blocks per stage, keeping where temporal convs, gates and
-        big views are: the kept blocks are spread evenly over each stage, first and last included.
-        `bottleneck` scales the blocks' inner widths further (X3D's bottleneck width; what is inner
-        is the family's to say: Inception's 1x1 reductions, VoV's and X3D's expansions, ResNet's mid).
+        big views are (`spaces.variants.scaled`).
 
         Example:
             >>> from spaces import get_preset
@@ -275,21 +272,9 @@ class ArchSpec:
             >>> [len(s.blocks) for s in small.stages], small.stem[-1].out_channels
             ([1, 3, 1], 48)
         """
-        for name, factor in (("width", width), ("depth", depth), ("bottleneck", bottleneck)):
-            if not factor > 0:
-                raise SpecError(name, factor, "scale factors must be > 0")
-        w = lambda c: make_divisible(c * width, divisor) if c and width != 1.0 else c  # noqa: E731
-        inner_factor = width * bottleneck
-        inner = lambda c: make_divisible(c * inner_factor, divisor) if c and inner_factor != 1.0 else c  # noqa: E731
-        scale_block = families.get(self.family).scale_block
-        stem = tuple(dataclasses.replace(c, out_channels=w(c.out_channels)) for c in self.stem)
-        stages = tuple(
-            dataclasses.replace(st, blocks=tuple(scale_block(b, w, inner) for b in _spread(st.blocks, depth)))
-            for st in self.stages
-        )
-        head = dataclasses.replace(self.head, pre_channels=w(self.head.pre_channels),
-                                   hidden_channels=w(self.head.hidden_channels))
-        return dataclasses.replace(self, stem=stem, stages=stages, head=head)
+        from spaces.variants import scaled
+
+        return scaled(self, width=width, depth=depth, divisor=divisor, bottleneck=bottleneck)
 
     def choices(self) -> dict[str, Any]:
         """The architecture's choices as a flat dict of primitives (for tracking and tables);
@@ -305,42 +290,24 @@ class ArchSpec:
                 out[stage_param(i, name)] = values.pop() if len(values) == 1 else "mixed"
             out[stage_param(i, "blocks")] = len(stage.blocks)
             out[stage_param(i, "width")] = stage.blocks[-1].out_channels
-        if pools := self._temporal_pools():
+        from spaces.names import temporal_pools
+
+        if pools := temporal_pools(self):
             out["temporal_pools"] = pools
         return out
 
     def slug(self) -> str:
-        """A short human-readable name for run names; never parsed back: family, the temporal form
-        of the stem's spatial convs "." of each stage (each form's letter: 2, 3, s = separable,
-        d = depthwise, ...), big views per stage (b), gating (gt, gb; "+" with a bias), the family's
-        part (VoV: T-OSA depths), temporal pool kernels when not S3D's (tp), last width, blocks, input."""
-        short = lambda op: form(op).short  # noqa: E731
-        stem = "".join(short(c.temporal_op) for c in self.stem if c.kernel > 1)
-        ops = f"{stem}.{''.join(short(st.blocks[0].temporal_op) for st in self.stages)}"
-        big = "".join("b" if st.blocks[0].big_view is not BigView.OFF else "-" for st in self.stages)
-        gate = {"off": "", "temporal": "-gt", "branches": "-gb"}[self.gate.value] + ("+" if self.gate_bias else "")
-        width = self.stages[-1].blocks[-1].out_channels
-        depth = sum(len(st.blocks) for st in self.stages)
-        own = families.get(self.family).slug(self)
-        pools = f"-tp{p}" if (p := self._temporal_pools()) else ""
-        return f"{self.family.value}-{ops}-{big}{gate}{own}{pools}-w{width}-d{depth}-{self.frames}x{self.crop}"
+        """A short human-readable name for run names and table rows; never parsed back
+        (`spaces.names.slug`)."""
+        from spaces.names import slug
+
+        return slug(self)
 
     def title(self, preset: str = "") -> str:
         """The name a person reads (MLflow's run names, reports): `spaces.names.title`."""
         from spaces.names import title
 
         return title(self, preset)
-
-    def _temporal_pools(self) -> str:
-        """The temporal kernels of the stem's pools "." of the stages' entry pools (1 where a stage
-        does not stride in time), e.g. "2.122"; "" when every pool has its default, so the
-        architectures named before the field existed keep their names."""
-        if all(c.pool_temporal_kernel == 1 for c in self.stem) and all(s.pool_temporal_kernel == 3
-                                                                      for s in self.stages):
-            return ""
-        stem = "".join(str(c.pool_temporal_kernel) for c in self.stem if c.pool)
-        stages = "".join(str(s.pool_temporal_kernel if s.temporal_stride > 1 else 1) for s in self.stages)
-        return f"{stem}.{stages}" if families.get(self.family).enters_by == "pool" else stem
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -398,16 +365,6 @@ def stage_param_name(key: str) -> str | None:
     return name if name and head[:1] == "s" and head[1:].isdigit() else None
 
 
-def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
-    """Round a channel count to the nearest multiple of `divisor`, never below `min_value`
-    (default: divisor) nor more than 10% below `value` (the rounding of MobileNet/timm/X3D)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -421,13 +378,3 @@ def _check_fits(path: str, op: TemporalOp, kernel: int, frames: int) -> None:
         raise SpecError(path, kernel, f"must be <= 2*frames-1 = {2 * frames - 1}: only {frames} frame(s) "
                         "reach this conv and taps beyond that see only padding; use a smaller "
                         "temporal_kernel, temporal_op '2d', or more input frames")
-
-
-def _spread(blocks: tuple[object, ...], depth: float) -> tuple[object, ...]:
-    """Keep ceil(n * depth) blocks evenly spaced over the stage, first and last kept (a cut point
-    inside a stage moves to the nearest kept block); growing repeats blocks in place."""
-    n = len(blocks)
-    keep = max(1, math.ceil(n * depth - 1e-9))
-    if keep == 1:
-        return blocks[:1]
-    return tuple(blocks[round(i * (n - 1) / (keep - 1))] for i in range(keep))

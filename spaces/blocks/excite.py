@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spaces.spec import make_divisible
+from spaces.variants import make_divisible
 
 
 class SqueezeExcitation(nn.Module):

@@ -28,7 +28,8 @@ from typing import Any, Callable
 from spaces.families.base import FamilyDef, Preset
 from spaces.forms import TemporalOp, check_temporal
 from spaces.schema import at_least, check_fields
-from spaces.spec import ArchSpec, BigView, ConvSpec, Gate, HeadSpec, StageSpec, make_divisible
+from spaces.spec import ArchSpec, BigView, ConvSpec, Gate, HeadSpec, StageSpec
+from spaces.variants import make_divisible
 
 
 @dataclass(frozen=True)
