@@ -76,7 +76,7 @@ def _convert(scope: str, parts: dict[str, torch.Tensor], out: dict[str, torch.Te
         out[f"{prefix}.bias"], out[f"{prefix}.running_mean"], out[f"{prefix}.running_var"] = beta, mean, var
         out[f"{prefix}.num_batches_tracked"] = torch.tensor(0)
 
-    if scope.split("/")[-2:-1] == ["Logits"] or scope.endswith("Logits/Conv2d_0c_1x1"):
+    if "Logits" in scope.split("/"):  # the classifier: a 1x1x1 conv with a bias
         out[f"{scope}.weight"] = parts["weights"].reshape(parts["weights"].shape[-2:]).t().contiguous()
         out[f"{scope}.bias"] = parts["biases"]
         return
