@@ -81,7 +81,10 @@ def counts(code: Path) -> tuple[int, float]:
     return params, flops / 2e9
 
 
-def compare(code: Path, frames: int = 16, crop: int = 224, layout: Path | None = None) -> float:
+def compare(code: Path, frames: int = 16, crop: int = 224, layout: Path | None = None,
+            padding: str = "same") -> float:
+    """Max |ours - official| / max |official| on the logits; `padding="symmetric"` is the control:
+    the same network with PyTorch's padding, which must not agree."""
     tf, s3dg = _official(code)
     with tf.Graph().as_default():
         x = tf.placeholder(tf.float32, [1, frames, crop, crop, 3])
@@ -102,7 +105,7 @@ def compare(code: Path, frames: int = 16, crop: int = 224, layout: Path | None =
 
     from spaces import build, get_preset, load_weights
 
-    net = build(get_preset("s3d_g_tf", frames=frames, crop=crop, num_classes=400)).eval()
+    net = build(get_preset("s3d_g_tf", frames=frames, crop=crop, num_classes=400).replace(padding=padding)).eval()
     load_weights(net, values, name="official s3dg.py (random weights)")
     with torch.no_grad():
         ours = net(torch.from_numpy(clip).permute(0, 4, 1, 2, 3)).numpy()
@@ -119,9 +122,11 @@ def main() -> None:
     params, gmacs = counts(args.code)
     print(f"official S3D-G at 64 x 224 x 224, 400 classes: {params:,} trainable parameters, {gmacs:.4f} GMACs "
           "(its Conv3D ops, TF's count / 2)")
-    err = compare(args.code, args.frames, args.crop, args.layout)
-    print(f"s3d_g_tf vs official s3dg.py ({args.frames} x {args.crop} x {args.crop}, logits): "
-          f"max |difference| / max |output| = {err:.2e}")
+    for padding in ("same", "symmetric"):
+        err = compare(args.code, args.frames, args.crop, args.layout if padding == "same" else None, padding)
+        what = "s3d_g_tf" if padding == "same" else "control, s3d_g_tf with PyTorch's symmetric padding,"
+        print(f"{what} vs official s3dg.py ({args.frames} x {args.crop} x {args.crop}, logits): "
+              f"max |difference| / max |output| = {err:.2e}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,6 @@ def _grouped(values: list[str], positions: list[str], *, everywhere: bool = Fals
                      for v, a, b in runs if v != skip)
 
 
-__all__ = ["digest", "title"]
 
 
 def slug(spec: Any) -> str:
@@ -113,3 +112,6 @@ def temporal_pools(spec: Any) -> str:
     stem = "".join(str(c.pool_temporal_kernel) for c in spec.stem if c.pool)
     stages = "".join(str(s.pool_temporal_kernel if s.temporal_stride > 1 else 1) for s in spec.stages)
     return f"{stem}.{stages}" if families.get(spec.family).enters_by == "pool" else stem
+
+
+__all__ = ["digest", "slug", "temporal_pools", "title"]

@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _triple
 
 
 def same_padding(net: nn.Module) -> int:
@@ -27,10 +28,6 @@ def same_padding(net: nn.Module) -> int:
             module.register_forward_pre_hook(_pad_same)
             count += 1
     return count
-
-
-def _triple(value: int | tuple[int, ...]) -> tuple[int, int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)  # type: ignore[return-value]
 
 
 def _pad_same(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
