@@ -59,8 +59,10 @@ class TrackingCallback(tune.Callback):
             os.kill(os.getpid(), signal.SIGUSR1)
 
     def _record(self, trial: Any, trials: list, *, errored: bool) -> None:
-        row = trial_row(trial.trial_id, {"seed": trial.config.get("seed"), **(trial.last_result or {})},
-                        trial.config["arch"], errored=errored, presets=self.presets)
+        result = {"seed": trial.config.get("seed"), **(trial.last_result or {})}
+        if errored and not result.get("reason"):
+            result["reason"] = crash_reason(trial)
+        row = trial_row(trial.trial_id, result, trial.config["arch"], errored=errored, presets=self.presets)
         client = MlflowClient(self.tracking_uri)
         row["mlflow_run_id"] = row["mlflow_run_id"] or tracking.find_trial_run(
             client, self.experiment_id, self.parent_id, trial.trial_id) or ""
@@ -132,3 +134,14 @@ class StatePusher(tune.Callback):
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def crash_reason(trial: Any) -> str:
+    """What a trial that crashed (an exception, not a `TrialFailed`) died of: the last line of the
+    traceback Tune stored with it, which names the exception; the table and MLflow show it."""
+    try:  # Tune writes it on the driver's side first (`Trial.handle_error`), then syncs it to storage
+        text = Path(trial.error_file).read_text() if trial.error_file else trial.get_error() or ""
+    except Exception:  # the error file is gone with a moved or cleaned directory: say what is known
+        text = ""
+    last = next((line.strip() for line in reversed(str(text).splitlines()) if line.strip()), "")
+    return f"trial process crashed: {last[:400]}" if last else "trial process crashed"

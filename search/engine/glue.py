@@ -1,5 +1,6 @@
 """The Ray Tune settings a search sets around its run: trial names and directories, SIGTERM as
-Tune's stop-and-save signal, quiet output, the GPUs this machine has."""
+Tune's stop-and-save signal, quiet output, the GPUs this machine has, and search algorithms that
+follow a moved directory on resume."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,7 @@ from typing import Any, Iterator
 
 import optuna
 import torch
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
 
 from spaces import ArchSpec
 
@@ -71,3 +73,54 @@ def quiet_tune(verbose: int) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# Tune 2.60 restores a moved experiment's trials at the new path (`TuneController._restore_trials`)
+# but not its search algorithm's: `SearchGenerator` and `BasicVariantGenerator` unpickle the
+# experiment spec of the first run, storage path included, so every trial they create after the
+# move writes to the old path, where Ray's storage check fails it three times ("Unable to set up
+# cluster storage"). These point the restored spec at the storage Tune restored the trials from.
+
+def _point_at(storage: Any, now: Any) -> None:
+    storage.storage_filesystem = now.storage_filesystem
+    storage.storage_fs_path = now.storage_fs_path
+    storage.experiment_dir_name = now.experiment_dir_name
+
+
+class MovedSearchGenerator(SearchGenerator):
+    """Tune's wrapper of a searcher (here around a `ConcurrencyLimiter`, as `tune.run` builds it),
+    restored at the storage `now` (a `StorageContext`)."""
+
+    def __init__(self, searcher: Any, now: Any) -> None:
+        super().__init__(searcher)
+        self._now = now
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if self._experiment is not None:
+            _point_at(self._experiment.spec["storage"], self._now)
+
+
+class MovedVariantGenerator(BasicVariantGenerator):
+    """Tune's grid and random generator, restored at the storage `now`."""
+
+    def __init__(self, now: Any, max_concurrent: int) -> None:
+        super().__init__(max_concurrent=max_concurrent)
+        self._now = now
+
+    def set_state(self, state: dict) -> None:
+        now = self._now  # the state is the first run's __dict__ (ours too, once saved by this class)
+        super().set_state(state)
+        self._now = now
+        for iterator in self._iterators:  # each keeps its spec and the variants it has yet to hand out
+            pending = iterator.variants.iterable if iterator.variants is not None else []
+            for spec in [iterator.unresolved_spec, *(spec for _, spec in pending)]:
+                _point_at(spec["storage"], now)
+
+
+def moved_search_alg(searcher: Any, max_concurrent: int, now: Any) -> SearchGenerator | BasicVariantGenerator:
+    """The search algorithm `tune.run` would build from a Tuner's `searcher` (None for a grid) and
+    `max_concurrent_trials`, following the directory to the storage `now`."""
+    if searcher is None:
+        return MovedVariantGenerator(now, max_concurrent)
+    return MovedSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent), now)

@@ -38,6 +38,7 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.train._internal.storage import StorageContext  # Tune's own, as tune.run builds it
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from search.data.store import ClipStore
@@ -48,7 +49,7 @@ from search.engine.moved import alias_old_modules
 from search.engine.reconcile import close_orphans, optuna_states, relog_lost_runs
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
-from search.engine.glue import local_gpus, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
+from search.engine.glue import local_gpus, moved_search_alg, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
 from search.engine.searcher import (JOURNAL_FILE, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.errors import ConfigError, DiskFull, SearchError, disk_full
@@ -265,6 +266,11 @@ class Search:
             self.scheduler = internal._tune_config.scheduler
         fresh = self._run_config(verbose)
         internal._run_config.callbacks, internal._run_config.verbose = fresh.callbacks, fresh.verbose
+        storage_path, filesystem = self.storage.tune_storage()
+        now = StorageContext(storage_path=storage_path, experiment_dir_name=TUNE_DIR, storage_filesystem=filesystem)
+        config = internal._tune_config  # the limit goes into the algorithm, as tune.run would put it
+        config.search_alg = moved_search_alg(config.search_alg, config.max_concurrent_trials or 0, now)
+        config.max_concurrent_trials = None
 
     def _open_tracking(self) -> tuple[str, str]:
         uri = self.cfg.resolved_tracking_uri()

@@ -54,8 +54,10 @@ def test_the_runs_page_lists_the_trials_by_architecture_with_their_dataset(store
             assert body.index("search browse") > body.index(names[listed[-1]["trial_id"]])
             assert [r["val_top1"] for r in listed] == sorted((r["val_top1"] for r in listed), reverse=True)
             # what a person sees first: the name, then the objectives and the parameter count, inside 1600 px
-            headers = [h.get_attribute("col-id") for h in page.query_selector_all(".ag-header-cell")]
-            shown = [h for h in headers if h and h.startswith(("attributes.", "metrics."))]
+            # in the order they are drawn, left to right (ag-grid's DOM order need not be the visual one)
+            cells = [(h.bounding_box(), h.get_attribute("col-id")) for h in page.query_selector_all(".ag-header-cell")]
+            drawn = sorted((b["x"], c) for b, c in cells if b is not None and c is not None)
+            shown = [c for _, c in drawn if c.startswith(("attributes.", "metrics."))]
             assert shown[:4] == ["attributes.`Run Name`", "metrics.`val_top1`", "metrics.`gmacs_clip`", "metrics.`params`"]
             grid = page.locator(".ag-body-viewport").first.bounding_box()  # the table's visible part
             for column in shown[:4]:  # beside MLflow's assistant panel, which opens on a first visit

@@ -107,10 +107,11 @@ def _check_agreement(cfg: SearchConfig, *, finished: bool) -> list[dict]:
     ids = [r["trial_id"] for r in rows]
     assert len(ids) == len(set(ids))
     states = {r["trial_id"]: r["state"] for r in rows}
+    said = [(r["trial_id"], r["state"], r["epochs"], r["reason"]) for r in rows]  # why, where a state is wrong
     if finished:
-        assert len(rows) == TRIALS and set(states.values()) <= {"complete", "pruned"}
+        assert len(rows) == TRIALS and set(states.values()) <= {"complete", "pruned"}, said
     else:
-        assert "interrupted" in states.values() and "failed" not in states.values()
+        assert "interrupted" in states.values() and "failed" not in states.values(), said
 
     # a trial is pruned only where MO-ASHA stopped it (its saved decisions), and never on the front
     saved = cfg.search_dir / "moasha.json"  # written at MO-ASHA's first rung decision
