@@ -6,14 +6,15 @@ the ended trials' runs are logged again from their rows (`relog_lost_runs`).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
 from mlflow.tracking import MlflowClient
 
-from search.engine.searcher import RAY_TRIAL_ATTR
+from search.engine.searcher import RAY_TRIAL_ATTR, open_study
 from search.record import tracking
-from search.record.results import INTERRUPTED
+from search.record.results import INTERRUPTED, read_results, trial_row
 
 OPTUNA_STATES = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
                  optuna.trial.TrialState.FAIL: "failed"}
@@ -75,3 +76,32 @@ def optuna_states(study: optuna.Study | None) -> dict[str, str]:
         return {}
     return {t.user_attrs[RAY_TRIAL_ATTR]: OPTUNA_STATES[t.state] for t in study.get_trials(deepcopy=False)
             if t.state in OPTUNA_STATES and RAY_TRIAL_ATTR in t.user_attrs}
+
+
+def rows_after_run(search_dir: Path, tune_trials: list, *, rebuild: bool,
+                   presets: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every trial's row once Tune returns: the trials that ended, as the callback recorded them
+    (also those that ended before a hard kill but after Tune's last snapshot); a trial Tune stopped
+    with the experiment is interrupted. When the results table is being rebuilt (`rebuild`), what
+    ended comes from the Optuna journal, or for a grid (no Optuna study) from Tune."""
+    rows = {r["trial_id"]: r for r in read_results(search_dir)}
+    ended = _ended(search_dir, tune_trials) if rebuild else {}
+    for trial in tune_trials:  # all of Tune's trials, also those yet to report
+        recorded = rows.get(trial.trial_id, {}).get("state", "interrupted") != "interrupted"
+        if recorded or "arch" not in trial.config:
+            continue
+        metrics = {"seed": trial.config.get("seed"), **(trial.last_result or {})}
+        state = ended.get(trial.trial_id)
+        rows[trial.trial_id] = trial_row(trial.trial_id, metrics, trial.config["arch"],
+                                         errored=trial.status == "ERROR" or state == "failed",
+                                         interrupted=state is None, presets=presets)
+    return rows
+
+
+def _ended(search_dir: Path, tune_trials: list) -> dict[str, str]:
+    """Trial id -> complete / pruned / failed for the trials that ended."""
+    study = open_study(search_dir)
+    if study is not None:
+        return optuna_states(study)
+    return {t.trial_id: "failed" if t.status == "ERROR" else "ended" for t in tune_trials
+            if t.status in ("TERMINATED", "ERROR")}

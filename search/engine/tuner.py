@@ -46,7 +46,7 @@ from search.engine import validate
 from search.engine.callback import StatePusher, TrackingCallback
 from search.engine.config import SearchConfig, load_search_config
 from search.engine.moved import alias_old_modules
-from search.engine.reconcile import close_orphans, optuna_states, relog_lost_runs
+from search.engine.reconcile import close_orphans, relog_lost_runs, rows_after_run
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
 from search.engine.glue import local_gpus, moved_search_alg, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
@@ -57,8 +57,7 @@ from search.provenance import code_version
 from search.record import models, tracking
 from search.record.layout import CONFIG_FILE, SCHEDULER_FILE, TUNE_DIR
 from search.record.report import write_report
-from search.record.results import (RESULTS_FILE, format_front, mark_pareto, read_results, set_aside_damaged,
-                                   trial_row, write_results)
+from search.record.results import RESULTS_FILE, format_front, mark_pareto, set_aside_damaged, write_results
 from search.record.storage import SearchStorage
 from search.trial.setup import TrialSetup
 from search.trial.trainable import train_trial
@@ -227,30 +226,10 @@ class Search:
             if started_ray:
                 ray.shutdown()
             quiet.close()
-        # the trials that ended, as the callback recorded them (also those that ended before a hard
-        # kill but after Tune's last snapshot); a trial Tune stopped with the experiment is interrupted
-        self.rows = {r["trial_id"]: r for r in read_results(self.dir)}
-        ended = self._ended(grid) if rebuild else {}  # rebuilding: what ended, from Optuna (or Tune for a grid)
-        for trial in grid._experiment_analysis.trials:  # all of Tune's trials, also those yet to report
-            recorded = self.rows.get(trial.trial_id, {}).get("state", "interrupted") != "interrupted"
-            if recorded or "arch" not in trial.config:
-                continue
-            metrics = {"seed": trial.config.get("seed"), **(trial.last_result or {})}
-            state = ended.get(trial.trial_id)
-            self.rows[trial.trial_id] = trial_row(trial.trial_id, metrics, trial.config["arch"],
-                                                  errored=trial.status == "ERROR" or state == "failed",
-                                                  interrupted=state is None, presets=self.presets)
+        self.rows = rows_after_run(self.dir, grid._experiment_analysis.trials, rebuild=bool(rebuild),
+                                   presets=self.presets)
         ended = [r for r in self.rows.values() if r["state"] != "interrupted"]
         return self._conclude(len(ended) == len(self.rows) and len(ended) >= self.cfg.trials)
-
-    def _ended(self, grid: Any) -> dict[str, str]:
-        """Trial id -> complete / pruned / failed for the trials that ended, when the results table
-        is rebuilt: the Optuna journal's states, or for a grid (no Optuna study) Tune's."""
-        study = open_study(self.dir)
-        if study is not None:
-            return optuna_states(study)
-        return {t.trial_id: "failed" if t.status == "ERROR" else "ended" for t in grid._experiment_analysis.trials
-                if t.status in ("TERMINATED", "ERROR")}
 
     def _refresh(self, tuner: tune.Tuner, verbose: int) -> None:
         """A restored Tuner holds the searcher, scheduler and callbacks pickled when the search
