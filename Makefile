@@ -58,7 +58,8 @@ demo-init: $(STAMP)
 # Time on 2 CPU cores: at the batch-64 budget `python bench/bench_study_budget.py` estimated 7.8 h
 # for both regimes and the first piece took 1.3 x its estimate; at batch 16 (1.2 x the time an
 # epoch) s3d_factorization on the appearance regime took 72.9 min with other work on the machine
-# (about 40 min alone), so about 10-12 h in all: over the 6 h aimed at (a measured miss).
+# (about 40 min alone). Measured, all ten pieces: 819 min (13.7 h) in all, most with other work on
+# the machine (docs/studies/README.md lists each): over the 6 h aimed at (a measured miss).
 STUDIES ?= s3d_placement s3d_factorization smallbig vov3d joint
 REGIMES ?= appearance temporal
 STUDY_DATA_appearance := data/study

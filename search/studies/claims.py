@@ -99,7 +99,7 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
              if n in grid.values.get(claim.cost, {})}
     missing = [x for x in [*a, *b] if x not in metric or (claim.test != "difference" and x not in costs)
                or (claim.test in CHOOSING and x not in grid.selection.get(claim.metric, {}))]  # never chosen on test
-    k, contrast, detail = 1, None, ""
+    k, contrast, detail, chosen = 1, None, "", {}
     if missing:
         detail = f"no {claim.metric} for {', '.join(missing)} (failed, not adequately trained, or not run)"
     elif claim.test == "difference":
@@ -138,19 +138,17 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
         seeds_only, replicates = estimate, "latency processes" if latency else "seeds"
         p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
     else:
-        effects = stats.replicate_effects(metric, contrast) if contrast else []
-        seeds_only = stats.Estimate.of(effects, confidence=confidence)
-        hits = grid.hits.get(claim.metric, {})
-        crossed = (cfg.interval == "crossed" and contrast is not None and all(x in hits for x in contrast.arms))
-        if crossed:
-            d = stats.clip_contributions(hits, contrast)
-            estimate = stats.Estimate.crossed(d, confidence=confidence)
-            p_raw = stats.p_value_crossed(d, direction=claim.direction, threshold=claim.threshold)
-            replicates = "seeds x test clips"
-        else:
-            estimate = stats.Estimate.of(effects, method=seeds_method(cfg), confidence=confidence)
-            p_raw = stats.p_value(effects, direction=claim.direction, threshold=claim.threshold)
-            replicates = "latency processes" if latency else "seeds"
+        estimate, seeds_only, p_raw, replicates = _estimate(claim, cfg, grid, metric, contrast, confidence, latency)
+        if claim.test == "dominance" and len(chosen) > 1:  # "for each b": it holds only where every pair does
+            each = {y: _estimate(claim, cfg, grid, metric, stats.Contrast.pairs([(x, y)]), confidence, latency)
+                    for y, x in chosen.items()}
+            weakest = min(each, key=lambda y: _strength(claim, each[y][0]))
+            pairs = ", ".join(f"{chosen[y]} vs {y} {e[0].mean:+.3f}" for y, e in each.items())
+            detail += (f"; each pair on test: {pairs}"
+                       + f"; the claim is its weakest pair, {chosen[weakest]} vs {weakest} (intersection-union "
+                       f"test: p is the largest pair's; the mean over pairs, {estimate.mean:+.3f}, is not the claim)")
+            estimate, seeds_only, _, replicates = each[weakest]
+            p_raw = max(e[2] for e in each.values())
     coverage = contrast.coverage(metric) if contrast is not None and len(contrast.units) > 1 else ""
     if coverage:
         detail += f"; seeds: {coverage} (a unit is a pair; a seed counts the pairs it has)"
@@ -168,6 +166,27 @@ def evaluate_claim(claim: Claim, cfg: StudyConfig, grid: Grid, arms: dict[str, d
         verdict = stats.verdict(estimate, direction=claim.direction, threshold=claim.threshold, margin=claim.margin)
     return ClaimResult(claim, estimate, verdict, replicates, detail, test, p_raw, alpha=alpha / k,
                        seeds_only=seeds_only, undertrained=undertrained)
+
+
+def _estimate(claim: Claim, cfg: StudyConfig, grid: Grid, metric: dict, contrast: Any, confidence: float,
+              latency: bool) -> tuple[stats.Estimate, stats.Estimate, float, str]:
+    """A contrast's estimate (over seeds and test clips where the runs have per-clip outcomes),
+    its estimate over seeds alone, its raw one-sided p and what its replicates are."""
+    effects = stats.replicate_effects(metric, contrast) if contrast else []
+    seeds_only = stats.Estimate.of(effects, confidence=confidence)
+    hits = grid.hits.get(claim.metric, {})
+    if cfg.interval == "crossed" and contrast is not None and all(x in hits for x in contrast.arms):
+        d = stats.clip_contributions(hits, contrast)
+        return (stats.Estimate.crossed(d, confidence=confidence), seeds_only,
+                stats.p_value_crossed(d, direction=claim.direction, threshold=claim.threshold), "seeds x test clips")
+    estimate = stats.Estimate.of(effects, method=seeds_method(cfg), confidence=confidence)
+    return (estimate, seeds_only, stats.p_value(effects, direction=claim.direction, threshold=claim.threshold),
+            "latency processes" if latency else "seeds")
+
+
+def _strength(claim: Claim, estimate: stats.Estimate) -> float:
+    """How far a pair's interval lies on the claimed side (its bound nearest the other side)."""
+    return estimate.low if claim.direction == "greater" else -estimate.high
 
 
 def _point_verdict(claim: Claim, point: stats.Estimate) -> str:

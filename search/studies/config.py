@@ -89,7 +89,9 @@ class Claim:
 
     - difference: mean over arms `a` minus mean over arms `b`;
     - matched_cost: `a` arms against the `b` curve interpolated at the same `cost` (log scale);
-    - dominance: for each `b` arm, the best `a` arm at no more `cost`, minus it;
+    - dominance: for each `b` arm, the best `a` arm at no more `cost`, minus it; with several `b`
+      arms the claim ("for each b") is its weakest pair, an intersection-union test (p the largest
+      pair's), never the mean over the pairs;
     - rank_agreement: Kendall's tau between `cost` and `metric` over arms `a` (b unused);
     - exact: a property that holds by construction (`value`, e.g. 0.0 for two arms that are both
       exactly order-blind), proven by the structural test named in `proof` (a pytest node id), and

@@ -83,7 +83,7 @@ TAU_BOUNDS = (-1.0, 1.0)  # the range of Kendall's tau, for `Estimate.of(..., bo
 EFFECTS = {
     "difference": "paired difference",
     "matched_cost": "difference from the harder b arm of a cost bracket",  # `bracket_pairs`
-    "dominance": "best cheaper a arm (chosen on validation) minus b, on test",
+    "dominance": "best cheaper a arm (chosen on validation) minus b, on test, the weakest b (intersection-union)",
     "rank_agreement": "Kendall tau of cost vs metric",
 }
 

@@ -231,3 +231,23 @@ def test_a_matched_cost_claim_keeps_the_seeds_whose_pairs_lost_different_arms(st
                 top1["vov", 3] - top1["flat", 3]]
     assert claim.seeds_only.n == 4 and claim.seeds_only.mean == pytest.approx(np.mean(per_seed))
     assert claim.estimate.n == 4 and claim.estimate.mean == pytest.approx(np.mean(per_seed))  # seeds x clips
+
+
+def test_a_claim_about_each_b_arm_is_its_weakest_pair_not_the_mean(store: str, tmp_path: Path) -> None:
+    """Dominance says "for each b arm, an a arm at no more cost beats it": an intersection-union test.
+    Here the top-heavy arm beats one b arm by about +0.4 and loses to the other by about -0.3; the mean over
+    the pairs (+0.05) would read as a lead, the claim is its weakest pair and is not reproduced."""
+    raw = _config(store, tmp_path)
+    raw["claims"] = [{"id": "each", "statement": "s", "test": "dominance", "metric": "top1", "a": ["top"],
+                      "b": ["flat", "deep"], "cost": "gmacs"}]
+    cfg = StudyConfig.from_dict(raw)
+    cfg.study_dir.mkdir(parents=True)
+    (cfg.study_dir / STUDY_CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    rows = _rows(cfg, {"top": 0.6, "flat": 0.2, "deep": 0.9, "vov": 0.5}, {}, SEEDS, seed=5)
+    _write(cfg.study_dir, rows)
+    [claim] = analyze(cfg.study_dir).claims
+    test = {arm: np.mean([r["test_top1"] for r in rows if r["preset"] == arm]) for arm in ("flat", "top", "deep")}
+    assert claim.estimate.mean == pytest.approx(test["top"] - test["deep"])  # the weakest pair, on test
+    assert claim.estimate.mean < 0 < test["top"] - (test["flat"] + test["deep"]) / 2  # the mean would lead
+    assert claim.verdict == "not reproduced", (claim.verdict, claim.detail)
+    assert "top vs flat +0.4" in claim.detail and "the claim is its weakest pair, top vs deep" in claim.detail
