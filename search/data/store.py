@@ -73,6 +73,11 @@ class StoreMeta:
     def group_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.groups))
 
+    @property
+    def fingerprint(self) -> str:
+        """What names the clips a run trained on: the store's name, how it was made, its splits, its shape."""
+        return f"{self.name}:{self.source}:{self.splits}:{self.clip_shape}"
+
     def to_json(self) -> str:
         data = dataclasses.asdict(self) | {"format": FORMAT, "version": VERSION}
         return json.dumps(data, indent=2)

@@ -274,8 +274,7 @@ class Search:
         return tracking.dataset_input(self.store.meta, self.cfg.data, self.store_fingerprint())
 
     def store_fingerprint(self) -> str:
-        meta = self.store.meta
-        return f"{meta.name}:{meta.source}:{meta.splits}:{meta.clip_shape}"
+        return self.store.meta.fingerprint
 
     def _trainable(self) -> Any:
         cfg = self.cfg

@@ -1,18 +1,19 @@
 """`vidnas bench build`: train every point of a benchmark's sub-space through the search engine
 (Ray Tune trials, MLflow runs, any cluster or GPU), then write its table.
 
-    STORAGE/NAME/          the engine's search directory: every point at `seed`
-    STORAGE/NAME-noise/    every `noise_every`-th point again at `noise_seed` (seed noise)
-    STORAGE/NAME-front/    with `front_seed`: the points within `front_sds` seed SDs of the
-                           front (on the first two seeds' means) once more
-    STORAGE/NAME.timing.json  wall seconds, summed over resumes
-    OUT/NAME.parquet       the table (search.tabular.table)
+Three seeds' runs: every point at `seed`; every `noise_every`-th point again at `noise_seed` (seed
+noise); with `front_seed`, the points within `front_sds` seed SDs of the front (on the first two
+seeds' means) once more. Each run trains the points its seed still lacks in pieces of `piece`
+points, one engine search each (STORAGE/NAME-s<seed>-<hash>/, resumed after an interrupt), and each
+finished piece is written to OUT/NAME.parts/ (search.tabular.pieces), which outlives the machine:
 
-Both directories resume where they stopped: run the same command again after an interrupt.
+    OUT/NAME.parts/*.parquet   the finished pieces (commit them as they come)
+    OUT/NAME.parquet           the table: their union, once every point of every run is in
+
+Run the same command again after an interrupt, or on another machine with the pieces.
 """
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -30,8 +31,9 @@ from search.record.results import read_results
 from search.record.tracking import retry
 from search.tabular.config import BenchConfig
 from search.tabular.space import point_id, point_spec
+from search.tabular.pieces import Pieces, piece_name
 from search.tabular.table import CURVE_KEYS, Table, near_front
-from spaces import ArchSpec, atomic
+from spaces import ArchSpec
 from spaces.bounds import SpaceBounds
 
 
@@ -67,82 +69,83 @@ def search_config(cfg: BenchConfig, name: str, trials: int, seed: int, bounds: S
                         test_curve=True, address=cfg.address, init=cfg.init)
 
 
-def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0) -> Path | None:
-    """Train (or resume) every point; the table's path once all are complete, else None."""
+def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
+          minutes: float | None = None) -> Path | None:
+    """Train (or resume) the points the pieces lack; the table's path once all are in, else None
+    (interrupted, or no new piece started after `minutes`)."""
     store = ClipStore.open(cfg.data)
     num_classes = len(store.meta.classes)
     specs = point_specs(cfg, num_classes)
     bounds = bounds_of(cfg, num_classes)
+    pieces = Pieces(cfg, store.meta.fingerprint)
     ids = list(specs)
-    runs = [(cfg.name, ids, cfg.seed), (f"{cfg.name}-noise", ids[::cfg.noise_every], cfg.noise_seed)]
+    runs: list[tuple[list[str] | None, int]] = [(ids, cfg.seed), (ids[::cfg.noise_every], cfg.noise_seed)]
     if cfg.front_seed is not None:
-        runs.append((f"{cfg.name}-front", None, cfg.front_seed))  # chosen once the first two are in
-    timing_file = Path(cfg.storage) / f"{cfg.name}.timing.json"
-    searches = []
-    for name, subset, seed in runs:
+        runs.append((None, cfg.front_seed))  # chosen once the first two are in
+    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    for subset, seed in runs:
         if subset is None:
-            subset = near_front(collect(cfg, searches, specs, store), cfg.front_sds)
-        search = Search(search_config(cfg, name, len(subset), seed, bounds),
-                        labels={specs[p].to_json(): p for p in subset})
-        resume = search.storage.has_tune_state()
-        print(f"[vidnas bench] {name}: {len(subset)} points x {cfg.epochs} epochs at seed {seed}"
-              f"{' (resuming)' if resume else ''}", flush=True)
-        began = time.perf_counter()
-        outcome = search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
-                             grid=Grid(tuple(specs[p] for p in subset), (seed,)))
-        _add_time(timing_file, name, time.perf_counter() - began)
-        if not outcome.finished:
-            return None
-        searches.append(search)
-    table = collect(cfg, searches, specs, store)
-    path = table.write(cfg.table_path)
-    return path
+            subset = near_front(pieces.union(_points(cfg, specs), {}), cfg.front_sds)
+        done = pieces.done()
+        todo = [p for p in subset if (p, seed) not in done]
+        print(f"[vidnas bench] seed {seed}: {len(subset)} points x {cfg.epochs} epochs, {len(subset) - len(todo)} "
+              f"in {pieces.dir}, {len(todo)} to train in pieces of {cfg.piece}", flush=True)
+        for group in (todo[i:i + cfg.piece] for i in range(0, len(todo), cfg.piece)):
+            if deadline is not None and time.monotonic() > deadline:
+                print(f"[vidnas bench] {minutes:g} min are up: no new piece started", flush=True)
+                return None
+            search = Search(search_config(cfg, f"{cfg.name}-{piece_name(seed, group)}", len(group), seed, bounds),
+                            labels={specs[p].to_json(): p for p in group})
+            resume = search.storage.has_tune_state()
+            began = time.perf_counter()
+            outcome = search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
+                                 grid=Grid(tuple(specs[p] for p in group), (seed,)))
+            if not outcome.finished:
+                return None
+            wall = time.perf_counter() - began  # this run's share only: a resumed piece's earlier runs are lost
+            path = pieces.add(seed, group, collect(cfg, search, specs, store, wall))
+            print(f"[vidnas bench] seed {seed}: wrote {path} ({len(group)} points, {wall / 60:.1f} min)", flush=True)
+    return pieces.union(_points(cfg, specs), _provenance(cfg, store)).write(cfg.table_path)
 
 
 def partial(cfg: BenchConfig) -> Table:
-    """The table of the points complete so far (while a build runs, or after an interrupt)."""
+    """The table of the pieces finished so far (while a build runs, or after an interrupt)."""
     store = ClipStore.open(cfg.data)
     specs = point_specs(cfg, len(store.meta.classes))
-    bounds = bounds_of(cfg, len(store.meta.classes))
-    names = [(cfg.name, cfg.seed), (f"{cfg.name}-noise", cfg.noise_seed)]
-    if cfg.front_seed is not None:
-        names.append((f"{cfg.name}-front", cfg.front_seed))
-    searches = [Search(search_config(cfg, name, 1, seed, bounds)) for name, seed in names]
-    return collect(cfg, [s for s in searches if (s.dir / "results.parquet").is_file()], specs, store, complete_only=True)
+    return Pieces(cfg, store.meta.fingerprint).union(_points(cfg, specs), _provenance(cfg, store))
 
 
-def collect(cfg: BenchConfig, searches: list[Search], specs: dict[str, ArchSpec], store: ClipStore, *,
-            complete_only: bool = False) -> Table:
-    """The table from the engine's records: each trial's row (results.parquet) and its per-epoch
-    metrics (MLflow's history, one point per epoch)."""
+def _points(cfg: BenchConfig, specs: dict[str, ArchSpec]) -> dict[str, dict[str, Any]]:
+    axes = {point_id(p): p for p in cfg.points()}
+    return {p: {"spec": specs[p].to_json(), **axes[p]} for p in specs}
+
+
+def _provenance(cfg: BenchConfig, store: ClipStore) -> dict[str, Any]:
+    return {"config": cfg.to_dict(), "store_fingerprint": store.meta.fingerprint, "store_classes": len(store.meta.classes),
+            "seeds": {"all": cfg.seed, "noise": cfg.noise_seed, "noise_every": cfg.noise_every,
+                      "front": cfg.front_seed, "front_sds": cfg.front_sds},
+            "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def collect(cfg: BenchConfig, search: Search, specs: dict[str, ArchSpec], store: ClipStore, wall: float) -> Table:
+    """One piece's table from the engine's records: each trial's row (results.parquet) and its
+    per-epoch metrics (MLflow's history, one point per epoch)."""
     by_spec = {s.to_json(): p for p, s in specs.items()}
     rows: list[dict[str, Any]] = []
-    for search in searches:
-        client = MlflowClient(search.cfg.resolved_tracking_uri())
-        for r in read_results(search.dir):
-            if r["state"] != "complete" and complete_only:
-                continue
-            if r["state"] != "complete":
-                raise ConfigError(f"{search.dir}: trial {r['trial_id']} ({r['slug']}) is {r['state']}: {r['reason']}; "
-                                  "the table needs every point complete")
-            curves = {k: {m.step: m.value for m in retry(lambda k=k: client.get_metric_history(r["mlflow_run_id"], k))}
-                      for k in CURVE_KEYS}
-            for epoch in range(1, cfg.epochs + 1):
-                rows.append({"point": by_spec[r["spec"]], "seed": r["seed"], "epoch": epoch,
-                             **{k: curves[k].get(epoch, math.nan) for k in CURVE_KEYS},
-                             "params": r["params"], "gmacs": r["gmacs"], "latency_ms": r["latency_ms"],
-                             "slug": r["slug"], "mlflow_run_id": r["mlflow_run_id"]})
-    timing_file = Path(cfg.storage) / f"{cfg.name}.timing.json"
-    timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
-    provenance = {"config": cfg.to_dict(), "code_version": code_version(),
-                  "store_fingerprint": searches[0].store_fingerprint(), "store_classes": len(store.meta.classes),
-                  "seeds": {"all": cfg.seed, "noise": cfg.noise_seed, "noise_every": cfg.noise_every,
-                            "front": cfg.front_seed, "front_sds": cfg.front_sds},
-                  "device": device_label(cfg), "wall_seconds": timing, "created": time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                                               time.gmtime())}
-    axes = {point_id(p): p for p in cfg.points()}
-    points = {p: {"spec": specs[p].to_json(), **axes[p]} for p in specs}
-    return Table.from_rows(rows, points, cfg.objectives, provenance)
+    client = MlflowClient(search.cfg.resolved_tracking_uri())
+    for r in read_results(search.dir):
+        if r["state"] != "complete":
+            raise ConfigError(f"{search.dir}: trial {r['trial_id']} ({r['slug']}) is {r['state']}: {r['reason']}; "
+                              "the table needs every point complete")
+        curves = {k: {m.step: m.value for m in retry(lambda k=k: client.get_metric_history(r["mlflow_run_id"], k))}
+                  for k in CURVE_KEYS}
+        for epoch in range(1, cfg.epochs + 1):
+            rows.append({"point": by_spec[r["spec"]], "seed": r["seed"], "epoch": epoch,
+                         **{k: curves[k].get(epoch, math.nan) for k in CURVE_KEYS},
+                         "params": r["params"], "gmacs": r["gmacs"], "latency_ms": r["latency_ms"],
+                         "slug": r["slug"], "mlflow_run_id": r["mlflow_run_id"]})
+    return Table.from_rows(rows, _points(cfg, specs), cfg.objectives, {
+        **_provenance(cfg, store), "code_version": code_version(), "device": device_label(cfg), "wall_seconds": {search.cfg.name: wall}})
 
 
 def device_label(cfg: BenchConfig) -> str:
@@ -154,10 +157,3 @@ def device_label(cfg: BenchConfig) -> str:
     except (OSError, StopIteration):
         pass
     return (f"CPU: {cpu}, {cfg.concurrency} trials x {cfg.cpus_per_trial} core(s), torch {torch.__version__}")
-
-
-def _add_time(path: Path, name: str, seconds: float) -> None:
-    timing = json.loads(path.read_text()) if path.is_file() else {}
-    timing[name] = timing.get(name, 0.0) + seconds
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, json.dumps(timing, indent=1))

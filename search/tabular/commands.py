@@ -13,16 +13,22 @@ def add_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="a benchmark config (YAML), e.g. configs/bench/demo_cpu.yaml")
     p.add_argument("--cpus", type=int, help="CPUs for the local Ray (default: all)")
     p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2], help="Tune's progress output")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="start no new piece after M minutes (the pieces finished so far are kept: run it again to go on)")
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from search.engine.config import ConfigError
     from search.tabular.build import build
     from search.tabular.config import BenchConfig
 
     cfg = BenchConfig.from_yaml(args.config)
-    path = build(cfg, num_cpus=args.cpus, verbose=args.verbose)
+    if args.minutes is not None and not args.minutes >= 0:
+        raise ConfigError(f"--minutes={args.minutes:g}: must be a number of minutes >= 0")
+    path = build(cfg, num_cpus=args.cpus, verbose=args.verbose, minutes=args.minutes)
     if path is None:
-        print(f"interrupted: run `vidnas bench build {args.config}` again to go on")
+        print(f"stopped: the finished pieces are in {cfg.out}/{cfg.name}.parts; "
+              f"run `vidnas bench build {args.config}` again to go on")
         return EXIT_INTERRUPTED
     from search.tabular.table import Table
 

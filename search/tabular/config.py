@@ -30,8 +30,9 @@ class BenchConfig:
     name: str
     data: str  # the clip store every point trains on
     backbones: dict[str, Axes]
-    storage: str = "results/bench"  # the engine's search directories: STORAGE/NAME, STORAGE/NAME-noise
-    out: str = "bench/tables"  # the table: OUT/NAME.parquet
+    storage: str = "results/bench"  # the engine's search directories: STORAGE/NAME-s<seed>-<hash>, one a piece
+    out: str = "bench/tables"  # the table: OUT/NAME.parquet; its finished pieces: OUT/NAME.parts/
+    piece: int = 16  # points a piece (one search; what a new machine can lose)
     epochs: int = 8
     frames: int = 8
     crop: int = 32
@@ -59,7 +60,7 @@ class BenchConfig:
                 axes.check(name)
             except SpecError as e:
                 raise ConfigError(str(e)) from None
-        for name in ("epochs", "frames", "crop", "noise_every", "concurrency", "cpus_per_trial"):
+        for name in ("epochs", "frames", "crop", "noise_every", "piece", "concurrency", "cpus_per_trial"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: must be an integer >= 1")
         if self.noise_seed == self.seed:

@@ -110,7 +110,7 @@ def test_init_reaches_every_point_of_a_benchmark(tmp_path, store) -> None:
 def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys) -> None:
     import yaml
     cfg = {"name": "mini", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "tables"),
-           "epochs": 2, "noise_every": 2, "front_seed": 2, "concurrency": 2, "optim": {"batch_size": 32},
+           "epochs": 2, "noise_every": 2, "front_seed": 2, "piece": 2, "concurrency": 2, "optim": {"batch_size": 32},
            "backbones": {"inception_v1": {"layouts": ["2d", "bottom1", "3d"], "temporal_ops": ["separable"]}}}
     (tmp_path / "mini.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
@@ -136,10 +136,65 @@ def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys
     assert set(prov["wall_seconds"]) == {"mini", "mini-noise", "mini-front"} and len(prov["code_version"]) >= 7
     assert table.reference["val_top1"] == 0.0 and table.reference["gmacs"] == pytest.approx(
         1.1 * max(r["gmacs"] for r in table.rows))
-    # running it again changes nothing (both searches finished; the table is rewritten the same)
+    # the pieces: at most 2 points each, one seed each, listed in the table's provenance
+    parts = sorted(p.name for p in (tmp_path / "tables" / "mini.parts").glob("*.parquet"))
+    assert [p.split("-")[0] for p in parts].count("s0") == 2 and [p.split("-")[0] for p in parts].count("s1") == 1
+    assert sorted(p["file"] for p in prov["pieces"]) == parts
+    assert sum(p["points"] for p in prov["pieces"]) == 3 + 2 + len(third)
+    # another machine (no search directories: another storage) with the pieces trains nothing and
+    # writes the same table (another storage, not the first one removed: MLflow keeps its store open)
     before = table.rows
+    cfg["storage"] = str(tmp_path / "elsewhere")
+    (tmp_path / "mini.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
     assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0: 3 points x 2 epochs, 3 in" in out and "0 to train" in out and "wrote" not in out
     assert Table.read(tmp_path / "tables" / "mini.parquet").rows == before
+    assert not (tmp_path / "elsewhere").exists()
+    # a piece lost (its machine went before it was committed) is trained again, and only it
+    lost = tmp_path / "tables" / "mini.parts" / parts[0]
+    lost_points = Table.read(lost).points
+    lost.unlink()
+    assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("wrote ") == 1 and f"({len(lost_points)} points," in out
+    rebuilt = Table.read(tmp_path / "tables" / "mini.parquet")
+    assert [(r["point"], r["seed"], r["epoch"]) for r in rebuilt.rows] == keys
+    # bit-reproducible trials: the retrained piece has the same curves
+    assert [r["val_top1"] for r in rebuilt.rows] == [r["val_top1"] for r in before]
+
+
+def test_pieces_trained_otherwise_or_twice_are_refused(tmp_path, store) -> None:
+    import shutil
+
+    import yaml
+    from search.data.store import ClipStore
+    from search.tabular.build import point_specs
+    from search.tabular.pieces import Pieces
+    cfg = {"name": "mini", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "tables"),
+           "epochs": 2, "backbones": {"inception_v1": {"layouts": ["2d", "3d"], "temporal_ops": ["separable"]}}}
+    (tmp_path / "mini.yaml").write_text(yaml.safe_dump(cfg))
+    bench = BenchConfig.from_yaml(tmp_path / "mini.yaml")
+    meta = ClipStore.open(store).meta
+    ids = list(point_specs(bench, len(meta.classes)))
+    rows = [{"point": p, "seed": 0, "epoch": e, "val_top1": 0.5, "gmacs": 0.01} for p in ids for e in (1, 2)]
+    points = {p: {"spec": "{}"} for p in ids}
+    pieces = Pieces(bench, meta.fingerprint)
+    piece = Table.from_rows(rows, points, bench.objectives, {"code_version": "abc1234"})
+    path = pieces.add(0, ids, piece)
+    assert set(pieces.done()) == {(p, 0) for p in ids}
+    # the same pieces under a config that trains longer: refused, naming the setting
+    longer = BenchConfig.from_yaml(tmp_path / "mini.yaml").__class__(**{**bench.__dict__, "epochs": 3})
+    with pytest.raises(ConfigError, match=r"trained with epochs=2, not this config's settings"):
+        Pieces(longer, meta.fingerprint).done()
+    # a point at a seed in two pieces: refused, naming both
+    shutil.copy(path, path.with_name("s0-copy.parquet"))
+    with pytest.raises(ConfigError, match=r"at seed 0 is also in"):
+        pieces.done()
+    # a piece must hold exactly the points it is written for
+    with pytest.raises(ValueError, match="must hold exactly its 1 points"):
+        pieces.add(0, ids[:1], piece)
 
 
 # -- replays against the shipped table -------------------------------------------------------
