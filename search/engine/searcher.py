@@ -23,7 +23,9 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from search.engine.strata import ArchCost, ArchDraw, StratifiedSampler
 from spaces import atomic
+from spaces.bounds import SpaceBounds
 
 STUDY_FILE, JOURNAL_FILE = "study.json", "optuna.journal"
 RAY_TRIAL_ATTR = "ray_trial_id"
@@ -55,9 +57,14 @@ def open_study(search_dir: Path) -> optuna.Study | None:
 
 
 def make_sampler(sampler: str, seed: int, trials: int, grid: dict[str, list], *,
-                 n_startup_trials: int | None = None) -> optuna.samplers.BaseSampler:
+                 n_startup_trials: int | None = None, bounds: SpaceBounds | None = None) -> optuna.samplers.BaseSampler:
     """The search's sampler. TPE starts with `n_startup_trials` random draws (default
-    STARTUP_TRIALS, at most a third of the budget); GP is the benchmark's (search.tabular.replay)."""
+    STARTUP_TRIALS, at most a third of the budget); GP is the benchmark's (search.tabular.replay);
+    `stratified` (search.engine.strata) prices the architectures of `bounds` before it draws."""
+    if sampler == "stratified":
+        if bounds is None:
+            raise ValueError("sampler stratified needs the space's bounds (it prices architectures before drawing)")
+        return StratifiedSampler(ArchDraw(bounds), ArchCost(bounds.max_gmacs), seed=seed)
     startup = n_startup_trials if n_startup_trials is not None else min(STARTUP_TRIALS, max(2, trials // 3))
     if sampler == "tpe":
         return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed, n_startup_trials=startup)

@@ -49,12 +49,14 @@ import optuna
 from search.engine.config import SearchConfig
 from search.engine.scheduler import MOASHAScheduler
 from search.engine.searcher import FidelityOptunaSearch, make_sampler
+from search.engine.strata import StratifiedSampler
 from search.pareto import hypervolume, pareto_ranks
 from search.tabular.space import Axes, PointSpace, complete_point, point_trial_params
 from search.tabular.table import Table
 
-# uniform: the table's points shuffled (no replacement); stratified: the same, but taking turns over
-# strata of log GMACs (the cost is known before a trial trains)
+# uniform: the table's points shuffled (no replacement); stratified: the search's sampler that takes
+# turns over strata of log GMACs (the cost is known before a trial trains), uniform over architectures
+# within one, without replacement (search.engine.strata)
 SAMPLERS = ("uniform", "stratified", "random", "tpe", "nsga2", "gp")
 SCHEDULERS = ("fifo", "moasha", "asha")
 
@@ -198,38 +200,25 @@ class ShuffledGrid:
         pass
 
 
-class CostStrata(ShuffledGrid):
-    """Uniform random search without replacement that uses what is known before training: each
-    point's cost. The points are split into `strata` bins of equal width in log10 GMACs (per clip
-    as the table records it); draws take turns over the bins in a shuffled order, a random
-    unvisited point from each, so the cheap and the dear ends of the front are sampled from the
-    start instead of in proportion to how many points they hold."""
+class TableCost:
+    """A table point's GMACs (what the stratified sampler prices, known before a trial trains)."""
 
-    def __init__(self, points: list[str], gmacs: dict[str, float], seed: int, strata: int = 8) -> None:
-        rng = np.random.default_rng(seed)
-        logs = {p: math.log10(gmacs[p]) for p in points}
-        low, high = min(logs.values()), max(logs.values())
-        width = (high - low) / strata or 1.0
-        bins: list[list[str]] = [[] for _ in range(strata)]
-        for p in points:
-            bins[min(strata - 1, int((logs[p] - low) / width))].append(p)
-        queues = [[b[i] for i in rng.permutation(len(b))] for b in bins if b]
-        self.order = []
-        while queues:
-            for i in rng.permutation(len(queues)):
-                self.order.append(queues[i].pop())
-            queues = [q for q in queues if q]
+    def __init__(self, gmacs: dict[str, float]) -> None:
+        self.gmacs = gmacs
+
+    def __call__(self, value: dict[str, str]) -> float:
+        return self.gmacs[value["point"]]
 
 
 def make_searcher(table: Table, strategy: Strategy, seed: int, budget: float = 1.0) -> FidelityOptunaSearch | ShuffledGrid:
     """The strategy's searcher; `budget` (x the grid's compute) sizes TPE's and GP's startup."""
     if strategy.sampler == "uniform":
         return ShuffledGrid(table.points, seed)
-    if strategy.sampler == "stratified":
-        final = table.mean_final()
-        return CostStrata(table.points, {p: final[p]["gmacs"] for p in table.points}, seed)
     axes = table_axes(table)
-    if strategy.sampler in SAMPLERS:
+    if strategy.sampler == "stratified":  # the search's own (search.engine.strata), at its defaults
+        final = table.mean_final()
+        sampler = StratifiedSampler(PointSpace(axes), TableCost({p: final[p]["gmacs"] for p in table.points}), seed=seed)
+    elif strategy.sampler in SAMPLERS:
         trials = max(1, round(budget * len(table.points)))  # a search of the replay's size (its startup rule)
         sampler = make_sampler(strategy.sampler, seed, trials, {}, n_startup_trials=strategy.n_startup_trials)
     else:
