@@ -7,7 +7,7 @@
     vidnas report SEARCH_DIR
     vidnas train PRESET_OR_SPEC --data STORE --epochs N [--address ...]
     vidnas study run STUDY.yaml [--out DIR] | report STUDY_DIR [--out DIR] | index REPORT_DIR... --out FILE
-    vidnas bench build BENCH.yaml | replay TABLE [--strategies ...] [--seeds N] | effects TABLE | export TABLE
+    vidnas bench build BENCH.yaml | replay TABLE [--strategies ...] [--seeds N] | effects TABLE | noise TABLE | export TABLE
     vidnas ui [SEARCH_DIR] [--port N]
     vidnas dashboard SEARCH_DIR [--port N]
     vidnas export SEARCH_DIR (--pareto | --best METRIC | --trial ID) --out DIR
@@ -71,6 +71,8 @@ COMMANDS: dict[str, Command] = {
                           "search.tabular.commands:add_replay:run_replay"),
         "effects": Command("each design choice's effect over every point of a table, next to the studies' verdicts",
                            "search.tabular.commands:add_effects:run_effects"),
+        "noise": Command("how much of a table's front is seed noise: one run's SD, order swaps, the front per seed",
+                         "search.tabular.commands:add_noise:run_noise"),
         "export": Command("write a benchmark table in Syne Tune's blackbox format, for other tools' simulators",
                           "search.tabular.commands:add_export:run_export"),
     }),

@@ -158,6 +158,27 @@ def run_effects(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_noise(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", type=Path, help="a benchmark table (Parquet) with points at two or more seeds")
+    p.add_argument("--out", type=Path, help="write the figures as Markdown here too (e.g. docs/bench/NAME/noise.md)")
+
+
+def run_noise(args: argparse.Namespace) -> int:
+    from search.engine.config import ConfigError
+    from search.tabular.noise import markdown, noise
+    from search.tabular.table import Table
+
+    try:
+        text = markdown(noise(Table.read(args.table)))
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(f"{args.table}: {e}" if "no point trained" in str(e) else str(e)) from None
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(args.out, text + "\n")
+    return 0
+
+
 def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", type=Path, help="a benchmark table (Parquet)")
     p.add_argument("--format", default="syne-tune", help="syne-tune: Syne Tune's blackbox format (BlackboxTabular)")

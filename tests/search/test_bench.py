@@ -16,7 +16,7 @@ from search.cli.main import main
 from search.engine.config import ConfigError
 from search.pareto import hypervolume, pareto_ranks
 from search.tabular.config import BenchConfig
-from search.tabular.figures import StrategySummary, choose_default, ratio_interval
+from search.tabular.figures import StrategySummary, choose_default, choose_peer, ratio_interval, versus
 from search.tabular.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
 from search.tabular.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
 from search.tabular.table import Table, near_front, seed_sd
@@ -368,7 +368,8 @@ def test_replay_on_fresh_seeds(small, tmp_path, capsys) -> None:
     tpe = Strategy.parse("tpe/fifo").name
     assert sorted(seeds) == [("random/fifo", 20), ("random/fifo", 21), (tpe, 20), (tpe, 21)]
     ratios = (out / "ratios.md").read_text()
-    assert "ratio 95% CI" in ratios and f"| {tpe} | 2 |" in ratios
+    assert "| ratio to uniform, val | 95% CI |" in ratios and "| ratio to uniform, test | 95% CI |" in ratios
+    assert f"| {tpe} | 2 |" in ratios
 
 
 def test_ratio_interval_and_the_defaults_rule() -> None:
@@ -389,6 +390,18 @@ def test_ratio_interval_and_the_defaults_rule() -> None:
                                      summary("tpe/moasha/eta=2", 0.3, 0.95, test=0.01),
                                      summary("random/moasha", 0.3, 0.98, test=0.9), summary("tpe/fifo", None, test=0.01)]}
     assert choose_default(pool).strategy == "random/moasha"  # whatever the test split says
+    # the peer at its best: the corrected MOASHA's fastest setting on validation (not the release's)
+    peers = {s.strategy: s for s in [summary("peer:moasha", 0.4), summary("peer:moasha/eta=2/min=2", 0.3),
+                                      summary("peer:moasha_upstream", 0.1), summary("peer:random", 0.05)]}
+    assert choose_peer(peers).strategy == "peer:moasha/eta=2/min=2"
+    # a ratio between any two strategies, on either split, with its bootstrap interval over seeds
+    a = summary("a", 0.2, test=0.3)
+    a.val_t95, a.t95 = [0.2] * 5, [0.3] * 5
+    b = summary("b", 0.4, test=0.3)
+    b.val_t95, b.t95 = [0.4] * 5, [0.3] * 5
+    assert versus(a, b, "val") == (0.5, 0.5, 0.5) and versus(a, b, "test") == (1.0, 1.0, 1.0)
+    b.val_median_t95, b.val_t95 = None, [None] * 5
+    assert versus(a, b, "val") == (None, 0.0, 0.0)  # b never reached it: no ratio, a's interval is 0
 
 
 def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkeypatch) -> None:
