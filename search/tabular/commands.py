@@ -46,6 +46,7 @@ def run_build(args: argparse.Namespace) -> int:
 DEFAULT_STRATEGIES = (
     "uniform/fifo", "uniform/moasha/eta=3/min=2", "uniform/moasha/eta=2/min=2",
     "stratified/fifo", "stratified/moasha/eta=2/min=2",  # the known cost used: turns over log-GMACs strata
+    "stratified/moasha/eta=3/min=2", "stratified/moasha/eta=2/min=3",  # ... at the rungs next to it
     "random/fifo", "random/moasha/eta=3/min=2", "random/moasha/warm/eta=3/min=2",
     "tpe/fifo/startup=10", "tpe/fifo/warm/startup=10", "tpe/moasha/eta=3/min=2/startup=10",
     "tpe/moasha/warm/eta=3/min=2/startup=10", "tpe/asha/eta=3/min=2/startup=10",
