@@ -5,7 +5,7 @@
 
 1. Selection (docs/bench/SELECTION/): every strategy of `vidnas bench replay` on seeds 0..N-1, for
    the grid's compute. The defaults' rule, fixed before the replays
-   (search.tabular.figures.choose_default), picks the search's defaults on the grid's *validation*
+   (search.tabular.ratios.choose_default), picks the search's defaults on the grid's *validation*
    hypervolume; the same rule picks the corrected peer's best MOASHA settings (choose_peer).
 2. Confirmation (docs/bench/HELD_OUT/confirm/): on the held-out table (another store, another
    sub-space), fresh seeds N..2N-1, twice the grid's compute: the pick, the search's defaults, the
@@ -13,7 +13,7 @@
    random sampler over the space's tree, the corrected peer at its best settings, at its defaults
    and at this search's rungs, the peer's random search, and Optuna's GPSampler at full fidelity
    (its documented defaults). These are the figures the README reports.
-3. The goal, fixed before (search.tabular.figures.GOAL_VS_UNIFORM, GOAL_VS_PEER), checked on the
+3. The goal, fixed before (search.tabular.ratios.GOAL_VS_UNIFORM, GOAL_VS_PEER), checked on the
    confirmation: docs/bench/HELD_OUT/confirm/goal.md says met or missed, with each ratio and its
    bootstrap interval.
 
@@ -52,7 +52,8 @@ if __name__ == "__main__":
     for table, config in ((args.selection, "demo_cpu"), (args.held_out, "temporal_cpu")):
         if not table.is_file():
             sys.exit(f"{table}: no such table; build it with `vidnas bench build configs/bench/{config}.yaml`")
-    from search.tabular.figures import choose_default, choose_peer, goal_report, load_summaries
+    from search.tabular.figures import load_summaries
+    from search.tabular.ratios import choose_default, choose_peer, goal_report
     from search.tabular.replay import canonical
     from spaces import atomic
 

@@ -41,7 +41,7 @@ def run_build(args: argparse.Namespace) -> int:
 # the strategies `vidnas bench replay` runs by default, spelled out so that they keep their meaning
 # when the search's defaults change: every sampler with and without MO-ASHA and warm starts, Ray's
 # single-objective ASHA for contrast, the peer (Syne Tune, its MOASHA corrected: search.tabular.peer)
-# when installed, and the candidates for the search's defaults (search.tabular.figures.choose_default).
+# when installed, and the candidates for the search's defaults (search.tabular.ratios.choose_default).
 # uniform/fifo (the points shuffled, each once) is what every ratio divides by.
 DEFAULT_STRATEGIES = (
     "uniform/fifo", "uniform/moasha/eta=3/min=2", "uniform/moasha/eta=2/min=2",

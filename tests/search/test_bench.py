@@ -16,7 +16,7 @@ from search.cli.main import main
 from search.engine.config import ConfigError
 from search.pareto import hypervolume, pareto_ranks
 from search.tabular.config import BenchConfig
-from search.tabular.figures import StrategySummary, choose_default, choose_peer, ratio_interval, versus
+from search.tabular.ratios import StrategySummary, choose_default, choose_peer, goal_report, ratio_interval, versus
 from search.tabular.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
 from search.tabular.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
 from search.tabular.table import Table, near_front, seed_sd
@@ -402,6 +402,24 @@ def test_ratio_interval_and_the_defaults_rule() -> None:
     assert versus(a, b, "val") == (0.5, 0.5, 0.5) and versus(a, b, "test") == (1.0, 1.0, 1.0)
     b.val_median_t95, b.val_t95 = None, [None] * 5
     assert versus(a, b, "val") == (None, 0.0, 0.0)  # b never reached it: no ratio, a's interval is 0
+
+
+def test_the_goal_is_checked_on_validation_against_uniform_and_the_peer_at_its_best() -> None:
+    def summary(name, t95s):
+        reached = [t for t in t95s if t is not None]
+        median = float(np.median([math.inf if t is None else t for t in t95s]))
+        return StrategySummary(name, len(t95s), [], [], [], [0.0], 0.99, [0.9] * len(t95s), len(reached), 0.9, None,
+                               None, None, 100, 0.5, 0.0, val_median_t95=None if math.isinf(median) else median,
+                               val_t95=t95s)
+    base = summary("uniform/fifo", [1.0, 1.1, 0.9, 1.0, 1.05, 0.95])
+    peer = summary("peer:moasha", [0.6, 0.65, 0.55, 0.6, 0.62, 0.58])
+    fast = summary("stratified/moasha", [0.3, 0.32, 0.28, 0.3, 0.31, 0.29])  # 0.3x uniform, 0.5x the peer
+    met, text = goal_report({s.strategy: s for s in (base, peer, fast)}, "stratified/moasha", "peer:moasha")
+    assert met and text.count("| yes |") == 3 and "**Met.**" in text
+    slow = summary("tpe/moasha", [0.3, 0.9, 0.2, 0.7, 0.25, 0.8])  # median 0.5: 0.5x uniform, 0.83x the peer
+    met, text = goal_report({s.strategy: s for s in (base, peer, slow)}, "tpe/moasha", "peer:moasha")
+    assert not met and "| 0.83 (95% interval" in text and "**Missed.**" in text
+    assert text.count("| yes |") == 1  # within 0.5x of uniform; not within 0.8x of the peer, nor its interval
 
 
 def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkeypatch) -> None:
