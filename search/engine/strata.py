@@ -16,7 +16,8 @@ GMACs is the slow part, about 0.2 s an architecture on a CPU, so at most `max_dr
 those in the turn's bin and within the budget are kept until there are `candidates` of them, and
 one is picked with weight 1/q (sampling-importance-resampling: uniform over architectures as the
 candidates grow). A turn whose bin yields none takes an untried candidate of another bin; a space
-with nothing untried left repeats one. The bins' edges come from `pilot`
+with nothing untried left (none in 50 x `max_draws` walks) repeats one, and from then on each draw
+walks only `max_draws` times looking for an untried one. The bins' edges come from `pilot`
 draws at the first trial and are kept in the study, so a resumed search uses the same. Same seed,
 same history: the same draws. Trials enqueued as warm starts keep their parameters.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from typing import Any, Callable
 
 import numpy as np
@@ -38,7 +40,7 @@ from spaces.cost import cost
 from spaces.sample import sample_arch
 from spaces.spec import ArchSpec
 
-PARAMS_ATTR, EDGES_ATTR = "stratified:params", "stratified:edges"
+PARAMS_ATTR, EDGES_ATTR, REPEAT_ATTR = "stratified:params", "stratified:edges", "stratified:repeat"
 SKIPS_PER_DRAW = 50  # draws of tried architectures skipped per priced one (a nearly exhausted space)
 
 
@@ -46,13 +48,13 @@ class _Draw(optuna.trial.FixedTrial):
     """Walks one random branch of a define-by-run space, recording its parameters and the log of
     its probability under the tree (each categorical uniform over its choices)."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: random.Random) -> None:
         super().__init__({})
         self.rng, self.drawn, self.log_q = rng, {}, 0.0
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:  # type: ignore[override]
         choices = list(choices)
-        value = choices[int(self.rng.integers(len(choices)))]
+        value = choices[self.rng.randrange(len(choices))]
         self.drawn[name] = value
         self.log_q -= math.log(len(choices))
         return value
@@ -77,6 +79,7 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
         self.space, self.cost = space, cost
         self.seed, self.strata, self.candidates, self.max_draws, self.pilot = seed, strata, candidates, max_draws, pilot
         self._costs: dict[tuple, float | None] = {}  # by parameters: counting GMACs is the slow part
+        self._ended: dict[tuple[int, int], set[tuple]] = {}  # (study, trial number) -> its keys, once it ended
         self._random = optuna.samplers.RandomSampler(seed=seed)
 
     # -- Optuna's sampler interface ------------------------------------------------------------
@@ -94,7 +97,10 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if "fixed_params" in trial.system_attrs or PARAMS_ATTR in trial.system_attrs:
             return  # a warm start keeps its parameters; a trial already drawn keeps its draw
-        study._storage.set_trial_system_attr(trial._trial_id, PARAMS_ATTR, self.draw(study, trial.number))
+        params, repeat = self.draw(study, trial.number)
+        study._storage.set_trial_system_attr(trial._trial_id, PARAMS_ATTR, params)
+        if repeat:
+            study._storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR, True)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -110,21 +116,29 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
 
     # -- the draw ------------------------------------------------------------------------------
 
-    def draw(self, study: optuna.Study, number: int) -> dict[str, Any]:
-        """Trial `number`'s parameters: a candidate of its turn's bin, picked with weight 1/q."""
+    def draw(self, study: optuna.Study, number: int) -> tuple[dict[str, Any], bool]:
+        """Trial `number`'s parameters: a candidate of its turn's bin, picked with weight 1/q; and
+        whether it repeats a tried one (nothing untried was found: the space is exhausted, and
+        later draws look for untried ones only briefly)."""
         edges, bins = self._edges(study)
-        tried = set()
+        tried, exhausted = set(), False
         for t in study.get_trials(deepcopy=False):  # with those drawn and not yet asked
             if t.number != number:
-                tried |= {_key(t.params), _key(t.system_attrs.get(PARAMS_ATTR, t.params))}
+                keys = self._ended.get((study._study_id, t.number))
+                if keys is None:
+                    keys = {_key(t.params), _key(t.system_attrs.get(PARAMS_ATTR, t.params))}
+                    if t.state.is_finished():  # its keys no longer change
+                        self._ended[study._study_id, t.number] = keys
+                tried |= keys
+                exhausted |= t.number < number and bool(t.system_attrs.get(REPEAT_ATTR))
         rounds, turn = divmod(number, len(bins))
         target = bins[int(np.random.default_rng([self.seed, 1, rounds]).permutation(len(bins))[turn])]
-        rng = np.random.default_rng([self.seed, 2, number])
-        kept: list[tuple[dict[str, Any], float]] = []  # untried, in the turn's bin
-        spare: list[tuple[dict[str, Any], float]] = []  # untried, another bin
-        repeats: list[tuple[dict[str, Any], float]] = []  # tried: only when nothing untried is found
+        rng = random.Random(f"{self.seed}:{number}")  # (Python's: a walk makes many small draws)
+        kept: list[tuple[dict[str, Any], float, Any]] = []  # untried, in the turn's bin
+        spare: list[tuple[dict[str, Any], float, Any]] = []  # untried, another bin
+        repeats: list[tuple[dict[str, Any], float, Any]] = []  # tried: only when nothing untried is found
         priced = 0
-        for _ in range(SKIPS_PER_DRAW * self.max_draws):  # a tried draw costs no count: skip it cheaply
+        for _ in range((1 if exhausted else SKIPS_PER_DRAW) * self.max_draws):  # a tried draw costs no count
             drawn, log_q, value = self._walk(rng)
             if _key(drawn) in tried:
                 if len(repeats) < self.candidates:
@@ -137,14 +151,15 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
             if len(kept) >= self.candidates or priced >= self.max_draws:
                 break
         pool = kept or spare or [r for r in repeats if self._gmacs(r[0], r[2]) is not None]
+        repeat = not (kept or spare)
         if not pool:
             raise ValueError(f"the stratified sampler drew {self.max_draws} architectures and none was within "
                              "the budget (space.max_gmacs): raise max_gmacs or narrow the space")
         log_w = np.array([-log_q for _, log_q, _ in pool])
         w = np.exp(log_w - log_w.max())
-        return pool[int(rng.choice(len(pool), p=w / w.sum()))][0]
+        return pool[rng.choices(range(len(pool)), weights=w.tolist())[0]][0], repeat
 
-    def _walk(self, rng: np.random.Generator) -> tuple[dict[str, Any], float, Any]:
+    def _walk(self, rng: random.Random) -> tuple[dict[str, Any], float, Any]:
         trial = _Draw(rng)
         value = self.space(trial)
         return trial.drawn, trial.log_q, value
@@ -160,7 +175,7 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
         """log10 GMACs edges of the bins and the bins a pilot draw fell in (kept in the study)."""
         stored = study._storage.get_study_system_attrs(study._study_id).get(EDGES_ATTR)
         if stored is None:
-            rng = np.random.default_rng([self.seed, 0])
+            rng = random.Random(f"{self.seed}:pilot")
             logs = [math.log10(g) for _ in range(self.pilot) if (g := self._gmacs(*_pick(self._walk(rng)))) is not None]
             if not logs:
                 raise ValueError(f"the stratified sampler drew {self.pilot} architectures and none was within "
