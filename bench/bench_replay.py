@@ -10,8 +10,8 @@
 2. Confirmation (docs/bench/HELD_OUT/confirm/): on the held-out table (another store, another
    sub-space), fresh seeds N..2N-1, twice the grid's compute: the pick, the search's defaults, the
    former defaults, uniform random search without replacement (every ratio's denominator), Optuna's
-   random sampler over the space's tree, the corrected peer at its best settings, at its defaults
-   and at this search's rungs, the peer's random search, and Optuna's GPSampler at full fidelity
+   random sampler over the space's tree, the corrected peer at its best settings, at its defaults,
+   at the former defaults' rungs and at the pick's, the peer's random search, and Optuna's GPSampler at full fidelity
    (its documented defaults). These are the figures the README reports.
 3. The goal, fixed before (search.tabular.ratios.GOAL_VS_UNIFORM, GOAL_VS_PEER), checked on the
    confirmation: docs/bench/HELD_OUT/confirm/goal.md says met or missed, with each ratio and its
@@ -68,8 +68,12 @@ if __name__ == "__main__":
     if chosen is None:
         sys.exit("no strategy reached 95% of the grid's validation hypervolume in more than half its seeds: "
                  "nothing to confirm")
+    from search.tabular.replay import Strategy
+
+    pick = Strategy.parse(chosen.strategy)  # the peer at the pick's own rungs too
+    own_rungs = [f"peer:moasha/eta={pick.reduction_factor}/min={pick.min_epochs}"] if pick.scheduler == "moasha" else []
     confirm: list[str] = []
-    for entry in (chosen.strategy, "tpe/moasha", FORMER_DEFAULT, *CONTRASTS, *([peer.strategy] if peer else [])):
+    for entry in (chosen.strategy, "tpe/moasha", FORMER_DEFAULT, *CONTRASTS, *own_rungs, *([peer.strategy] if peer else [])):
         if canonical(entry) not in map(canonical, confirm):  # each once: the pick may be a default
             confirm.append(entry)
     print(f"\n## Confirmation on {args.held_out.name}, fresh seeds {args.seeds}..{2 * args.seeds - 1}: the pick "
