@@ -87,7 +87,7 @@ test: $(STAMP)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  timeout 900 apt-get install -y -q chromium >/dev/null 2>&1; } || \
 	  echo "chromium is not installed and cannot be here: the browser test will be skipped"
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20   # the slowest 20 listed: where the suite's time goes
 
 # The fast tier, for the edit-test loop: no Ray start, no test marked slow (each says why). Measured:
 # 556 tests in 146 s on 2 cores while a study trained two networks beside it (collection included);
