@@ -106,13 +106,15 @@ bench: $(STAMP)
 # configs/bench/temporal_cpu.yaml (held out: the temporal-heavy store, another sub-space) trained 8
 # epochs at two seeds, the points near the front at a third (resumable: run it again after an
 # interrupt), written to bench/tables/NAME.parquet. On 2 CPU cores each is about 8-9 h (one seed of
-# demo_cpu took 3.9 h); run them in pieces.
+# demo_cpu took 3.9 h). Each finished piece of 16 points is in bench/tables/NAME.parts/ (commit them):
+# `make bench-table BENCH_MINUTES=120` starts no new piece after 2 h, and the next run goes on.
+BENCH_MINUTES ?=
 bench-table: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
 	@test -f data/bench-temporal/meta.json || \
 	  $(VENV)/bin/vidnas data synth bench-temporal --size demo --profile temporal --out data/bench-temporal
-	$(VENV)/bin/vidnas bench build configs/bench/demo_cpu.yaml
-	$(VENV)/bin/vidnas bench build configs/bench/temporal_cpu.yaml
+	$(VENV)/bin/vidnas bench build configs/bench/demo_cpu.yaml $(if $(BENCH_MINUTES),--minutes $(BENCH_MINUTES))
+	$(VENV)/bin/vidnas bench build configs/bench/temporal_cpu.yaml $(if $(BENCH_MINUTES),--minutes $(BENCH_MINUTES))
 
 # Search strategies replayed against the table (Syne Tune, the peer, comes with .[dev]): every
 # strategy on seeds 0-19, then the defaults' pick against random search and the peer on seeds 20-39
