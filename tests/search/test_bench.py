@@ -88,6 +88,17 @@ def test_bad_bench_configs_are_refused_in_one_line(tmp_path, store, capsys, chan
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+def test_a_build_time_limit_must_be_minutes(tmp_path, store, capsys) -> None:
+    import yaml
+    data = {"name": "t", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "t"),
+            "backbones": {"inception_v1": {"layouts": ["2d", "3d"]}}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(data))
+    assert main(["bench", "build", str(tmp_path / "b.yaml"), "--minutes", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--minutes=-1: must be a number of minutes >= 0" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()  # refused before anything started
+
+
 def test_init_reaches_every_point_of_a_benchmark(tmp_path, store) -> None:
     from search.tabular.build import bounds_of, search_config
     from search.trial.options import InitConfig
