@@ -84,8 +84,10 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
         runs.append((None, cfg.front_seed))  # chosen once the first two are in
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     for subset, seed in runs:
-        if subset is None:
-            subset = near_front(pieces.union(_points(cfg, specs), {}), cfg.front_sds)
+        if subset is None:  # on the first two seeds only: the same points however far the third got
+            both = pieces.union(_points(cfg, specs), {})
+            subset = near_front(Table([r for r in both.rows if r["seed"] in (cfg.seed, cfg.noise_seed)],
+                                      both.objectives, both.reference, both.provenance), cfg.front_sds)
         done = pieces.done()
         todo = [p for p in subset if (p, seed) not in done]
         print(f"[vidnas bench] seed {seed}: {len(subset)} points x {cfg.epochs} epochs, {len(subset) - len(todo)} "

@@ -82,6 +82,8 @@ class Pieces:
     def union(self, points: dict[str, dict[str, Any]], provenance: dict[str, Any]) -> Table:
         """One table of every piece: rows in point order, then seed; the pieces listed in its provenance."""
         pieces = self.tables()
+        if not pieces:
+            raise ConfigError(f"{self.dir}: no finished piece yet; `vidnas bench build` trains them")
         self.done()  # refuses duplicates
         order = {p: i for i, p in enumerate(points)}
         rows = sorted((r for _, t in pieces for r in t.rows), key=lambda r: (order[r["point"]], r["seed"], r["epoch"]))
