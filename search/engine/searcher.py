@@ -57,14 +57,16 @@ def open_study(search_dir: Path) -> optuna.Study | None:
 
 
 def make_sampler(sampler: str, seed: int, trials: int, grid: dict[str, list], *,
-                 n_startup_trials: int | None = None, bounds: SpaceBounds | None = None) -> optuna.samplers.BaseSampler:
+                 n_startup_trials: int | None = None, bounds: SpaceBounds | None = None,
+                 stored_frames: int | None = None) -> optuna.samplers.BaseSampler:
     """The search's sampler. TPE starts with `n_startup_trials` random draws (default
     STARTUP_TRIALS, at most a third of the budget); GP is the benchmark's (search.tabular.replay);
-    `stratified` (search.engine.strata) prices the architectures of `bounds` before it draws."""
+    `stratified` (search.engine.strata) prices the architectures of `bounds` before it draws, per
+    clip of `stored_frames` frames when given (else per view)."""
     if sampler == "stratified":
         if bounds is None:
             raise ValueError("sampler stratified needs the space's bounds (it prices architectures before drawing)")
-        return StratifiedSampler(ArchDraw(bounds), ArchCost(bounds.max_gmacs), seed=seed)
+        return StratifiedSampler(ArchDraw(bounds), ArchCost(bounds.max_gmacs, stored_frames), seed=seed)
     startup = n_startup_trials if n_startup_trials is not None else min(STARTUP_TRIALS, max(2, trials // 3))
     if sampler == "tpe":
         return optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed, n_startup_trials=startup)

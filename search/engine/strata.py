@@ -1,6 +1,6 @@
 """`sampler: stratified`: a search that spends what it knows before a trial trains.
 
-An architecture's cost (GMACs per clip) is known before it trains; only its accuracy is not. This
+An architecture's cost (GMACs per clip, what the search's cost objective counts) is known before it trains; only its accuracy is not. This
 sampler takes turns over `strata` equal bins of log10 GMACs (a shuffled order each round), so the
 cheap and the dear ends of the front are tried from the start, not in proportion to how much of
 the space they hold; within a bin it draws architectures uniformly (each architecture alike, not
@@ -35,6 +35,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
+from search.data.loader import eval_views
 from spaces.bounds import SpaceBounds
 from spaces.cost import cost
 from spaces.sample import sample_arch
@@ -215,11 +216,14 @@ class ArchDraw:
 
 
 class ArchCost:
-    """An architecture's GMACs per view (`spaces.cost`), None over `max_gmacs`."""
+    """An architecture's GMACs per clip (`spaces.cost` per view x the evaluation views its frames
+    get from clips of `stored_frames`), or per view without them; None over `max_gmacs` (per view)."""
 
-    def __init__(self, max_gmacs: float | None) -> None:
-        self.max_gmacs = max_gmacs
+    def __init__(self, max_gmacs: float | None, stored_frames: int | None = None) -> None:
+        self.max_gmacs, self.stored_frames = max_gmacs, stored_frames
 
     def __call__(self, spec: ArchSpec) -> float | None:
         gmacs = cost(spec).gmacs
-        return None if self.max_gmacs is not None and gmacs > self.max_gmacs else gmacs
+        if self.max_gmacs is not None and gmacs > self.max_gmacs:
+            return None
+        return gmacs if self.stored_frames is None else gmacs * eval_views(self.stored_frames, spec.frames)

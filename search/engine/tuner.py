@@ -303,7 +303,9 @@ class Search:
         searcher = FidelityOptunaSearch(
             space=ArchSpace(self.bounds), metric=list(cfg.objectives), mode=list(cfg.objectives.values()),
             points_to_evaluate=list(self.warm_start_params().values()) or None,
-            sampler=make_sampler(cfg.sampler, cfg.seed, cfg.trials, cfg.grid, bounds=self.bounds), study_name=name,
+            sampler=make_sampler(cfg.sampler, cfg.seed, cfg.trials, cfg.grid, bounds=self.bounds,
+                                 stored_frames=self.store.meta.frames if "gmacs_clip" in cfg.objectives else None),
+            study_name=name,
             storage=journal_storage(self.dir), budget=cfg.trials, search_dir=str(self.dir),
             batch=self.concurrency if cfg.reproducible_order else None)
         scheduler = self._scheduler()

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from search.engine.searcher import FidelityOptunaSearch, make_sampler
-from search.engine.strata import EDGES_ATTR, PARAMS_ATTR, StratifiedSampler, _bin
+from search.engine.strata import EDGES_ATTR, PARAMS_ATTR, ArchCost, StratifiedSampler, _bin
 from search.tabular.replay import TableCost, table_axes
 from search.tabular.space import PointSpace, point_trial_params
 from search.tabular.table import Table
@@ -142,6 +142,11 @@ def test_on_the_unified_space_it_prices_before_drawing_so_no_draw_is_over_the_bu
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 6
     with pytest.raises(ValueError, match="needs the space's bounds"):
         make_sampler("stratified", 0, 6, {})
+    # the strata are in GMACs per clip, as the search's cost objective: an 8-frame network on
+    # 16-frame clips is evaluated on 2 views
+    spec = ArchSpec.from_json(space(probe.ask())["arch"])
+    assert ArchCost(None, stored_frames=16)(spec) == pytest.approx(2 * cost(spec).gmacs)
+    assert ArchCost(None)(spec) == cost(spec).gmacs and ArchCost(cost(spec).gmacs / 2)(spec) is None
 
 
 @pytest.mark.ray
