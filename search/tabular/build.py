@@ -31,7 +31,7 @@ from search.record.results import read_results
 from search.record.tracking import retry
 from search.tabular.config import BenchConfig
 from search.tabular.space import point_id, point_spec
-from search.tabular.pieces import Pieces, piece_name
+from search.tabular.pieces import Pieces, differs, piece_name
 from search.tabular.table import CURVE_KEYS, Table, near_front
 from spaces import ArchSpec
 from spaces.bounds import SpaceBounds
@@ -83,6 +83,7 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
     if cfg.front_seed is not None:
         runs.append((None, cfg.front_seed))  # chosen once the first two are in
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    checked = False
     for subset, seed in runs:
         if subset is None:  # on the first two seeds only: the same points however far the third got
             both = pieces.union(_points(cfg, specs), {})
@@ -96,6 +97,10 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
             if deadline is not None and time.monotonic() > deadline:
                 print(f"[vidnas bench] {minutes:g} min are up: no new piece started", flush=True)
                 return None
+            if not checked:
+                if not _same_training(cfg, pieces, specs, bounds, store, num_cpus=num_cpus, verbose=verbose):
+                    return None
+                checked = True
             search = Search(search_config(cfg, f"{cfg.name}-{piece_name(seed, group)}", len(group), seed, bounds),
                             labels={specs[p].to_json(): p for p in group})
             resume = search.storage.has_tune_state()
@@ -108,6 +113,34 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
             path = pieces.add(seed, group, collect(cfg, search, specs, store, wall))
             print(f"[vidnas bench] seed {seed}: wrote {path} ({len(group)} points, {wall / 60:.1f} min)", flush=True)
     return pieces.union(_points(cfg, specs), _provenance(cfg, store)).write(cfg.table_path)
+
+
+def _same_training(cfg: BenchConfig, pieces: Pieces, specs: dict[str, ArchSpec], bounds: SpaceBounds,
+                   store: ClipStore, *, num_cpus: int | None, verbose: int) -> bool:
+    """Before this code adds a piece to pieces of another code version: retrain the first point of
+    the first piece and require its curves bit for bit (False: interrupted)."""
+    version, tables = code_version(), pieces.tables()
+    if not tables or version in pieces.checks() or all(t.provenance["code_version"] == version for _, t in tables):
+        return True
+    path, reference = tables[0]
+    point, seed = reference.points[0], reference.seeds[0]
+    print(f"[vidnas bench] code {version} adds to pieces of code {reference.provenance['code_version']}: "
+          f"retraining {point} at seed {seed} first, to check it trains the same", flush=True)
+    search = Search(search_config(cfg, f"{cfg.name}-check-{version}", 1, seed, bounds), labels={specs[point].to_json(): point})
+    outcome = search.run(resume=search.storage.has_tune_state(), num_cpus=num_cpus, verbose=verbose,
+                         grid=Grid((specs[point],), (seed,)))
+    if not outcome.finished:
+        return False
+    diff = differs(reference, collect(cfg, search, specs, store, 0.0), point, seed)
+    if diff is not None:
+        raise ConfigError(f"code {version} does not train as code {reference.provenance['code_version']} did "
+                          f"({path.name}): {point} at seed {seed}, {diff}; finish {pieces.dir} with that code, or "
+                          "move it aside to rebuild the table with this one")
+    pieces.record_check(version, {"point": point, "seed": seed, "piece": path.name,
+                                  "code_version": reference.provenance["code_version"]})
+    print(f"[vidnas bench] code {version} trains {point} as code {reference.provenance['code_version']} did, "
+          "bit for bit", flush=True)
+    return True
 
 
 def partial(cfg: BenchConfig) -> Table:

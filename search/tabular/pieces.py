@@ -12,19 +12,25 @@ as they come, and a new machine loses at most the group in flight. The table is 
 
 A piece counts only for the settings it was trained with (`training_key`: the store's fingerprint,
 epochs, frames, crop, depth, temporal kernel, optimiser, init); one trained otherwise is refused,
-and so is a point found twice at one seed.
+and so is a point found twice at one seed. And only for the training code it was trained with:
+before a code version adds a piece to pieces of another, it retrains one of their points and must
+get the same curves, bit for bit (`differs`); the version is then recorded in checks.json.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from search.engine.config import ConfigError
 from search.tabular.config import BenchConfig
 from search.tabular.table import Table
+from spaces import atomic
 
 TRAINING_FIELDS = ("epochs", "frames", "crop", "depth", "temporal_kernel", "optim", "init")
+CHECKED = ("train_loss", "val_loss", "val_top1", "test_top1")  # what training decides (times are not)
+CHECKS_FILE = "checks.json"
 
 
 def training_key(cfg: BenchConfig, store_fingerprint: str) -> dict[str, Any]:
@@ -79,6 +85,14 @@ class Pieces:
         table.provenance = {**table.provenance, "training": self.key}
         return table.write(self.dir / f"{piece_name(seed, points)}.parquet")
 
+    def checks(self) -> dict[str, Any]:
+        """Code version -> the point it retrained to match the pieces (checks.json)."""
+        path = self.dir / CHECKS_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def record_check(self, version: str, entry: dict[str, Any]) -> None:
+        atomic.write_text(self.dir / CHECKS_FILE, json.dumps({**self.checks(), version: entry}, indent=1))
+
     def union(self, points: dict[str, dict[str, Any]], provenance: dict[str, Any]) -> Table:
         """One table of every piece: rows in point order, then seed; the pieces listed in its provenance."""
         pieces = self.tables()
@@ -96,7 +110,8 @@ class Pieces:
         devices = list(dict.fromkeys(p["device"] for p in listed))
         table = Table.from_rows(rows, points, self.cfg.objectives, {
             **provenance, "code_version": ", ".join(versions), "device": "; ".join(devices),
-            "wall_seconds": _wall_by_run(self.cfg, pieces), "training": self.key, "pieces": listed})
+            "wall_seconds": _wall_by_run(self.cfg, pieces), "training": self.key, "pieces": listed,
+            "code_checks": self.checks()})
         return table
 
 
@@ -110,3 +125,12 @@ def _wall_by_run(cfg: BenchConfig, pieces: list[tuple[Path, Table]]) -> dict[str
         name = run.get(t.seeds[0], f"{cfg.name}-s{t.seeds[0]}")
         out[name] = out.get(name, 0.0) + sum(t.provenance["wall_seconds"].values())
     return out
+
+
+def differs(reference: Table, retrained: Table, point: str, seed: int) -> str | None:
+    """The first metric and epoch where a retrained point's curve is not the reference's, or None."""
+    for old, new in zip(reference.curve(point, seed), retrained.curve(point, seed), strict=True):
+        for key in CHECKED:
+            if old[key] != new[key] and not (old[key] != old[key] and new[key] != new[key]):  # NaN == NaN here
+                return f"{key} at epoch {old['epoch']}: {old[key]!r} then, {new[key]!r} now"
+    return None

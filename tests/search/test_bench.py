@@ -118,7 +118,7 @@ def test_init_reaches_every_point_of_a_benchmark(tmp_path, store) -> None:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys) -> None:
+def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys, monkeypatch) -> None:
     import yaml
     cfg = {"name": "mini", "data": store, "storage": str(tmp_path / "runs"), "out": str(tmp_path / "tables"),
            "epochs": 2, "noise_every": 2, "front_seed": 2, "piece": 2, "concurrency": 2, "optim": {"batch_size": 32},
@@ -163,17 +163,37 @@ def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys
     assert "seed 0: 3 points x 2 epochs, 3 in" in out and "0 to train" in out and "wrote" not in out
     assert Table.read(tmp_path / "tables" / "mini.parquet").rows == before
     assert not (tmp_path / "elsewhere").exists()
-    # a piece lost (its machine went before it was committed) is trained again, and only it
+    # a piece lost (its machine went before it was committed) is trained again, and only it; by
+    # another code version, which first retrains one point of the pieces and must match it bit for bit
+    from search.tabular import build as build_module
+    monkeypatch.setattr(build_module, "code_version", lambda: "0123abc")
     lost = tmp_path / "tables" / "mini.parts" / parts[0]
     lost_points = Table.read(lost).points
     lost.unlink()
     assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 0
     out = capsys.readouterr().out
     assert out.count("wrote ") == 1 and f"({len(lost_points)} points," in out
+    assert "code 0123abc trains" in out and "bit for bit" in out
+    checks = json.loads((tmp_path / "tables" / "mini.parts" / "checks.json").read_text())
+    assert list(checks) == ["0123abc"] and checks["0123abc"]["piece"] == parts[1]
     rebuilt = Table.read(tmp_path / "tables" / "mini.parquet")
     assert [(r["point"], r["seed"], r["epoch"]) for r in rebuilt.rows] == keys
     # bit-reproducible trials: the retrained piece has the same curves
     assert [r["val_top1"] for r in rebuilt.rows] == [r["val_top1"] for r in before]
+    assert rebuilt.provenance["code_checks"] == checks
+    # pieces this code does not reproduce (here: one doctored) stop a new version before it trains
+    reference = tmp_path / "tables" / "mini.parts" / parts[0]  # the first piece again (it was retrained)
+    doctored = Table.read(reference)
+    first = doctored.points[0]
+    doctored.rows = [{**r, "val_top1": r["val_top1"] + 0.25 if r["point"] == first and r["epoch"] == 1
+                      else r["val_top1"]} for r in doctored.rows]
+    doctored.write(reference)
+    (tmp_path / "tables" / "mini.parts" / parts[2]).unlink()
+    monkeypatch.setattr(build_module, "code_version", lambda: "4567def")
+    assert main(["bench", "build", str(tmp_path / "mini.yaml"), "--cpus", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "code 4567def does not train as code 0123abc did" in err and f"{first} at seed" in err and "val_top1 at epoch 1" in err
+    assert "\n" not in err and not (tmp_path / "tables" / "mini.parts" / parts[2]).exists()
 
 
 def test_pieces_trained_otherwise_or_twice_are_refused(tmp_path, store) -> None:
