@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from search.engine.searcher import FidelityOptunaSearch, make_sampler
-from search.engine.strata import EDGES_ATTR, PARAMS_ATTR, ArchCost, StratifiedSampler, _bin
+from search.engine.strata import EDGES_ATTR, PARAMS_ATTR, ArchCost, ArchDraw, StratifiedSampler, _bin
 from search.tabular.replay import TableCost, table_axes
 from search.tabular.space import PointSpace, point_trial_params
 from search.tabular.table import Table
@@ -118,7 +118,7 @@ BOUNDS = SpaceBounds(families=("resnet", "vov"), backbones=("resnet50", "vov3d_m
                      depths=(0.34,), frames=(8,), crop=32, num_classes=6, temporal_kernels=(3,), tosa_depths=(1, 2))
 
 
-@pytest.mark.slow  # counts the GMACs of about 150 architectures (30 s)
+@pytest.mark.slow  # counts the GMACs of about 80 architectures (15 s)
 def test_on_the_unified_space_it_prices_before_drawing_so_no_draw_is_over_the_budget() -> None:
     """With `max_gmacs` the other samplers draw, then learn that a draw was over (an infeasible
     trial, not trained); this one knows the cost first and draws only what fits."""
@@ -128,7 +128,8 @@ def test_on_the_unified_space_it_prices_before_drawing_so_no_draw_is_over_the_bu
     bounds = SpaceBounds(**{**BOUNDS.__dict__, "max_gmacs": budget})
     study = optuna.create_study(directions=["maximize", "minimize"])
     searcher = FidelityOptunaSearch(space=ArchSpace(bounds), metric=["val_top1", "gmacs"], mode=["max", "min"],
-                                    sampler=make_sampler("stratified", 0, 6, {}, bounds=bounds), budget=6,
+                                    sampler=StratifiedSampler(ArchDraw(bounds), ArchCost(budget), pilot=16, max_draws=8),
+                                    budget=6,
                                     search_dir="", study_name=study.study_name, storage=study._storage)
     given = []
     for i in range(6):
@@ -140,6 +141,8 @@ def test_on_the_unified_space_it_prices_before_drawing_so_no_draw_is_over_the_bu
     assert len(trials) == 6 and all(g <= budget for g in given)  # six trials, none infeasible
     assert all(t.constraints["gmacs_over_budget"] <= 0 for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 6
+    sampler = make_sampler("stratified", 0, 6, {}, bounds=bounds, stored_frames=16)  # the search's, at its defaults
+    assert (sampler.max_draws, sampler.pilot, sampler.cost.max_gmacs, sampler.cost.stored_frames) == (32, 64, budget, 16)
     with pytest.raises(ValueError, match="needs the space's bounds"):
         make_sampler("stratified", 0, 6, {})
     # the strata are in GMACs per clip, as the search's cost objective: an 8-frame network on
