@@ -177,7 +177,8 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
         stored = study._storage.get_study_system_attrs(study._study_id).get(EDGES_ATTR)
         if stored is None:
             rng = random.Random(f"{self.seed}:pilot")
-            logs = [math.log10(g) for _ in range(self.pilot) if (g := self._gmacs(*_pick(self._walk(rng)))) is not None]
+            walks = [self._walk(rng) for _ in range(self.pilot)]
+            logs = [math.log10(g) for drawn, _, value in walks if (g := self._gmacs(drawn, value)) is not None]
             if not logs:
                 raise ValueError(f"the stratified sampler drew {self.pilot} architectures and none was within "
                                  "the budget (space.max_gmacs): raise max_gmacs or narrow the space")
@@ -187,10 +188,6 @@ class StratifiedSampler(optuna.samplers.BaseSampler):
             stored = {"edges": edges, "bins": bins}
             study._storage.set_study_system_attr(study._study_id, EDGES_ATTR, stored)
         return stored["edges"], stored["bins"]
-
-
-def _pick(walked: tuple[dict[str, Any], float, Any]) -> tuple[dict[str, Any], Any]:
-    return walked[0], walked[2]
 
 
 def _bin(log_gmacs: float, edges: list[float], strata: int) -> int:
