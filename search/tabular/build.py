@@ -15,6 +15,7 @@ Run the same command again after an interrupt, or on another machine with the pi
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -180,7 +181,15 @@ def collect(cfg: BenchConfig, search: Search, specs: dict[str, ArchSpec], store:
                          "params": r["params"], "gmacs": r["gmacs"], "latency_ms": r["latency_ms"],
                          "slug": r["slug"], "mlflow_run_id": r["mlflow_run_id"]})
     return Table.from_rows(rows, _points(cfg, specs), cfg.objectives, {
-        **_provenance(cfg, store), "code_version": code_version(), "device": device_label(cfg), "wall_seconds": {search.cfg.name: wall}})
+        **_provenance(cfg, store), "code_version": code_version(), "device": device_label(cfg), "wall_seconds": {search.cfg.name: wall},
+        "load_avg": load_avg()})
+
+
+def load_avg() -> dict[str, float]:
+    """The machine's load average as a piece ends (its 15 minutes ~ a piece on 2 cores) beside its
+    core count: how much else ran while its epochs were timed (`concurrency` trials is the build alone)."""
+    one, five, fifteen = os.getloadavg()
+    return {"1min": round(one, 2), "5min": round(five, 2), "15min": round(fifteen, 2), "cores": os.cpu_count() or 0}
 
 
 def device_label(cfg: BenchConfig) -> str:

@@ -11,7 +11,7 @@ and so how much a front read off one run can be trusted. Printed per table:
 - the front's stability: the validation front of the seed means beside the front of each seed
   alone (members in common, Jaccard), and the grid's hypervolume either way;
 - the timing noise: per point, the ratio of its slowest seed's epoch seconds to its fastest's (a
-  replay charges the mean: search.tabular.table.Table.epoch_seconds).
+  replay charges the fastest of the seeds every point has: search.tabular.table.Table.epoch_seconds).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ one search each, and writes each finished group to OUT/NAME.parts/ as a table of
 
     OUT/NAME.parts/s<seed>-<hash of its points>.parquet
 
-with its code version, device and wall time. The files are small (about 2 KB a point: 30 KB for 16): commit them
+with its code version, device, wall time and the machine's load as it ended. The files are small (about 2 KB a point: 30 KB for 16): commit them
 as they come, and a new machine loses at most the group in flight. The table is their union.
 
 A piece counts only for the settings it was trained with (`training_key`: the store's fingerprint,
@@ -103,8 +103,8 @@ class Pieces:
         rows = sorted((r for _, t in pieces for r in t.rows), key=lambda r: (order[r["point"]], r["seed"], r["epoch"]))
         listed = [{"file": path.name, "seeds": t.seeds, "points": len(t.points), "code_version": t.provenance["code_version"],
                    "device": t.provenance["device"], "wall_seconds": t.provenance["wall_seconds"],
-                   "created": t.provenance["created"], **({"adopted": t.provenance["adopted"]}
-                                                          if "adopted" in t.provenance else {})}
+                   "created": t.provenance["created"],
+                   **{k: t.provenance[k] for k in ("adopted", "load_avg") if k in t.provenance}}
                   for path, t in pieces]
         versions = list(dict.fromkeys(p["code_version"] for p in listed))
         devices = list(dict.fromkeys(p["device"] for p in listed))

@@ -3,8 +3,8 @@ search's own searcher and schedulers against the shipped table (seeded, determin
 from __future__ import annotations
 
 import json
-
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +152,9 @@ def test_build_records_curves_costs_seeds_and_provenance(tmp_path, store, capsys
     assert [p.split("-")[0] for p in parts].count("s0") == 2 and [p.split("-")[0] for p in parts].count("s1") == 1
     assert sorted(p["file"] for p in prov["pieces"]) == parts
     assert sum(p["points"] for p in prov["pieces"]) == 3 + 2 + len(third)
+    for p in prov["pieces"]:  # how busy the machine was as each piece ended
+        assert set(p["load_avg"]) == {"1min", "5min", "15min", "cores"} and p["load_avg"]["cores"] == os.cpu_count()
+        assert p["load_avg"]["1min"] > 0  # its own trials had just run
     # another machine (no search directories: another storage) with the pieces trains nothing and
     # writes the same table (another storage, not the first one removed: MLflow keeps its store open)
     before = table.rows
@@ -547,13 +550,21 @@ def noisy(small) -> Table:
     return Table(rows, small.objectives, dict(small.reference), small.provenance)
 
 
-def test_a_noisy_table_averages_its_seeds(small, noisy) -> None:
+def test_a_noisy_table_averages_its_seeds_and_charges_its_quietest_build(small, noisy) -> None:
     p = small.points[0]
     assert noisy.point_seeds()[p] == [0, 1, 2] and noisy.point_seeds()[small.points[5]] == [0, 1]
     assert noisy.replay_seeds() == [0, 1]  # only the seeds every point has are drawn
-    assert noisy.epoch_seconds(p) == pytest.approx([7 / 3 * r["epoch_seconds"] for r in small.curve(p)])
     q = small.points[5]
-    assert noisy.epoch_seconds(q) == pytest.approx([2 * r["epoch_seconds"] for r in small.curve(q)])
+    # charged its least-loaded build among the seeds every point has: seed 0's here (1x, not 3x)
+    assert noisy.epoch_seconds(p) == pytest.approx([r["epoch_seconds"] for r in small.curve(p)])
+    assert noisy.epoch_seconds(q) == pytest.approx([r["epoch_seconds"] for r in small.curve(q)])
+    # q's seed-1 build the quieter (3x / 4), p's seed-2 build the quietest (3x / 6): q is charged its
+    # seed-1 build; p still its seed-0 one, as seed 2 is not one every point has
+    quieter = {(q, 1): 4, (p, 2): 6}
+    rows = [{**r, "epoch_seconds": r["epoch_seconds"] / quieter.get((r["point"], r["seed"]), 1)} for r in noisy.rows]
+    other = Table(rows, noisy.objectives, dict(noisy.reference), noisy.provenance)
+    assert other.epoch_seconds(q) == pytest.approx([0.75 * r["epoch_seconds"] for r in small.curve(q)])
+    assert other.epoch_seconds(p) == pytest.approx([r["epoch_seconds"] for r in small.curve(p)])
     mean = noisy.mean_final()[q]
     assert mean["val_top1"] == pytest.approx((small.final()[q]["val_top1"] + noisy.final(1)[q]["val_top1"]) / 2)
     # the grid's hypervolume: the front of the seed means, reported by the seed means
@@ -589,7 +600,7 @@ def test_a_replayed_trial_sees_one_seeds_curve_and_is_scored_by_the_mean(noisy) 
     assert [(t["point"], t["seed"], t["end"]) for t in a.trials] == [(t["point"], t["seed"], t["end"]) for t in b.trials]
     seen = [t["seed"] for t in a.trials]
     assert set(seen) == {0, 1} and min(seen.count(0), seen.count(1)) >= len(seen) // 5, seen
-    for t in a.trials:  # its time is the point's mean over seeds, whichever curve it saw
+    for t in a.trials:  # its time is the point's quietest build's, whichever curve it saw
         assert t["end"] - t["start"] == pytest.approx(sum(noisy.epoch_seconds(t["point"])[:t["epochs"]]))
     # what it found: chosen by the accuracy each trial saw, reported by the seed means
     found = [(p, s) for _, p, s in a.completions()]
@@ -601,7 +612,7 @@ def test_a_replayed_trial_sees_one_seeds_curve_and_is_scored_by_the_mean(noisy) 
     expected = hypervolume([(noisy.mean_final()[p]["test_top1"], math.log10(noisy.mean_final()[p][cost])) for p in front],
                            ref)
     assert reported_hv(noisy, found) == pytest.approx(expected)
-    # the peer draws seeds too, and runs at the same mean epoch times
+    # the peer draws seeds too, and runs at the same epoch times
     from search.tabular.peer import peer_replay
     peer = peer_replay(noisy, "peer:moasha/min=2", seed=4, workers=3, budget=0.6)
     assert {t["seed"] for t in peer.trials} == {0, 1}
