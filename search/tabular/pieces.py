@@ -7,8 +7,9 @@ one search each, and writes each finished group to OUT/NAME.parts/ as a table of
 
     OUT/NAME.parts/s<seed>-<hash of its points>.parquet
 
-with its code version, device, wall time and the machine's load as it ended. The files are small (about 2 KB a point: 30 KB for 16): commit them
-as they come, and a new machine loses at most the group in flight. The table is their union.
+with its code version, device, wall time and the machine's load as it ended. The files are small
+(about 2 KB a point: 30 KB for 16): commit them as they come, and a new machine loses at most the
+group in flight. The table is their union.
 
 A piece counts only for the settings it was trained with (`training_key`: the store's fingerprint,
 epochs, frames, crop, depth, temporal kernel, optimiser, init); one trained otherwise is refused,

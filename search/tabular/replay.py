@@ -6,7 +6,8 @@ define-by-run space (search.tabular.space.PointSpace) with the search's samplers
 `MOASHAScheduler`, Ray's `ASHAScheduler` (single-objective, on val top-1) or none. Only the trial
 runner is simulated: N workers, each trial reporting a table curve one epoch at a time at the
 simulated instants its point's `epoch_seconds` give (those of its least-loaded build:
-`Table.epoch_seconds`), in time order; the scheduler's answer stops it there (PRUNED in Optuna, as in a search). A point drawn again is trained again (a search does).
+`Table.epoch_seconds`), in time order; the scheduler's answer stops it there (PRUNED in Optuna,
+as in a search). A point drawn again is trained again (a search does).
 The simulated clock does not count the searcher's own compute; it is measured and reported
 (`searcher_seconds`).
 
