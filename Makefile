@@ -116,9 +116,10 @@ bench-table: $(STAMP)
 	$(VENV)/bin/vidnas bench build configs/bench/demo_cpu.yaml $(if $(BENCH_MINUTES),--minutes $(BENCH_MINUTES))
 	$(VENV)/bin/vidnas bench build configs/bench/temporal_cpu.yaml $(if $(BENCH_MINUTES),--minutes $(BENCH_MINUTES))
 
-# Search strategies replayed against the table (Syne Tune, the peer, comes with .[dev]): every
-# strategy on seeds 0-19, then the defaults' pick against random search and the peer on seeds 20-39
-# (about 40 min on 2 cores), and the per-choice effects over the grid: docs/bench/demo_cpu/.
+# Search strategies replayed against the tables (Syne Tune, the peer, comes with .[dev]): every
+# strategy on demo_cpu, seeds 0-19 (57 min on 2 cores, 34 of them GPSampler's; docs/bench/demo_cpu/),
+# then the pick against uniform random search and the peer on temporal_cpu, seeds 20-39
+# (docs/bench/temporal_cpu/confirm/, with goal.md), and the per-choice effects over the grid.
 bench-replay: $(STAMP)
 	$(PY) bench/bench_replay.py --jobs 2
 	$(VENV)/bin/vidnas bench effects bench/tables/demo_cpu.parquet --out docs/bench/demo_cpu/effects.md
