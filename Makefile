@@ -91,7 +91,7 @@ test: $(STAMP)
 
 # The fast tier, for the edit-test loop: no Ray start, no test marked slow (each says why). Measured:
 # 683 tests in 145 s on 2 quiet cores (2 min 31 s with collection and start-up, 2026-12-04);
-# `make test` runs everything (what CI runs: 1605 s with the install on the last landing).
+# `make test` runs everything (what CI runs: 1508 s with the install on the last landing).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not ray and not matrix"
 
