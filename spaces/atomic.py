@@ -9,6 +9,11 @@ its temporary file and leaves the old file as it was. One process writes a given
 (the temporary name is fixed, so a write killed mid-way leaves at most one stale temporary, which
 the next write of that file replaces).
 
+An append-only log (a cache of results, one JSON line each) cannot be renamed whole on every
+line: `append_line` writes a line in one write and flushes it to disk, and `complete_lines` reads
+the lines that ended with their newline, cutting off a torn last line (a write killed mid-way), so
+nothing half-written is read and the next line starts on a line of its own.
+
 Object storage needs none of this: a put is atomic there (`search.record.storage` uploads whole
 files).
 
@@ -20,6 +25,10 @@ Example:
     ...     _ = tmp.write_text('{"a": 2}')
     >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
     ('{"a": 2}', ['state.json'])
+    >>> log = path.parent / "runs.jsonl"
+    >>> append_line(log, '{"seed": 0}'); _ = log.write_text(log.read_text() + '{"se')  # a torn append
+    >>> complete_lines(log), log.read_text()
+    (['{"seed": 0}'], '{"seed": 0}\\n')
 """
 from __future__ import annotations
 
@@ -63,6 +72,26 @@ def write_text(path: str | Path, text: str) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     with replacing(path) as tmp:
         tmp.write_bytes(data)
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append `line` and its newline to an append-only log in one write, flushed to disk."""
+    with open(path, "ab") as f:
+        f.write(line.encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def complete_lines(path: str | Path) -> list[str]:
+    """The lines of an append-only log that `append_line` finished; a torn last line (no newline:
+    a write killed mid-way) is cut off the file, to be written again."""
+    data = Path(path).read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+            os.fsync(f.fileno())
+    return data[:end].decode().splitlines()
 
 
 @contextlib.contextmanager

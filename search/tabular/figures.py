@@ -77,7 +77,7 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
     digest, code = table_digest(table), replay_version()
     done: dict[tuple[str, int], Run] = {}
     if cache.is_file():
-        for line in cache.read_text().splitlines():
+        for line in atomic.complete_lines(cache):  # a line torn by a kill is dropped, to replay again
             d = json.loads(line)
             if (d["table"], d.get("code"), d["workers"], d["budget"]) == (digest, code, workers, budget):
                 done[(d["strategy"], d["seed"])] = Run(d["strategy"], d["seed"], d["workers"], d["budget_s"],
@@ -90,8 +90,7 @@ def run_all(table: Table, strategies: list[str], seeds: int, *, workers: int, bu
         plan += [(name, seed) for seed in range(first_seed, first_seed + count)]
     todo = [key for key in plan if key not in done]
     def record(run: Run, bar: tqdm) -> None:
-        with cache.open("a") as f:
-            f.write(json.dumps({"table": digest, "code": code, "budget": budget, **asdict(run)}) + "\n")
+        atomic.append_line(cache, json.dumps({"table": digest, "code": code, "budget": budget, **asdict(run)}))
         done[(run.strategy, run.seed)] = run
         bar.set_postfix_str(f"{run.strategy} seed {run.seed}")
         bar.update()

@@ -481,6 +481,28 @@ def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkey
     assert codes == [version, version, "another-version", "another-version"]
 
 
+def test_a_replay_torn_by_a_kill_is_replayed_and_nothing_else(small, tmp_path) -> None:
+    """A set of replays killed while it appended a line to runs.jsonl resumes: the torn line is cut
+    off, that replay runs again, the others are reused, and every line of the cache parses."""
+    from search.tabular import figures
+
+    calls = []
+
+    def runner(table, name, *, seed, workers, budget):
+        calls.append((name, seed))
+        return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
+
+    kwargs = dict(workers=4, budget=0.2, out=tmp_path, runner=runner)
+    first = figures.run_all(small, ["random/fifo"], 2, **kwargs)
+    cache = tmp_path / "runs.jsonl"
+    lines = cache.read_text().splitlines()
+    cache.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # seed 1's line, torn mid-write
+    again = figures.run_all(small, ["random/fifo"], 3, **kwargs)
+    assert calls == [("random/fifo", 0), ("random/fifo", 1), ("random/fifo", 1), ("random/fifo", 2)]
+    assert again[0] == first[0] and again[1].trials == first[1].trials  # the same replay (its wall time aside)
+    assert [json.loads(line)["seed"] for line in cache.read_text().splitlines()] == [0, 1, 2]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--strategies", "tpe/bogus"], "--strategies: strategy 'tpe/bogus': unknown part 'bogus'"),
     (["--strategies", "random/moasha/eta=2/min=3,random/moasha/min=3/eta=2"],
