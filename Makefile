@@ -106,9 +106,9 @@ bench: $(STAMP)
 # configs/bench/temporal_cpu.yaml (held out: the temporal-heavy store, another sub-space) trained 8
 # epochs at two seeds, the points near the front at a third (resumable: run it again after an
 # interrupt), written to bench/tables/NAME.parquet. On 2 CPU cores demo_cpu took 5.1 h of build (307
-# min) and temporal_cpu about 6 h. Each finished piece of 16 points is in bench/tables/NAME.parts/
-# (commit them): `make bench-table BENCH_MINUTES=120` starts no new piece after 2 h, and the next run
-# goes on.
+# min) and temporal_cpu about 6 h (seeds 0 and 1: 5.6 h). Each finished piece of 16 points is in
+# bench/tables/NAME.parts/ (commit them): `make bench-table BENCH_MINUTES=120` starts no new piece
+# after 2 h, and the next run goes on.
 BENCH_MINUTES ?=
 bench-table: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)

@@ -457,17 +457,21 @@ def test_the_goal_is_checked_on_validation_against_uniform_and_the_peer_at_its_b
     assert text.count("| yes |") == 1  # within 0.5x of uniform; not within 0.8x of the peer, nor its interval
 
 
+def _counting_runner(calls: list[tuple[str, int]]):
+    """A real replay that records each (strategy, seed) it runs in `calls`."""
+    def runner(table, name, *, seed, workers, budget):
+        calls.append((name, seed))
+        return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
+    return runner
+
+
 def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkeypatch) -> None:
     """runs.jsonl is keyed on the table, the settings and the code and library versions a replay
     depends on: after a change to any of them, every replay runs again."""
     from search.tabular import figures
 
-    calls = []
-
-    def runner(table, name, *, seed, workers, budget):
-        calls.append((name, seed))
-        return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
-
+    calls: list[tuple[str, int]] = []
+    runner = _counting_runner(calls)
     kwargs = dict(workers=4, budget=0.2, out=tmp_path, runner=runner)
     figures.run_all(small, ["random/fifo"], 2, **kwargs)
     figures.run_all(small, ["random/fifo"], 2, **kwargs)
@@ -486,12 +490,8 @@ def test_a_replay_torn_by_a_kill_is_replayed_and_nothing_else(small, tmp_path) -
     off, that replay runs again, the others are reused, and every line of the cache parses."""
     from search.tabular import figures
 
-    calls = []
-
-    def runner(table, name, *, seed, workers, budget):
-        calls.append((name, seed))
-        return replay(table, Strategy.parse(name), seed=seed, workers=workers, budget=budget)
-
+    calls: list[tuple[str, int]] = []
+    runner = _counting_runner(calls)
     kwargs = dict(workers=4, budget=0.2, out=tmp_path, runner=runner)
     first = figures.run_all(small, ["random/fifo"], 2, **kwargs)
     cache = tmp_path / "runs.jsonl"
