@@ -120,10 +120,14 @@ bench-table: $(STAMP)
 # Search strategies replayed against the tables (Syne Tune, the peer, comes with .[dev]): every
 # strategy on demo_cpu, seeds 0-19 (57 min on 2 cores, 34 of them GPSampler's; docs/bench/demo_cpu/),
 # then the pick against uniform random search and the peer on temporal_cpu, seeds 20-39
-# (docs/bench/temporal_cpu/confirm/, with goal.md), and the per-choice effects over the grid.
+# (docs/bench/temporal_cpu/confirm/, with goal.md), and each table's per-choice effects over the
+# grid and seed noise (docs/bench/NAME/effects.md, noise.md).
 bench-replay: $(STAMP)
 	$(PY) bench/bench_replay.py --jobs 2
-	$(VENV)/bin/vidnas bench effects bench/tables/demo_cpu.parquet --out docs/bench/demo_cpu/effects.md
+	for name in demo_cpu temporal_cpu; do \
+	  $(VENV)/bin/vidnas bench effects bench/tables/$$name.parquet --out docs/bench/$$name/effects.md && \
+	  $(VENV)/bin/vidnas bench noise bench/tables/$$name.parquet --out docs/bench/$$name/noise.md || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -555,6 +555,25 @@ def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
     assert "n/a (1 pair)" in text and "nan" not in text
 
 
+
+@pytest.mark.parametrize("name", ["demo_cpu", "temporal_cpu"])
+def test_the_tosa_effect_pairs_every_deeper_depth_with_one_layer(name) -> None:
+    """The shipped tables offer different T-OSA depths (1, 3, 5 and 1, 2, 4): the effect pairs
+    each VoV point deeper than one layer with its one-layer twin in either, 2 per layout and form."""
+    from search.tabular.effects import effects
+
+    table = Table.read(ROOT / "bench" / "tables" / f"{name}.parquet")
+    final = table.final()
+    vov = [p for p in final if p.startswith("vov3d_m/")]
+    deeper = [p for p in vov if not p.endswith("/tosa=1")]
+    twins = [p.rsplit("=", 1)[0] + "=1" for p in deeper]
+    assert len(deeper) == 2 * len(vov) // 3 and all(t in final for t in twins)
+    rows = {r["effect"]: r for r in effects(table)}
+    for effect, metric in (("tosa_depth_temporal", "test_within_pair"), ("tosa_depth_top1", "test_top1")):
+        assert rows[effect]["n"] == len(deeper)
+        diffs = [final[a][metric] - final[b][metric] for a, b in zip(deeper, twins)]
+        assert rows[effect]["mean"] == pytest.approx(float(np.mean(diffs)))
+
 # -- a table that carries its noise ----------------------------------------------------------
 
 
