@@ -106,7 +106,7 @@ bench: $(STAMP)
 # configs/bench/temporal_cpu.yaml (held out: the temporal-heavy store, another sub-space) trained 8
 # epochs at two seeds, the points near the front at a third (resumable: run it again after an
 # interrupt), written to bench/tables/NAME.parquet. On 2 CPU cores demo_cpu took 5.1 h of build (307
-# min) and temporal_cpu about 6 h (seeds 0 and 1: 5.6 h). Each finished piece of 16 points is in
+# min) and temporal_cpu 6.1 h (365 min). Each finished piece of 16 points is in
 # bench/tables/NAME.parts/ (commit them): `make bench-table BENCH_MINUTES=120` starts no new piece
 # after 2 h, and the next run goes on.
 BENCH_MINUTES ?=
