@@ -555,7 +555,6 @@ def test_effects_pair_points_that_differ_in_one_choice(small) -> None:
     assert "n/a (1 pair)" in text and "nan" not in text
 
 
-
 @pytest.mark.parametrize("name", ["demo_cpu", "temporal_cpu"])
 def test_the_tosa_effect_pairs_every_deeper_depth_with_one_layer(name) -> None:
     """The shipped tables offer different T-OSA depths (1, 3, 5 and 1, 2, 4): the effect pairs
