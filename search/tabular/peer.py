@@ -19,6 +19,15 @@ the position of whichever trial sorts last, not by its own. A trial that dominat
 one is stopped whenever the order's last entry is low (`docs/bench/peer-defect.md` has a
 reproduction). `PositionPriority` returns each trial's position in that order instead: what
 `Bracket` expects of a priority. `tests/search/test_peer.py` shows both behaviours.
+
+**The clock, as the search's replay keeps it.** Syne Tune's simulator, as released, advances its
+clock by a fixed `tuner_sleep_time` (5 s) each time the tuner waits for a busy worker, adds the
+real seconds spent outside the backend (the scheduler's own compute, so a replay depends on the
+machine's load) and 0.05 s delays to each start, result and stop. A freed worker then idles until
+the next 5 s tick and a stop lands up to 5 s late: a handicap on short, pruned trials, and replays
+of one seed that differ between runs. `replay()` keeps an exact event clock that charges no
+searcher compute; the peer gets the same (`exact_clock`): no delays, no real time, and a wait
+jumps to the next event.
 """
 from __future__ import annotations
 
@@ -74,11 +83,34 @@ def make_scheduler(name: str, config_space: dict[str, Any], *, epochs: int, seed
                      "peer:moasha_upstream[/eta=N][/min=N] (as released) or peer:random")
 
 
+def exact_clock(backend: Any) -> Any:
+    """Make BACKEND's simulated clock event-exact and return the `SimulatorCallback` that goes with it:
+    no real time is charged (the time keeper's real seconds are 0) and each tuner wait jumps to the
+    backend's next event instead of a fixed 5 s (the fixed step only where no event is queued)."""
+    from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+    from syne_tune.backend.simulator_backend.time_keeper import SimulatedTimeKeeper
+
+    class EventTimeKeeper(SimulatedTimeKeeper):
+        def real_time_since_last_recent_exit(self) -> float:
+            return 0.0
+
+    class EventCallback(SimulatorCallback):
+        def on_tuning_sleep(self, sleep_time: float) -> None:
+            heap = self._tuner.trial_backend._simulator_state.event_heap
+            if heap:
+                self._time_keeper.advance_to(heap[0][0])
+            else:
+                super().on_tuning_sleep(sleep_time)
+
+    backend._time_keeper = EventTimeKeeper()
+    return EventCallback()
+
+
 def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget: float = 1.0) -> Run:
     try:
         import pandas as pd
         from syne_tune import StoppingCriterion, Tuner
-        from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+        from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
         from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
         from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
         from syne_tune.config_space import choice, randint
@@ -109,13 +141,15 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
                                fidelity_values=np.arange(1, epochs + 1), objectives_names=names)
     # seed None: Syne Tune draws each trial's seed at random (numpy's global generator, seeded below)
     backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs",
-                                  seed=None if len(seeds) > 1 else 0)
+                                  seed=None if len(seeds) > 1 else 0, simulator_config=SimulatorConfig(
+                                      delay_on_trial_result=0, delay_complete_after_final_report=0,
+                                      delay_complete_after_stop=0, delay_start=0, delay_stop=0))
     scheduler = make_scheduler(name, config_space, epochs=epochs, seed=seed)
     # Syne Tune 0.16's random searchers draw from numpy's global generator (`Domain.sample()`
     # without a random state), whatever seed they are given: seed it, as replay() does for Ray
     np.random.seed(seed)
     budget_s = budget * grid_seconds(table) / workers
-    callback = SimulatorCallback()
+    callback = exact_clock(backend)
     with tempfile.TemporaryDirectory() as folder:
         previous = os.environ.get("SYNETUNE_FOLDER")
         os.environ["SYNETUNE_FOLDER"] = folder

@@ -87,6 +87,19 @@ def test_the_corrected_and_released_peers_replay_differently(small) -> None:
     assert trials("peer:moasha/min=2") != trials("peer:moasha_upstream/min=2")
 
 
+def test_the_peers_clock_is_exact_as_the_replays_is(small) -> None:
+    """Syne Tune's simulator as released steps 5 s a wait and charges the scheduler's real seconds
+    (search.tabular.peer.exact_clock): on one worker a trial then starts seconds after the last
+    ended, and a seed's times differ between runs."""
+    def times(name, workers):
+        run = peer_replay(small, name, seed=3, workers=workers, budget=0.5)
+        return sorted((t["start"], t["end"], t["point"], t["epochs"]) for t in run.trials)
+    serial = times("peer:random", 1)
+    assert len(serial) >= 5 and serial[0][0] == 0.0
+    assert [b[0] - a[1] for a, b in zip(serial, serial[1:])] == [0.0] * (len(serial) - 1)
+    assert times("peer:moasha/min=2", 4) == times("peer:moasha/min=2", 4)
+
+
 def test_a_table_exported_for_syne_tune_loads_and_runs_in_its_simulator(small, tmp_path, capsys, monkeypatch) -> None:
     """`vidnas bench export --format syne-tune`: Syne Tune's own deserialize reads the table back
     value for value, and its simulator (UserBlackboxBackend, a Tuner with random search) runs on it
@@ -127,7 +140,7 @@ def test_a_table_exported_for_syne_tune_loads_and_runs_in_its_simulator(small, t
     # the space is conditional (a flat product of the choices has combinations the table lacks):
     # a Syne Tune searcher is handed the table's configurations, or wraps it with add_surrogate
     configs = blackbox.all_configurations()
-    order = np.random.default_rng(0).permutation(len(configs))[:6]
+    order = np.random.default_rng(0).permutation(len(configs))  # all: a 7th trial may start before the 6th ends
     scheduler = RandomSearch(space, metrics=["metric_val_error"], random_seed=0,
                              points_to_evaluate=[configs[i] | {"epochs": small.epochs} for i in order])
     tuner = Tuner(trial_backend=backend, scheduler=scheduler,
