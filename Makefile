@@ -121,9 +121,12 @@ bench-table: $(STAMP)
 # strategy on demo_cpu, seeds 0-19 (57 min on 2 cores, 34 of them GPSampler's; docs/bench/demo_cpu/),
 # then the pick against uniform random search and the peer on temporal_cpu, seeds 20-39
 # (docs/bench/temporal_cpu/confirm/, with goal.md), and each table's per-choice effects over the
-# grid and seed noise (docs/bench/NAME/effects.md, noise.md).
+# grid and seed noise (docs/bench/NAME/effects.md, noise.md). One thread a replay process, so that
+# the 2 processes share 2 cores (GPSampler's torch takes every core in each otherwise).
+# `python bench/bench_replay.py --confirm-only` reruns the confirmation alone, from the selection's
+# committed summary (80 min on 2 cores, 45 of them GPSampler's).
 bench-replay: $(STAMP)
-	$(PY) bench/bench_replay.py --jobs 2
+	OMP_NUM_THREADS=1 $(PY) bench/bench_replay.py --jobs 2
 	for name in demo_cpu temporal_cpu; do \
 	  $(VENV)/bin/vidnas bench effects bench/tables/$$name.parquet --out docs/bench/$$name/effects.md && \
 	  $(VENV)/bin/vidnas bench noise bench/tables/$$name.parquet --out docs/bench/$$name/noise.md || exit 1; \

@@ -2,6 +2,7 @@
 
     python bench/bench_replay.py [--selection bench/tables/demo_cpu.parquet]
                                  [--held-out bench/tables/temporal_cpu.parquet] [--seeds 20] [--workers 4] [--jobs 2]
+                                 [--confirm-only]
 
 1. Selection (docs/bench/SELECTION/): every strategy of `vidnas bench replay` on seeds 0..N-1, for
    the grid's compute. The defaults' rule, fixed before the replays
@@ -48,6 +49,9 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "bench", help="where the figures go")
+    parser.add_argument("--confirm-only", action="store_true",
+                        help="take the selection from its committed summary (docs/bench/SELECTION/summary.json) "
+                             "instead of replaying it: the confirmation alone, e.g. after its cache was lost")
     args = parser.parse_args()
     for table, config in ((args.selection, "demo_cpu"), (args.held_out, "temporal_cpu")):
         if not table.is_file():
@@ -60,9 +64,14 @@ if __name__ == "__main__":
     selected = args.docs / args.selection.stem
     confirmed = args.docs / args.held_out.stem / "confirm"
     common = ["--workers", str(args.workers), "--jobs", str(args.jobs), "--seeds", str(args.seeds)]
-    print(f"## Selection on {args.selection.name}: every strategy, seeds 0..{args.seeds - 1}")
-    if code := main(["bench", "replay", str(args.selection), *common, "--out", str(selected)]):
-        sys.exit(code)
+    if args.confirm_only:
+        if not (selected / "summary.json").is_file():
+            sys.exit(f"--confirm-only: {selected / 'summary.json'} does not exist; run without it to replay the selection")
+        print(f"## Selection on {args.selection.name}: read from {selected / 'summary.json'} (not replayed)")
+    else:
+        print(f"## Selection on {args.selection.name}: every strategy, seeds 0..{args.seeds - 1}")
+        if code := main(["bench", "replay", str(args.selection), *common, "--out", str(selected)]):
+            sys.exit(code)
     summaries = load_summaries(selected)
     chosen, peer = choose_default(summaries), choose_peer(summaries)
     if chosen is None:

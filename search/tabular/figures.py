@@ -43,9 +43,10 @@ def table_digest(table: Table) -> str:
 
 # What a replay's trials depend on besides the table: the simulator, the search's searcher and
 # schedulers, the peer, and the libraries they call.
+# search/engine/config.py: a strategy's parts left out are SearchConfig's defaults
 REPLAY_SOURCES = ("search/tabular/replay.py", "search/tabular/peer.py", "search/tabular/space.py", "search/tabular/table.py",
                   "search/engine/searcher.py", "search/engine/scheduler.py", "search/engine/strata.py", "search/pareto.py",
-                  "spaces/sample.py")
+                  "search/engine/config.py", "spaces/sample.py")
 REPLAY_LIBRARIES = ("optuna", "ray", "syne_tune", "numpy", "scipy", "pandas")
 
 
