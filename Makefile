@@ -31,7 +31,7 @@ DEMO_DATA ?= data/demo
 # The main job: the demo benchmark (made once), then the demo search (resumed if it was
 # interrupted; a finished one just prints its front again), then its Pareto table. `demo-full` is
 # the same space at 20 trials x 8 epochs.
-DEMO_TIME_demo      := about 8 min on 2 quiet CPU cores, the first front after 1-2 min
+DEMO_TIME_demo      := 4-8 min on 2 quiet CPU cores, the first front after 1-2 min
 DEMO_TIME_demo-full := about 17-27 min on 2 CPU cores under TPE (not yet timed under stratified)
 demo demo-full: $(STAMP)
 	@test -f $(DEMO_DATA)/meta.json || $(VENV)/bin/vidnas data synth demo --size demo --out $(DEMO_DATA)
