@@ -124,7 +124,7 @@ bench-table: $(STAMP)
 # grid and seed noise (docs/bench/NAME/effects.md, noise.md). One thread a replay process, so that
 # the 2 processes share 2 cores (GPSampler's torch takes every core in each otherwise).
 # `python bench/bench_replay.py --confirm-only` reruns the confirmation alone, from the selection's
-# committed summary (80 min on 2 cores, 45 of them GPSampler's).
+# committed summary (80 min on 2 cores, about 45 of them GPSampler's).
 bench-replay: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/bench_replay.py --jobs 2
 	for name in demo_cpu temporal_cpu; do \

@@ -85,8 +85,10 @@ def make_scheduler(name: str, config_space: dict[str, Any], *, epochs: int, seed
 
 def exact_clock(backend: Any) -> Any:
     """Make BACKEND's simulated clock event-exact and return the `SimulatorCallback` that goes with it:
-    no real time is charged (the time keeper's real seconds are 0) and each tuner wait jumps to the
-    backend's next event instead of a fixed 5 s (the fixed step only where no event is queued)."""
+    no delays (start, result, stop), no real time charged (the time keeper's real seconds are 0), and
+    each tuner wait jumps to the backend's next event instead of a fixed 5 s (the fixed step only
+    where no event is queued)."""
+    from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
     from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
     from syne_tune.backend.simulator_backend.time_keeper import SimulatedTimeKeeper
 
@@ -102,6 +104,8 @@ def exact_clock(backend: Any) -> Any:
             else:
                 super().on_tuning_sleep(sleep_time)
 
+    backend.simulator_config = SimulatorConfig(delay_on_trial_result=0, delay_complete_after_final_report=0,
+                                               delay_complete_after_stop=0, delay_start=0, delay_stop=0)
     backend._time_keeper = EventTimeKeeper()
     return EventCallback()
 
@@ -110,7 +114,6 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
     try:
         import pandas as pd
         from syne_tune import StoppingCriterion, Tuner
-        from syne_tune.backend.simulator_backend.simulator_backend import SimulatorConfig
         from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
         from syne_tune.blackbox_repository.simulated_tabular_backend import UserBlackboxBackend
         from syne_tune.config_space import choice, randint
@@ -141,9 +144,7 @@ def peer_replay(table: Table, name: str, *, seed: int, workers: int = 4, budget:
                                fidelity_values=np.arange(1, epochs + 1), objectives_names=names)
     # seed None: Syne Tune draws each trial's seed at random (numpy's global generator, seeded below)
     backend = UserBlackboxBackend(blackbox=blackbox, elapsed_time_attr="elapsed", max_resource_attr="epochs",
-                                  seed=None if len(seeds) > 1 else 0, simulator_config=SimulatorConfig(
-                                      delay_on_trial_result=0, delay_complete_after_final_report=0,
-                                      delay_complete_after_stop=0, delay_start=0, delay_stop=0))
+                                  seed=None if len(seeds) > 1 else 0)
     scheduler = make_scheduler(name, config_space, epochs=epochs, seed=seed)
     # Syne Tune 0.16's random searchers draw from numpy's global generator (`Domain.sample()`
     # without a random state), whatever seed they are given: seed it, as replay() does for Ray
