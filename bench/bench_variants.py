@@ -1,10 +1,10 @@
-"""Two changes to the pick that could close issue 22's gap to the peer, tried on the selection table.
+"""Changes to the pick that could close issue 22's gap to the peer, tried on the selection table.
 
     python bench/bench_variants.py [--table bench/tables/demo_cpu.parquet] [--seeds 20] [--jobs 2]
 
 Each variant is the search's pick (`stratified/moasha/eta=2/min=2`) with one thing changed, replayed
 as `vidnas bench replay` replays (4 workers, the grid's compute, seeds 0..N-1), beside the pick itself
-on the same seeds. Neither won, so neither is in the search; this script keeps the evidence.
+on the same seeds. None won, so none is in the search; this script keeps the evidence.
 
 1. `front-stop`: stop a trial whose best possible final result is already dominated. At each epoch,
    once `min_complete` trials have completed, a trial's final validation top-1 is bounded above by
@@ -13,6 +13,13 @@ on the same seeds. Neither won, so neither is in the search; this script keeps t
    that bound (strictly better in one of the two), the trial is stopped. MO-ASHA's rungs act as before on the rest.
    `rungs`: the same test at MO-ASHA's rungs only, not at every epoch.
 2. `strata=N`: the stratified sampler with N bins of log GMACs instead of its default 8.
+3. `eta=N/min=N`: MO-ASHA's rungs that the selection table's own strategies do not have (a first rung
+   at epoch 1; eta 4).
+
+`--where`: instead, where the pick's compute goes before it reaches the target, per seed: the share
+of worker-seconds spent on trials MO-ASHA stopped, on completed trials off the grid's validation
+front (of the seed means), on completed front members, and on trials still running (written to
+docs/bench/demo_cpu/where.md).
 
 Prints a table (and writes it to --out): per variant, the median compute to 95% of the grid's
 validation hypervolume (x the grid's), the seeds that reached it, and its ratio to the pick's with a
@@ -48,6 +55,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "strata=6": {"strata": 6},
     "strata=12": {"strata": 12},
     "strata=16": {"strata": 16},
+    "eta=2/min=1": {"strategy": "stratified/moasha/eta=2/min=1"},
+    "eta=3/min=1": {"strategy": "stratified/moasha/eta=3/min=1"},
+    "eta=4/min=1": {"strategy": "stratified/moasha/eta=4/min=1"},
+    "eta=4/min=2": {"strategy": "stratified/moasha/eta=4/min=2"},
 }
 
 
@@ -111,11 +122,46 @@ def _t95(variant: str, seed: int) -> float | None:
             objectives=table.objectives, max_epochs=table.epochs, min_epochs=strategy.min_epochs,
             reduction_factor=strategy.reduction_factor, **settings["front"])
     try:
-        run = replay_module.replay(_table, replay_module.Strategy.parse(PICK), seed=seed, workers=4, budget=1.0)
+        strategy = replay_module.Strategy.parse(settings.get("strategy", PICK))
+        run = replay_module.replay(_table, strategy, seed=seed, workers=4, budget=1.0)
     finally:
         replay_module.StratifiedSampler, replay_module.make_scheduler = sampler, scheduler
     full = replay_module.reported_hv(_table, _table.points, split="val")
     return t95(_table, run, TARGET * full, "val")
+
+
+def _where(seed: int) -> tuple[float | None, int, int, dict[str, float]]:
+    """The pick's compute to the target on `seed`, the trials ended and those complete by then, and
+    the shares of the worker-seconds spent until then."""
+    from search.pareto import pareto_ranks
+    from search.tabular.figures import _t95 as t95
+    from search.tabular.ratios import TARGET
+
+    table = _table
+    run = replay_module.replay(table, replay_module.Strategy.parse(PICK), seed=seed, workers=4, budget=1.0)
+    full = replay_module.reported_hv(table, table.points, split="val")
+    t = t95(table, run, TARGET * full, "val")
+    if t is None:
+        return None, 0, 0, {}
+    until = t * replay_module.grid_seconds(table) / run.workers
+    mean = table.mean_final()
+    ranks = pareto_ranks([(-mean[p]["val_top1"], mean[p]["gmacs"]) for p in table.points])
+    front = {p for p, r in zip(table.points, ranks) if r == 0}
+    spent = dict.fromkeys(("stopped", "complete, off the front", "complete, on the front", "running"), 0.0)
+    for trial in run.trials:
+        if trial["start"] >= until:
+            continue
+        if trial["end"] > until:
+            kind = "running"
+        elif trial["state"] == "pruned":
+            kind = "stopped"
+        else:
+            kind = "complete, on the front" if trial["point"] in front else "complete, off the front"
+        spent[kind] += min(trial["end"], until) - trial["start"]
+    total = sum(spent.values())
+    ended = [trial for trial in run.trials if trial["end"] <= until]
+    complete = sum(trial["state"] == "complete" for trial in ended)
+    return t, len(ended), complete, {k: v / total for k, v in spent.items()}
 
 
 if __name__ == "__main__":
@@ -123,8 +169,10 @@ if __name__ == "__main__":
     parser.add_argument("--table", type=Path, default=ROOT / "bench" / "tables" / "demo_cpu.parquet")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "demo_cpu" / "variants.md")
+    parser.add_argument("--out", type=Path, help="default: docs/bench/demo_cpu/variants.md (where.md with --where)")
+    parser.add_argument("--where", action="store_true", help="where the pick's compute goes before its target")
     args = parser.parse_args()
+    args.out = args.out or ROOT / "docs" / "bench" / "demo_cpu" / ("where.md" if args.where else "variants.md")
     if not args.table.is_file():
         sys.exit(f"{args.table}: no such table; build it with `vidnas bench build configs/bench/{args.table.stem}.yaml`")
     import multiprocessing
@@ -135,6 +183,21 @@ if __name__ == "__main__":
     from search.tabular.ratios import ratio_interval
     from spaces import atomic
 
+    if args.where:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_hold,
+                                 initargs=(str(args.table),)) as pool:
+            rows = list(tqdm(pool.map(_where, range(args.seeds)), total=args.seeds, desc="replays", file=sys.stderr))
+        kinds = ("stopped", "complete, off the front", "complete, on the front", "running")
+        lines = [f"Where `{PICK}` spends its compute before it reaches 95% of the grid's validation hypervolume, "
+                 f"{args.table.name}, 4 workers (`python bench/bench_variants.py --where`): shares of the "
+                 "worker-seconds until then", "",
+                 "| seed | compute to 95%, val (x grid) | trials ended by then | complete by then | " + " | ".join(kinds) + " |",
+                 "|---|---|---|---|" + "---|" * len(kinds)]
+        for seed, (t, ended, complete, shares) in enumerate(rows):
+            lines.append(f"| {seed} | {'not reached' if t is None else f'{t:.3f}'} | {ended} | {complete} | "
+                         + " | ".join(f"{shares[k]:.2f}" if shares else "-" for k in kinds) + " |")
+        atomic.write_text(args.out, "\n".join(lines) + "\n")
+        sys.exit(print("\n".join(lines) + f"\n\nwritten: {args.out}"))
     tasks = [(v, s) for v in VARIANTS for s in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_hold,
                              initargs=(str(args.table),)) as pool:
