@@ -10,7 +10,8 @@ on the same seeds. None won, so none is in the search; this script keeps the evi
    once `min_complete` trials have completed, a trial's final validation top-1 is bounded above by
    its accuracy now plus the largest gain from this epoch to the last that any completed trial made.
    Its cost (GMACs) is known. If a completed trial costs no more and its final accuracy is at least
-   that bound (strictly better in one of the two), the trial is stopped. MO-ASHA's rungs act as before on the rest.
+   that bound (strictly better in one of the two), the trial is stopped. MO-ASHA's rungs act as
+   before on the rest.
    `rungs`: the same test at MO-ASHA's rungs only, not at every epoch.
 2. `strata=N`: the stratified sampler with N bins of log GMACs instead of its default 8.
 3. `eta=N/min=N`: MO-ASHA's rungs that the selection table's own strategies do not have (a first rung
