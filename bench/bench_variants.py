@@ -134,9 +134,9 @@ def _t95(variant: str, seed: int) -> float | None:
 def _where(seed: int) -> tuple[float | None, int, int, dict[str, float]]:
     """The pick's compute to the target on `seed`, the trials ended and those complete by then, and
     the shares of the worker-seconds spent until then."""
-    from search.pareto import pareto_ranks
     from search.tabular.figures import _t95 as t95
     from search.tabular.ratios import TARGET
+    from search.tabular.table import near_front
 
     table = _table
     run = replay_module.replay(table, replay_module.Strategy.parse(PICK), seed=seed, workers=4, budget=1.0)
@@ -145,9 +145,7 @@ def _where(seed: int) -> tuple[float | None, int, int, dict[str, float]]:
     if t is None:
         return None, 0, 0, {}
     until = t * replay_module.grid_seconds(table) / run.workers
-    mean = table.mean_final()
-    ranks = pareto_ranks([(-mean[p]["val_top1"], mean[p]["gmacs"]) for p in table.points])
-    front = {p for p, r in zip(table.points, ranks) if r == 0}
+    front = set(near_front(table, 0.0))  # the grid's validation front of the seed means
     spent = dict.fromkeys(("stopped", "complete, off the front", "complete, on the front", "running"), 0.0)
     for trial in run.trials:
         if trial["start"] >= until:
