@@ -14,8 +14,9 @@ line: `append_line` writes a line in one write and flushes it to disk, and `comp
 the lines that ended with their newline, cutting off a torn last line (a write killed mid-way), so
 nothing half-written is read and the next line starts on a line of its own.
 
-Object storage needs none of this: a put is atomic there (`search.record.storage` uploads whole
-files).
+Object storage needs none of this for writing: a put is atomic there (`search.record.storage`
+uploads whole files). Reading is another matter: a reader learns an object's size before its bytes,
+so `search.record.storage.read_whole` reads until it got one version whole.
 
 Example:
     >>> import tempfile, pathlib

@@ -7,11 +7,17 @@ trials' checkpoints there itself (from every node), and the driver keeps its own
 Optuna journal, study name, MO-ASHA's state, results table, MLflow parent id, reports) in a local
 working copy that it pushes after every change. `--resume` from anywhere that knows only the URI
 pulls them back first. Only the driver writes those files, so the working copy never diverges.
+
+A put replaces an object whole, but a reader learns the size first and reads the bytes after: a
+put in between hands it the new object cut to the old size. `read_whole` reads until it got one
+version whole, and `pull` writes what it read under a temporary name, renamed when complete, so a
+pull beside a running search, or one killed mid-way, never leaves half a file in the working copy.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +25,7 @@ import pyarrow.fs as pafs
 
 from search.errors import ConfigError
 from search.record.layout import CONFIG_FILE, TUNE_DIR
+from spaces import atomic
 
 CACHE_ENV = "VIDNAS_CACHE"  # where working copies of remote searches live (default ~/.cache/vidnas)
 
@@ -117,8 +124,7 @@ class SearchStorage:
             if target.exists() and info.mtime is not None and target.stat().st_mtime >= info.mtime.timestamp():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            pafs.copy_files(info.path, str(target), source_filesystem=self.fs,
-                            destination_filesystem=pafs.LocalFileSystem())
+            atomic.write_bytes(target, read_whole(self.fs, info.path))
             self._pushed[relative] = _stamp(target)
             copied.append(relative)
         return sorted(copied)
@@ -178,6 +184,27 @@ def storage_of(search_dir: Path) -> SearchStorage:
     if isinstance(data, dict) and is_uri(str(data.get("storage", ""))):
         return SearchStorage(str(data["storage"]), str(data.get("name", Path(search_dir).name)))
     return SearchStorage(str(Path(search_dir).parent), Path(search_dir).name)
+
+
+def read_whole(fs: pafs.FileSystem, path: str, tries: int = 8) -> bytes:
+    """The bytes of one version of a file that another machine may be rewriting: read until the
+    size and modification time are the same before and after, and the bytes are that size. (A put
+    between the size and the read gives bytes of another size, or a later size or time after.)"""
+    for attempt in range(tries):
+        before = fs.get_file_info(path)
+        if before.type != pafs.FileType.File:
+            raise FileNotFoundError(f"{path}: no such file in {fs.type_name} storage")
+        try:
+            with fs.open_input_stream(path) as stream:
+                data = stream.read()
+        except OSError:  # the object went or shrank between the size and the read
+            data = None
+        after = fs.get_file_info(path)
+        if data is not None and len(data) == before.size == after.size and before.mtime == after.mtime:
+            return data
+        time.sleep(0.05 * (attempt + 1))
+    raise OSError(f"{path}: rewritten during each of {tries} reads; is a search writing it faster than it "
+                  "can be read? Try again once it has stopped")
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -24,7 +25,7 @@ from search.engine.config import SearchConfig
 from search.engine.searcher import JOURNAL_FILE, STUDY_FILE
 from search.errors import EXIT_INTERRUPTED, ConfigError
 from search.record import tracking
-from search.record.storage import SearchStorage, split_search_uri
+from search.record.storage import SearchStorage, read_whole, split_search_uri
 
 ROOT = Path(__file__).parents[2]
 TRIALS = 3
@@ -40,7 +41,7 @@ def _remote_rows(s3: pafs.S3FileSystem) -> list[dict]:
     path = "bucket/searches/s3demo/results.parquet"
     if s3.get_file_info(path).type == pafs.FileType.NotFound:
         return []
-    return pq.read_table(path, filesystem=s3).to_pylist()
+    return pq.read_table(pa.BufferReader(read_whole(s3, path))).to_pylist()  # the search may be putting it
 
 
 def _vidnas(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
