@@ -1,6 +1,6 @@
-"""The Ray Tune settings a search sets around its run: trial names and directories, SIGTERM as
-Tune's stop-and-save signal, quiet output, the GPUs this machine has, and search algorithms that
-follow a moved directory on resume."""
+"""The Ray Tune settings a search sets around its run: the Ray it runs on, trial names and
+directories, SIGTERM as Tune's stop-and-save signal, quiet output, the GPUs this machine has, and
+search algorithms that follow a moved directory on resume."""
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +11,31 @@ import warnings
 from typing import Any, Iterator
 
 import optuna
+import ray
 import torch
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
 
 from spaces import ArchSpec
+
+
+@contextlib.contextmanager
+def ray_running(address: str | None, *, num_cpus: int | None = None, verbose: int = 1) -> Iterator[None]:
+    """Ray for the block: the cluster at `address`, else a Ray of this process's own (never a
+    `ray start` on this machine, attached silently), shut down when the block ends. Inside a block
+    that already has Ray, nothing is started: a job of several searches (a benchmark's pieces, a
+    study's phases) starts Ray once, not once per search."""
+    if ray.is_initialized():
+        yield
+        return
+    if address:  # join a cluster (a submitted job uses "auto")
+        ray.init(address=address, configure_logging=False, log_to_driver=verbose > 1)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
+                 log_to_driver=verbose > 1)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def trial_name(trial: Any) -> str:

@@ -49,7 +49,8 @@ from search.engine.moved import alias_old_modules
 from search.engine.reconcile import close_orphans, relog_lost_runs, rows_after_run
 from search.engine.progress import ProgressCallback, Terminal, hv_reference
 from search.engine.scheduler import MOASHAScheduler
-from search.engine.glue import local_gpus, moved_search_alg, quiet_tune, sigterm_stops_tune, trial_dirname, trial_name
+from search.engine.glue import (local_gpus, moved_search_alg, quiet_tune, ray_running, sigterm_stops_tune,
+                               trial_dirname, trial_name)
 from search.engine.searcher import (JOURNAL_FILE, STUDY_FILE, FidelityOptunaSearch, create_study_file,
                              journal_storage, make_sampler, open_study)
 from search.errors import ConfigError, DiskFull, SearchError, disk_full
@@ -192,12 +193,7 @@ class Search:
         atomic.write_text(self.dir / CONFIG_FILE, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         quiet = contextlib.ExitStack()
         quiet.enter_context(quiet_tune(verbose))
-        started_ray = not ray.is_initialized()
-        if started_ray and self.cfg.address:  # join a cluster (a submitted job uses "auto")
-            ray.init(address=self.cfg.address, configure_logging=False, log_to_driver=verbose > 1)
-        elif started_ray:  # a Ray of our own; never attach silently to a `ray start` on this machine
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
-                     log_to_driver=verbose > 1)
+        quiet.enter_context(ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose))
         try:
             resources = ray.cluster_resources()
             validate.check_gpus(self.cfg, resources.get("GPU", 0.0), f"the Ray cluster ({self.cfg.address or 'local'})")
@@ -223,8 +219,6 @@ class Search:
         finally:
             if self.terminal is not None:
                 self.terminal.close()
-            if started_ray:
-                ray.shutdown()
             quiet.close()
         self.rows = rows_after_run(self.dir, grid._experiment_analysis.trials, rebuild=bool(rebuild),
                                    presets=self.presets)

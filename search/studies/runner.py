@@ -13,6 +13,7 @@ optional joint search first whose front is retrained as arms, and latency in fre
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -28,6 +29,7 @@ import yaml
 from search.data.store import ClipStore
 from search.engine.config import ConfigError, SearchConfig
 from search.engine.config import load_search_config
+from search.engine.glue import ray_running
 from search.engine.tuner import Grid, Search
 from search.errors import SearchError
 from search.record.results import read_results, selection_view
@@ -98,17 +100,23 @@ class Study:
         timing = read_timing(self.dir)
         if command:
             timing["command"] = command
-        if self.cfg.search is not None and not self._phase(timing, "search", lambda: self._search(num_cpus, verbose)):
-            return False
-        specs = dict(self.specs)
-        if self.cfg.retrain_front:
-            found, aliases = split_aliases(specs, found_arms(self.dir, self.cfg.retrain_front))
-            specs |= found
-            atomic.write_text(self.dir / ALIASES_FILE, json.dumps(aliases, indent=2))
-        return (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
-                and (not self.cfg.half_seeds
-                     or self._phase(timing, "half", lambda: self._train(specs, num_cpus, verbose, half=True)))
-                and self._phase(timing, "latency", lambda: self._latency(specs)))
+        training = [phase for phase, on in (("search", self.cfg.search is not None), ("train", True),
+                                            ("half", bool(self.cfg.half_seeds))) if on]
+        left = [phase for phase in training if not timing.get(f"{phase}_done")]
+        # Ray once for the phases that train, if any is left (and not for latency, which it would disturb)
+        with ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose) if left else contextlib.nullcontext():
+            if "search" in training and not self._phase(timing, "search", lambda: self._search(num_cpus, verbose)):
+                return False
+            specs = dict(self.specs)
+            if self.cfg.retrain_front:
+                found, aliases = split_aliases(specs, found_arms(self.dir, self.cfg.retrain_front))
+                specs |= found
+                atomic.write_text(self.dir / ALIASES_FILE, json.dumps(aliases, indent=2))
+            if not (self._phase(timing, "train", lambda: self._train(specs, num_cpus, verbose))
+                    and (not self.cfg.half_seeds
+                         or self._phase(timing, "half", lambda: self._train(specs, num_cpus, verbose, half=True)))):
+                return False
+        return self._phase(timing, "latency", lambda: self._latency(specs))
 
     def _phase(self, timing: dict[str, Any], phase: str, work: Callable[[], Any]) -> bool:
         """Run `work` unless done before; its wall seconds add up in `timing[phase + '_s']` across

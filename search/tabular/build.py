@@ -14,6 +14,7 @@ Run the same command again after an interrupt, or on another machine with the pi
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -26,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from search.data.store import ClipStore
 from search.engine.config import ConfigError, SearchConfig
+from search.engine.glue import ray_running
 from search.engine.tuner import Grid, Search
 from search.provenance import code_version
 from search.record.results import read_results
@@ -85,34 +87,37 @@ def build(cfg: BenchConfig, *, num_cpus: int | None = None, verbose: int = 0,
         runs.append((None, cfg.front_seed))  # chosen once the first two are in
     deadline = None if minutes is None else time.monotonic() + 60 * minutes
     checked = False
-    for subset, seed in runs:
-        if subset is None:  # on the first two seeds only: the same points however far the third got
-            both = pieces.union(_points(cfg, specs), {})
-            subset = near_front(Table([r for r in both.rows if r["seed"] in (cfg.seed, cfg.noise_seed)],
-                                      both.objectives, both.reference, both.provenance), cfg.front_sds)
-        done = pieces.done()
-        todo = [p for p in subset if (p, seed) not in done]
-        print(f"[vidnas bench] seed {seed}: {len(subset)} points x {cfg.epochs} epochs, {len(subset) - len(todo)} "
-              f"in {pieces.dir}, {len(todo)} to train in pieces of {cfg.piece}", flush=True)
-        for group in (todo[i:i + cfg.piece] for i in range(0, len(todo), cfg.piece)):
-            if deadline is not None and time.monotonic() > deadline:
-                print(f"[vidnas bench] {minutes:g} min are up: no new piece started", flush=True)
-                return None
-            if not checked:
-                if not _same_training(cfg, pieces, specs, bounds, store, num_cpus=num_cpus, verbose=verbose):
+    with contextlib.ExitStack() as ray_once:  # Ray starts for the first piece to train, once for all
+        for subset, seed in runs:
+            if subset is None:  # on the first two seeds only: the same points however far the third got
+                both = pieces.union(_points(cfg, specs), {})
+                subset = near_front(Table([r for r in both.rows if r["seed"] in (cfg.seed, cfg.noise_seed)],
+                                          both.objectives, both.reference, both.provenance), cfg.front_sds)
+            done = pieces.done()
+            todo = [p for p in subset if (p, seed) not in done]
+            print(f"[vidnas bench] seed {seed}: {len(subset)} points x {cfg.epochs} epochs, {len(subset) - len(todo)} "
+                  f"in {pieces.dir}, {len(todo)} to train in pieces of {cfg.piece}", flush=True)
+            for group in (todo[i:i + cfg.piece] for i in range(0, len(todo), cfg.piece)):
+                if deadline is not None and time.monotonic() > deadline:
+                    print(f"[vidnas bench] {minutes:g} min are up: no new piece started", flush=True)
                     return None
-                checked = True
-            search = Search(search_config(cfg, f"{cfg.name}-{piece_name(seed, group)}", len(group), seed, bounds),
-                            labels={specs[p].to_json(): p for p in group})
-            resume = search.storage.has_tune_state()
-            began = time.perf_counter()
-            outcome = search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
-                                 grid=Grid(tuple(specs[p] for p in group), (seed,)))
-            if not outcome.finished:
-                return None
-            wall = time.perf_counter() - began  # this run's share only: a resumed piece's earlier runs are lost
-            path = pieces.add(seed, group, collect(cfg, search, specs, store, wall))
-            print(f"[vidnas bench] seed {seed}: wrote {path} ({len(group)} points, {wall / 60:.1f} min)", flush=True)
+                if not checked:
+                    ray_once.enter_context(ray_running(cfg.address, num_cpus=num_cpus, verbose=verbose))
+                    if not _same_training(cfg, pieces, specs, bounds, store, num_cpus=num_cpus, verbose=verbose):
+                        return None
+                    checked = True
+                search = Search(search_config(cfg, f"{cfg.name}-{piece_name(seed, group)}", len(group), seed, bounds),
+                                labels={specs[p].to_json(): p for p in group})
+                resume = search.storage.has_tune_state()
+                began = time.perf_counter()
+                outcome = search.run(resume=resume, num_cpus=num_cpus, verbose=verbose,
+                                     grid=Grid(tuple(specs[p] for p in group), (seed,)))
+                if not outcome.finished:
+                    return None
+                wall = time.perf_counter() - began  # this run's share only: a resumed piece's earlier runs are lost
+                path = pieces.add(seed, group, collect(cfg, search, specs, store, wall))
+                print(f"[vidnas bench] seed {seed}: wrote {path} ({len(group)} points, {wall / 60:.1f} min)",
+                      flush=True)
     return pieces.union(_points(cfg, specs), _provenance(cfg, store)).write(cfg.table_path)
 
 
