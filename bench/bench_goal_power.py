@@ -38,7 +38,15 @@ if __name__ == "__main__":
 
     summaries = load_summaries(args.confirm)
     selection = load_summaries(ROOT / "docs" / "bench" / "demo_cpu")
-    pick, peer = canonical(choose_default(selection).strategy), choose_peer(selection).strategy
+    chosen, best_peer = choose_default(selection), choose_peer(selection)
+    if chosen is None or best_peer is None:
+        sys.exit("docs/bench/demo_cpu: no " + ("strategy of the search" if chosen is None else "peer MOASHA setting")
+                 + " reached 95% of the grid's validation hypervolume in more than half its seeds: nothing to compare")
+    pick, peer = canonical(chosen.strategy), best_peer.strategy
+    for name in (pick, peer):
+        if name not in summaries:
+            sys.exit(f"--confirm {args.confirm}: no replays of {name}; run "
+                     "`python bench/bench_replay.py --confirm-only`")
     a = np.array([math.inf if t is None else t for t in summaries[pick].val_t95])
     b = np.array([math.inf if t is None else t for t in summaries[peer].val_t95])
     rng = np.random.default_rng(0)
