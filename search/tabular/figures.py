@@ -47,24 +47,48 @@ def table_digest(table: Table) -> str:
 REPLAY_SOURCES = ("search/tabular/replay.py", "search/tabular/peer.py", "search/tabular/space.py", "search/tabular/table.py",
                   "search/engine/searcher.py", "search/engine/scheduler.py", "search/engine/strata.py", "search/pareto.py",
                   "search/engine/config.py", "spaces/sample.py")
-REPLAY_LIBRARIES = ("optuna", "ray", "syne_tune", "numpy", "scipy", "pandas")
+REPLAY_LIBRARIES = ("optuna", "ray", "syne_tune", "numpy", "scipy", "pandas", "torch")
+
+
+def replay_libraries() -> dict[str, str]:
+    """The installed version of each library a replay depends on ("absent" if not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for library in REPLAY_LIBRARIES:
+        try:
+            versions[library] = metadata.version(library.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            versions[library] = "absent"
+    return versions
+
+
+def replay_platform() -> dict[str, str]:
+    """The vector instructions a replay's numerics run on: the kernels numpy dispatched to on this
+    CPU (X86_V4 is AVX-512, X86_V3 AVX2) and torch's CPU capability (GPSampler's model). They round
+    differently in the last bit, and TPE and GPSampler pick the candidate with the best score, so
+    their replays differ between CPUs with and without AVX-512 (README, "Search efficiency"). Set
+    NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" and ATEN_CPU_CAPABILITY=avx2 to replay
+    as a CPU without AVX-512 does."""
+    import torch
+    from numpy.lib.introspect import opt_func_info
+
+    numpy_simd = sorted({target["current"] for kernels in opt_func_info().values() for target in kernels.values()
+                         if "current" in target})
+    return {"numpy_simd": " ".join(numpy_simd), "torch_cpu": torch.backends.cpu.get_cpu_capability()}
 
 
 def replay_version() -> str:
-    """A digest of the code and library versions a replay depends on: a cached replay is reused
-    only when both are unchanged (a seed replays the same trials)."""
-    from importlib import metadata
-
+    """A digest of the code, the library versions and the vector instructions a replay depends on:
+    a cached replay is reused only when all are unchanged (a seed replays the same trials)."""
     root = Path(__file__).parents[2]
     h = hashlib.sha256()
     for source in REPLAY_SOURCES:
         h.update(source.encode() + b"\0" + (root / source).read_bytes())
-    for library in REPLAY_LIBRARIES:
-        try:
-            version = metadata.version(library.replace("_", "-"))
-        except metadata.PackageNotFoundError:
-            version = "absent"
+    for library, version in replay_libraries().items():
         h.update(f"{library}={version}".encode())
+    for name, value in replay_platform().items():
+        h.update(f"{name}={value}".encode())
     return h.hexdigest()[:16]
 
 
@@ -191,6 +215,8 @@ def write(out: Path, table: Table, fractions: list[float], summaries: dict[str, 
             "grid_hypervolume": reported_hv(table, table.points), "reference": table.reference,
             "target": TARGET, "baseline": BASELINE, "budget_fraction": fractions,
             "chosen": getattr(choose_default(summaries), "strategy", None),
+            # what the figures were replayed with: another CPU, numpy or Optuna may move the model-based rows
+            "replay_version": replay_version(), "libraries": replay_libraries(), "platform": replay_platform(),
             "strategies": {k: asdict(v) for k, v in summaries.items()}}
     atomic.write_text(out / "summary.json", json.dumps(info, indent=1))
     atomic.write_text(out / "ratios.md", ratio_table(summaries, budget) + "\n")

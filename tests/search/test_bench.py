@@ -16,6 +16,7 @@ from search.cli.main import main
 from search.engine.config import ConfigError
 from search.pareto import hypervolume, pareto_ranks
 from search.tabular.config import BenchConfig
+from search.tabular.figures import REPLAY_LIBRARIES, replay_version
 from search.tabular.ratios import StrategySummary, choose_default, choose_peer, goal_report, ratio_interval, versus
 from search.tabular.replay import ShuffledGrid, Strategy, grid_seconds, replay, reported_hv
 from search.tabular.space import Axes, enumerate_points, point_id, point_trial_params, suggest_point
@@ -386,6 +387,10 @@ def test_replay_command_writes_figures_and_resumes(small, tmp_path, capsys) -> N
     for name in ("summary.json", "ratios.md", "hypervolume.png", "rank.png"):
         assert (out / name).stat().st_size > 0
     assert grid_seconds(small) > 0
+    # what the figures were replayed with: the code and library digest the cache keys on, and the versions
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["replay_version"] == replay_version() == json.loads(lines[0])["code"]
+    assert summary["libraries"]["optuna"] == optuna.__version__ and set(summary["libraries"]) == set(REPLAY_LIBRARIES)
     # the same replays two at a time, in processes of their own: the same trials, in any order
     assert main([*argv[:-1], str(tmp_path / "rep2"), "--jobs", "2"]) == 0
 
@@ -483,6 +488,30 @@ def test_a_cached_replay_is_reused_only_by_the_same_code(small, tmp_path, monkey
     assert calls[2:] == [("random/fifo", 0), ("random/fifo", 1)]
     codes = [json.loads(line)["code"] for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert codes == [version, version, "another-version", "another-version"]
+
+
+def test_the_replay_cache_keys_on_the_cpu_s_vector_instructions() -> None:
+    """numpy's and torch's kernels for another instruction set round differently in the last bit,
+    which moves TPE's and GPSampler's replays (README, "Search efficiency"): the key and the summary
+    name the instructions, so a replay cached on one is not reused on the other. Here, another
+    process with numpy's dispatch and torch's capability turned down to the baseline."""
+    import subprocess
+    import sys
+
+    from search.tabular import figures
+
+    here = figures.replay_platform()
+    assert here["torch_cpu"] in ("DEFAULT", "AVX2", "AVX512", "NO AVX") and here["numpy_simd"]
+    code = ("import json; from search.tabular.figures import replay_platform, replay_version; "
+            "print(json.dumps([replay_platform(), replay_version()]))")
+    env = os.environ | {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+                        "ATEN_CPU_CAPABILITY": "default", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    there, version = json.loads(done.stdout)
+    assert there["torch_cpu"] == "DEFAULT" and there["numpy_simd"].startswith("baseline")
+    assert "X86_V3" not in there["numpy_simd"] and "X86_V4" not in there["numpy_simd"]
+    assert (version == figures.replay_version()) == (there == here)
 
 
 def test_a_replay_torn_by_a_kill_is_replayed_and_nothing_else(small, tmp_path) -> None:
