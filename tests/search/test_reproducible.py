@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,20 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search.engine.config import SearchConfig
+from search.engine.glue import ray_running
 from search.engine.tuner import open_study, resume_search, run_search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EPOCHS = 4
 METRICS = ("train_loss", "val_loss", "val_top1", "val_within_pair")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_ray() -> Iterator[None]:
+    """One local Ray for the module's in-process searches, as a job of several searches has
+    (search.engine.glue.ray_running); the killed search runs in a process, and a Ray, of its own."""
+    with ray_running(None, num_cpus=2, verbose=0):
+        yield
 
 
 def _config(store: str, root: Path, name: str) -> SearchConfig:
