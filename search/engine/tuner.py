@@ -193,8 +193,8 @@ class Search:
         atomic.write_text(self.dir / CONFIG_FILE, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         quiet = contextlib.ExitStack()
         quiet.enter_context(quiet_tune(verbose))
-        quiet.enter_context(ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose))
         try:
+            quiet.enter_context(ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose))
             resources = ray.cluster_resources()
             validate.check_gpus(self.cfg, resources.get("GPU", 0.0), f"the Ray cluster ({self.cfg.address or 'local'})")
             self.concurrency, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0),
