@@ -191,10 +191,10 @@ class Search:
                 print(f"[vidnas] {RESULTS_FILE} was {rebuild}: set aside as {RESULTS_FILE}.damaged and rebuilt from "
                       "Tune's records and the Optuna journal", flush=True)
         atomic.write_text(self.dir / CONFIG_FILE, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-        quiet = contextlib.ExitStack()
-        quiet.enter_context(quiet_tune(verbose))
+        around = contextlib.ExitStack()  # Tune's quiet settings, then Ray: undone in reverse order
+        around.enter_context(quiet_tune(verbose))
         try:
-            quiet.enter_context(ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose))
+            around.enter_context(ray_running(self.cfg.address, num_cpus=num_cpus, verbose=verbose))
             resources = ray.cluster_resources()
             validate.check_gpus(self.cfg, resources.get("GPU", 0.0), f"the Ray cluster ({self.cfg.address or 'local'})")
             self.concurrency, note = validate.effective_concurrency(self.cfg, resources.get("CPU", 0.0),
@@ -219,7 +219,7 @@ class Search:
         finally:
             if self.terminal is not None:
                 self.terminal.close()
-            quiet.close()
+            around.close()
         self.rows = rows_after_run(self.dir, grid._experiment_analysis.trials, rebuild=bool(rebuild),
                                    presets=self.presets)
         ended = [r for r in self.rows.values() if r["state"] != "interrupted"]

@@ -5,6 +5,7 @@ version whole every time."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -47,7 +48,7 @@ def rewritten(s3: pafs.S3FileSystem) -> Iterator[list[int]]:
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     while not put:
-        threading.Event().wait(0.01)
+        time.sleep(0.01)
     yield put
     stop.set()
     thread.join(timeout=30)
@@ -81,7 +82,6 @@ def test_pull_beside_a_running_search_copies_whole_files(s3: pafs.S3FileSystem, 
                                                          s3_server: int, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDNAS_CACHE", str(tmp_path / "cache"))
-    s3.create_dir("bucket/searches/live/tune")
     with s3.open_output_stream("bucket/searches/live/config.yaml") as out:
         out.write(b"name: live\n")
     storage = SearchStorage(f"s3://bucket/searches?endpoint_override=127.0.0.1:{s3_server}&scheme=http"
